@@ -1,0 +1,153 @@
+"""The one place that answers "may this user do X in market M".
+
+Every view, API view and service asks here; nothing else checks roles. Grants are loaded
+once per user object (one query) and cached on it, so list pages stay free of N+1 queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from accounts.models import Membership, Role
+
+if TYPE_CHECKING:
+    from markets.models import Market
+
+
+class Action(StrEnum):
+    VIEW_MARKET = "view_market"
+    EDIT_POSITIONS = "edit_positions"
+    EDIT_RULES = "edit_rules"
+    EDIT_MARKET_SETTINGS = "edit_market_settings"
+    # Not market-scoped: a content item's tags are the same in every market.
+    EDIT_TAGS = "edit_tags"
+    VIEW_CONTENT = "view_content"
+    # Ingestion: create and update content items by upstream id.
+    IMPORT_CONTENT = "import_content"
+    VIEW_AUDIT = "view_audit"
+    REVIEW_LABELS = "review_labels"
+    MANAGE_MARKETS = "manage_markets"
+    MANAGE_PARTNERS = "manage_partners"
+    MANAGE_USERS = "manage_users"
+
+
+MARKET_ACTIONS = frozenset(
+    {Action.VIEW_MARKET, Action.EDIT_POSITIONS, Action.EDIT_RULES, Action.EDIT_MARKET_SETTINGS}
+)
+
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    Role.ADMIN: frozenset(Action),
+    Role.EDITOR: frozenset(
+        {
+            Action.VIEW_MARKET,
+            Action.EDIT_POSITIONS,
+            Action.EDIT_TAGS,
+            Action.VIEW_CONTENT,
+            Action.IMPORT_CONTENT,
+            Action.VIEW_AUDIT,
+        }
+    ),
+    Role.MARKET_MANAGER: frozenset(
+        {
+            Action.VIEW_MARKET,
+            Action.EDIT_POSITIONS,
+            Action.EDIT_RULES,
+            Action.EDIT_MARKET_SETTINGS,
+            Action.VIEW_CONTENT,
+            Action.VIEW_AUDIT,
+        }
+    ),
+    Role.REVIEWER: frozenset({Action.REVIEW_LABELS}),
+}
+
+
+class AccessDenied(PermissionDenied):
+    """Raised when a user may not do an action (in a market). Views answer 403."""
+
+    def __init__(self, action: Action, market_code: str | None = None) -> None:
+        where = f" in market {market_code}" if market_code else ""
+        super().__init__(f"You are not allowed to {action.value.replace('_', ' ')}{where}.")
+        self.action = action
+        self.market_code = market_code
+
+
+@dataclass
+class Grants:
+    """What one user may do: actions everywhere, and actions per market id."""
+
+    everywhere: set[Action] = field(default_factory=set)
+    per_market: dict[int, set[Action]] = field(default_factory=dict)
+    roles: set[str] = field(default_factory=set)
+
+    def allows(self, action: Action, market_id: int | None) -> bool:
+        if action in self.everywhere:
+            return True
+        if market_id is None:
+            # A global question ("may edit tags at all") is answered by any market's grant.
+            return any(action in actions for actions in self.per_market.values())
+        return action in self.per_market.get(market_id, ())
+
+    def market_ids(self, action: Action) -> set[int]:
+        return {mid for mid, actions in self.per_market.items() if action in actions}
+
+
+_CACHE_ATTR = "_meridian_grants"
+
+
+def grants_for(user: Any) -> Grants:
+    """Return the user's grants, loading memberships once per user object."""
+    cached: Grants | None = getattr(user, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    grants = Grants()
+    if user is not None and user.is_authenticated and user.is_active:
+        if user.is_superuser:
+            grants.everywhere |= ROLE_ACTIONS[Role.ADMIN]
+            grants.roles.add(Role.ADMIN)
+        for role, market_id in Membership.objects.filter(user=user).values_list("role", "market"):
+            actions = ROLE_ACTIONS.get(role, frozenset())
+            grants.roles.add(role)
+            if market_id is None:
+                grants.everywhere |= actions
+            else:
+                grants.per_market.setdefault(market_id, set()).update(actions)
+    if user is not None:
+        setattr(user, _CACHE_ATTR, grants)
+    return grants
+
+
+def forget_grants(user: Any) -> None:
+    """Drop the cached grants (after memberships change)."""
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
+
+
+def can(user: Any, action: Action, market: Market | None = None) -> bool:
+    """Return whether `user` may do `action` (in `market`, for market-scoped actions)."""
+    return grants_for(user).allows(action, market.pk if market is not None else None)
+
+
+def require(user: Any, action: Action, market: Market | None = None) -> None:
+    """Raise AccessDenied unless `user` may do `action` (in `market`)."""
+    if not can(user, action, market):
+        raise AccessDenied(action, market.code if market is not None else None)
+
+
+def markets_for(user: Any, action: Action = Action.VIEW_MARKET) -> QuerySet[Market]:
+    """Return the markets in which `user` may do `action`, as a queryset."""
+    from markets.models import Market
+
+    grants = grants_for(user)
+    if action in grants.everywhere:
+        return Market.objects.all()
+    return Market.objects.filter(pk__in=grants.market_ids(action))
+
+
+def has_role(user: Any, role: Role) -> bool:
+    """Return whether `user` holds `role` anywhere (superusers count as admin)."""
+    return role in grants_for(user).roles

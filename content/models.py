@@ -1,0 +1,129 @@
+"""Content items, tags and per-market positions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from markets.models import Market
+
+
+class ContentType(models.TextChoices):
+    ARTICLE = "article", "Article"
+    VIDEO = "video", "Video"
+    CLIP = "clip", "Clip"
+    GALLERY = "gallery", "Gallery"
+    IMAGE = "image", "Image"
+
+
+class Tag(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    label = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ContentItem(models.Model):
+    upstream_id = models.CharField(max_length=128, unique=True)
+    content_type = models.CharField(max_length=16, choices=ContentType.choices, db_index=True)
+    title = models.CharField(max_length=500)
+    summary = models.TextField(blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    source = models.CharField(max_length=120, db_index=True)
+    language = models.CharField(max_length=16, db_index=True)
+    published_at = models.DateTimeField(db_index=True)
+    premium = models.BooleanField(default=False)
+    # Tags as delivered by ingestion; the effective set (`tags`) adds editors' additions and
+    # removes their removals (see TagEdit), recomputed by the services on every change.
+    upstream_tags = models.JSONField(default=list, blank=True)
+    tags = models.ManyToManyField(Tag, through="ItemTag", related_name="items", blank=True)
+    # Grows on every change readers must see (tags, type, source): the `content` shared item.
+    version = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+        indexes = [models.Index(fields=["-published_at", "-id"], name="content_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.upstream_id})"
+
+
+class ItemTag(models.Model):
+    """The effective tags of an item (denormalised for filtering and resolving)."""
+
+    item = models.ForeignKey(ContentItem, on_delete=models.CASCADE, related_name="item_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="item_tags")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "tag"], name="itemtag_unique")]
+        indexes = [models.Index(fields=["tag", "item"], name="itemtag_by_tag_idx")]
+
+
+class TagEditOp(models.TextChoices):
+    ADD = "add", "Added"
+    REMOVE = "remove", "Removed"
+
+
+class TagEdit(models.Model):
+    """An editor's addition or removal of a tag, which survives later upstream re-ingestion."""
+
+    item = models.ForeignKey(ContentItem, on_delete=models.CASCADE, related_name="tag_edits")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    op = models.CharField(max_length=8, choices=TagEditOp.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "tag"], name="tagedit_unique")]
+
+
+class PositionState(models.TextChoices):
+    HIDDEN = "hidden", "Hidden"
+    SHOWN = "shown", "Shown"
+    PROMOTED = "promoted", "Promoted"
+    PINNED = "pinned", "Pinned"
+    # Reset to the market's default; kept (not deleted) so an older write cannot bring it back.
+    DEFAULT = "default", "Default"
+
+
+class Position(models.Model):
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="positions")
+    item = models.ForeignKey(ContentItem, on_delete=models.CASCADE, related_name="positions")
+    state = models.CharField(max_length=16, choices=PositionState.choices)
+    boost = models.PositiveIntegerField(default=0)
+    slot = models.PositiveIntegerField(null=True, blank=True)
+    section = models.CharField(max_length=64, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["market", "item"], name="position_unique"),
+            models.CheckConstraint(
+                condition=models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__isnull=True)
+                | models.Q(starts_at__lt=models.F("ends_at")),
+                name="position_window_ordered",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["market", "state"], name="position_market_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market_id}:{self.item_id} {self.state}"

@@ -1,0 +1,113 @@
+"""Markets (countries and partner editions) and their rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from markets.codes import language_error, market_code_error, timezone_error
+
+
+def validate_market_code(value: str) -> None:
+    """Raise ValidationError unless `value` is an ISO 3166-1 alpha-2 or partner-edition code."""
+    error = market_code_error(value)
+    if error:
+        raise ValidationError(error, code="market_code")
+
+
+def validate_timezone(value: str) -> None:
+    """Raise ValidationError unless `value` is an IANA time zone name."""
+    error = timezone_error(value)
+    if error:
+        raise ValidationError(error, code="timezone")
+
+
+def validate_languages(value: Any) -> None:
+    """Raise ValidationError unless `value` is a non-empty list of language tags."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError("List at least one language, e.g. ['en'].", code="languages")
+    for tag in value:
+        error = language_error(tag) if isinstance(tag, str) else f"{tag!r} is not a language tag."
+        if error:
+            raise ValidationError(error, code="languages")
+
+
+class Visibility(models.TextChoices):
+    VISIBLE = "visible", "Visible unless hidden"
+    OPT_IN = "opt_in", "Opt-in (only shown, promoted or pinned)"
+
+
+class Market(models.Model):
+    code = models.CharField(max_length=32, unique=True, validators=[validate_market_code])
+    name = models.CharField(max_length=120)
+    languages = models.JSONField(default=list, validators=[validate_languages])
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    default_visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.VISIBLE
+    )
+    active = models.BooleanField(default=True)
+    # Grows on every change to the market or one of its rules: the `markets` shared item's version.
+    version = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+    @property
+    def is_opt_in(self) -> bool:
+        return self.default_visibility == Visibility.OPT_IN
+
+
+class RuleAction(models.TextChoices):
+    HIDE = "hide", "Hide"
+    PROMOTE = "promote", "Promote"
+
+
+class Rule(models.Model):
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="rules")
+    action = models.CharField(max_length=16, choices=RuleAction.choices)
+    boost = models.PositiveIntegerField(default=0)
+    match_tags = models.JSONField(default=list, blank=True)
+    match_content_types = models.JSONField(default=list, blank=True)
+    match_sources = models.JSONField(default=list, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["market", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__isnull=True)
+                | models.Q(starts_at__lt=models.F("ends_at")),
+                name="rule_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market.code} rule #{self.pk}: {self.action} {self.match_summary}"
+
+    @property
+    def match_summary(self) -> str:
+        parts = []
+        if self.match_content_types:
+            parts.append("types " + ", ".join(self.match_content_types))
+        if self.match_tags:
+            parts.append("tags " + ", ".join(self.match_tags))
+        if self.match_sources:
+            parts.append("sources " + ", ".join(self.match_sources))
+        return " and ".join(parts) or "nothing"

@@ -1,0 +1,303 @@
+"""Writes for markets and their rules. Each service checks access, then writes the change, its
+audit entry and its outbox row in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.access import Action, require
+from accounts.models import User
+from markets.models import Market, Rule, RuleAction, Visibility
+from portal.audit import AuditRecord, audit_record, snapshot
+from portal.errors import Conflict
+from portal.models import OutboxKind
+from portal.outbox import outbox_enqueue
+
+MARKET_FIELDS = ("code", "name", "languages", "timezone", "default_visibility", "active")
+RULE_FIELDS = (
+    "action",
+    "boost",
+    "match_tags",
+    "match_content_types",
+    "match_sources",
+    "starts_at",
+    "ends_at",
+    "note",
+)
+_UNSET: Any = object()
+
+
+def _bump_market(market: Market) -> None:
+    """Give the market (its shared item) a new version and queue it for publishing."""
+    market.version += 1
+    market.save(update_fields=["version", "updated_at"])
+    outbox_enqueue(kind=OutboxKind.MARKET, key=market.code, version=market.version)
+
+
+def _lock_market(market: Market) -> Market:
+    return Market.objects.select_for_update().get(pk=market.pk)
+
+
+def _check_version(kind: str, stored: int, expected: int | None, current: dict[str, Any]) -> None:
+    if expected is not None and expected != stored:
+        raise Conflict(
+            f"This {kind} was changed by someone else meanwhile (version {stored}, you edited "
+            f"version {expected}). Review the current values and try again.",
+            current=current,
+        )
+
+
+def market_create(
+    *,
+    actor: User | None,
+    code: str,
+    name: str,
+    languages: Sequence[str],
+    timezone: str = "UTC",
+    default_visibility: str = Visibility.VISIBLE,
+    active: bool = True,
+    via: str = "portal",
+) -> Market:
+    """Create a market. Raises AccessDenied unless `actor` manages markets; ValidationError."""
+    if actor is not None:
+        require(actor, Action.MANAGE_MARKETS)
+    market = Market(
+        code=code.strip().upper(),
+        name=name.strip(),
+        languages=list(languages),
+        timezone=timezone,
+        default_visibility=default_visibility,
+        active=active,
+    )
+    market.full_clean()
+    with transaction.atomic():
+        market.save()
+        audit_record(
+            actor=actor,
+            record=AuditRecord(
+                action="market.create",
+                object_type="market",
+                object_id=market.code,
+                object_repr=str(market),
+                market_code=market.code,
+                after=snapshot(market, MARKET_FIELDS),
+            ),
+            via=via,
+        )
+        outbox_enqueue(kind=OutboxKind.MARKET, key=market.code, version=market.version)
+    return market
+
+
+def market_update(
+    *,
+    actor: User | None,
+    market: Market,
+    name: str = _UNSET,
+    languages: Sequence[str] = _UNSET,
+    timezone: str = _UNSET,
+    default_visibility: str = _UNSET,
+    active: bool = _UNSET,
+    expected_version: int | None = None,
+    via: str = "portal",
+) -> Market:
+    """Change a market's settings (only the arguments given).
+
+    Raises AccessDenied unless `actor` may edit the market's settings; ValidationError on bad
+    values; Conflict when `expected_version` is stale.
+    """
+    if actor is not None:
+        require(actor, Action.EDIT_MARKET_SETTINGS, market)
+    changes = {
+        "name": name,
+        "languages": list(languages) if languages is not _UNSET else _UNSET,
+        "timezone": timezone,
+        "default_visibility": default_visibility,
+        "active": active,
+    }
+    changes = {k: v for k, v in changes.items() if v is not _UNSET}
+    with transaction.atomic():
+        locked = _lock_market(market)
+        before = snapshot(locked, MARKET_FIELDS)
+        _check_version("market", locked.version, expected_version, before)
+        for field, value in changes.items():
+            setattr(locked, field, value.strip() if isinstance(value, str) else value)
+        locked.full_clean()
+        after = snapshot(locked, MARKET_FIELDS)
+        if after == before:
+            return locked
+        locked.save()
+        _bump_market(locked)
+        audit_record(
+            actor=actor,
+            record=AuditRecord(
+                action="market.update",
+                object_type="market",
+                object_id=locked.code,
+                object_repr=str(locked),
+                market_code=locked.code,
+                before=before,
+                after=after,
+            ),
+            via=via,
+        )
+    market.refresh_from_db()
+    return locked
+
+
+def _clean_list(values: Sequence[str] | None) -> list[str]:
+    return sorted({v.strip() for v in values or () if v and v.strip()})
+
+
+def _validate_rule(rule: Rule) -> None:
+    from content.models import ContentType, Tag
+
+    errors: dict[str, list[str]] = {}
+    if not (rule.match_tags or rule.match_content_types or rule.match_sources):
+        errors.setdefault("match", []).append(
+            "Name at least one tag, content type or source for the rule to match."
+        )
+    unknown_types = set(rule.match_content_types) - set(ContentType.values)
+    if unknown_types:
+        errors.setdefault("match_content_types", []).append(
+            f"Unknown content type(s): {', '.join(sorted(unknown_types))}. "
+            f"Choose from {', '.join(ContentType.values)}."
+        )
+    if rule.match_tags:
+        known = set(Tag.objects.filter(slug__in=rule.match_tags).values_list("slug", flat=True))
+        unknown = sorted(set(rule.match_tags) - known)
+        if unknown:
+            errors.setdefault("match_tags", []).append(f"Unknown tag(s): {', '.join(unknown)}.")
+    if rule.action == RuleAction.PROMOTE and rule.boost < 1:
+        errors.setdefault("boost", []).append("A promote rule needs a boost of at least 1.")
+    if rule.action == RuleAction.HIDE and rule.boost:
+        errors.setdefault("boost", []).append("A hide rule has no boost.")
+    if rule.starts_at and rule.ends_at and rule.starts_at >= rule.ends_at:
+        errors.setdefault("ends_at", []).append("The window must end after it starts.")
+    try:
+        rule.full_clean(exclude=["market", "author"])
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _rule_audit(action: str, rule: Rule, before: dict[str, Any] | None) -> AuditRecord:
+    return AuditRecord(
+        action=action,
+        object_type="rule",
+        object_id=str(rule.pk),
+        object_repr=f"{rule.market.code}: {rule.action} {rule.match_summary}",
+        market_code=rule.market.code,
+        before=before,
+        after=snapshot(rule, RULE_FIELDS) if action != "rule.delete" else None,
+    )
+
+
+def rule_create(
+    *,
+    actor: User | None,
+    market: Market,
+    action: str,
+    match_tags: Sequence[str] | None = None,
+    match_content_types: Sequence[str] | None = None,
+    match_sources: Sequence[str] | None = None,
+    boost: int = 0,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    note: str = "",
+    via: str = "portal",
+) -> Rule:
+    """Add a hide or promote rule to a market.
+
+    Raises AccessDenied unless `actor` may edit the market's rules; ValidationError on an
+    empty match, unknown tags or types, a bad boost or a reversed window.
+    """
+    if actor is not None:
+        require(actor, Action.EDIT_RULES, market)
+    rule = Rule(
+        market=market,
+        action=action,
+        boost=boost,
+        match_tags=_clean_list(match_tags),
+        match_content_types=_clean_list(match_content_types),
+        match_sources=_clean_list(match_sources),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        note=note.strip(),
+        author=actor,
+    )
+    _validate_rule(rule)
+    with transaction.atomic():
+        locked = _lock_market(market)
+        rule.market = locked
+        rule.save()
+        _bump_market(locked)
+        audit_record(actor=actor, record=_rule_audit("rule.create", rule, None), via=via)
+    return rule
+
+
+def rule_update(
+    *,
+    actor: User | None,
+    rule: Rule,
+    expected_version: int | None = None,
+    via: str = "portal",
+    **changes: Any,
+) -> Rule:
+    """Change a rule's action, match, boost, window or note (only the keywords given).
+
+    Raises AccessDenied, ValidationError (as rule_create), or Conflict on a stale version.
+    """
+    if actor is not None:
+        require(actor, Action.EDIT_RULES, rule.market)
+    unknown = set(changes) - set(RULE_FIELDS)
+    if unknown:
+        raise ValidationError({field: "This field cannot be changed." for field in unknown})
+    with transaction.atomic():
+        locked_market = _lock_market(rule.market)
+        current = Rule.objects.select_for_update().get(pk=rule.pk)
+        current.market = locked_market
+        before = snapshot(current, RULE_FIELDS)
+        _check_version("rule", current.version, expected_version, before)
+        for field, value in changes.items():
+            if field.startswith("match_"):
+                value = _clean_list(value)
+            elif field == "note":
+                value = (value or "").strip()
+            setattr(current, field, value)
+        _validate_rule(current)
+        if snapshot(current, RULE_FIELDS) == before:
+            return current
+        current.version += 1
+        current.author = actor if actor is not None else current.author
+        current.save()
+        _bump_market(locked_market)
+        audit_record(actor=actor, record=_rule_audit("rule.update", current, before), via=via)
+    return current
+
+
+def rule_delete(
+    *, actor: User | None, rule: Rule, expected_version: int | None = None, via: str = "portal"
+) -> None:
+    """Delete a rule; the market's shared item is republished without it.
+
+    Raises AccessDenied unless `actor` may edit the market's rules; Conflict on a stale version.
+    """
+    if actor is not None:
+        require(actor, Action.EDIT_RULES, rule.market)
+    with transaction.atomic():
+        locked_market = _lock_market(rule.market)
+        current = Rule.objects.select_for_update().get(pk=rule.pk)
+        current.market = locked_market
+        before = snapshot(current, RULE_FIELDS)
+        _check_version("rule", current.version, expected_version, before)
+        record = _rule_audit("rule.delete", current, before)
+        current.delete()
+        _bump_market(locked_market)
+        audit_record(actor=actor, record=record, via=via)

@@ -1,0 +1,342 @@
+"""Load Meridian's demo data (idempotent): markets, users, ~5,000 content items, rules, positions.
+
+Never part of production settings: this command refuses to run when DEBUG is off and the
+environment is production.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Role, User
+from accounts.services import membership_grant
+from content.models import ContentItem, Position
+from content.services import ContentRow, PositionChange, content_upsert_bulk, position_set
+from markets.models import Market, Rule, Visibility
+from markets.services import market_create, rule_create
+
+DEMO_PASSWORD = "meridian-demo"
+
+MARKETS: list[tuple[str, str, list[str], str]] = [
+    ("AU", "Australia", ["en"], "Australia/Sydney"),
+    ("US", "United States", ["en", "es"], "America/New_York"),
+    ("GB", "United Kingdom", ["en"], "Europe/London"),
+    ("DE", "Germany", ["de"], "Europe/Berlin"),
+    ("AT", "Austria", ["de"], "Europe/Vienna"),
+    ("CH", "Switzerland", ["de", "fr", "it"], "Europe/Zurich"),
+    ("FR", "France", ["fr"], "Europe/Paris"),
+    ("ES", "Spain", ["es"], "Europe/Madrid"),
+    ("IT", "Italy", ["it"], "Europe/Rome"),
+    ("NL", "Netherlands", ["nl"], "Europe/Amsterdam"),
+    ("SE", "Sweden", ["sv"], "Europe/Stockholm"),
+    ("NO", "Norway", ["nb"], "Europe/Oslo"),
+    ("PL", "Poland", ["pl"], "Europe/Warsaw"),
+    ("IN", "India", ["en", "hi"], "Asia/Kolkata"),
+    ("JP", "Japan", ["ja"], "Asia/Tokyo"),
+    ("KR", "South Korea", ["ko"], "Asia/Seoul"),
+    ("SG", "Singapore", ["en", "zh"], "Asia/Singapore"),
+    ("ID", "Indonesia", ["id"], "Asia/Jakarta"),
+    ("BR", "Brazil", ["pt-BR"], "America/Sao_Paulo"),
+    ("MX", "Mexico", ["es-MX"], "America/Mexico_City"),
+    ("AR", "Argentina", ["es"], "America/Argentina/Buenos_Aires"),
+    ("CA", "Canada", ["en", "fr"], "America/Toronto"),
+    ("ZA", "South Africa", ["en", "af", "zu"], "Africa/Johannesburg"),
+    ("NG", "Nigeria", ["en"], "Africa/Lagos"),
+    ("KE", "Kenya", ["en", "sw"], "Africa/Nairobi"),
+    ("EG", "Egypt", ["ar"], "Africa/Cairo"),
+    ("AE", "United Arab Emirates", ["ar", "en"], "Asia/Dubai"),
+    ("TR", "Turkey", ["tr"], "Europe/Istanbul"),
+    ("NZ", "New Zealand", ["en", "mi"], "Pacific/Auckland"),
+    ("IE", "Ireland", ["en", "ga"], "Europe/Dublin"),
+]
+PARTNER_EDITIONS = [("AU-OPTUS", "Optus (Australia) partner edition", ["en"], "Australia/Sydney")]
+
+TOPICS: dict[str, list[str]] = {
+    "wildlife": ["Lions of the {place}", "The secret life of {animal}s", "{animal}s in the {place}"],
+    "ocean": ["Into the deep: {place}", "Coral {place}", "The great {animal} migration"],
+    "space": ["Mission to {planet}", "Lights over {place}", "The rings of {planet}"],
+    "history": ["{year}: the year that changed {place}", "Lost cities of the {place}", "Empires of {place}"],
+    "travel": ["48 hours in {place}", "Slow train across {place}", "The road to {place}"],
+    "hunting": ["The last hunters of {place}", "Tracking {animal}s in {place}", "Hunting season in {place}"],
+    "photography": [
+        "{place} through the lens",
+        "Picture of the year: {animal}",
+        "Light and shadow in {place}",
+    ],
+    "science": ["Why {animal}s dream", "The physics of {planet}", "Inside the lab at {place}"],
+    "climate": ["Melting {place}", "The {place} drought", "Saving the {animal}"],
+    "polar": ["Glaciers of {place}", "Ice walkers of {place}", "Polar {animal}s"],
+}
+PLACES = [
+    "Serengeti",
+    "Arctic",
+    "Kalahari",
+    "Great Barrier Reef",
+    "Amazon",
+    "Himalaya",
+    "Sahara",
+    "Patagonia",
+    "Borneo",
+    "Yellowstone",
+    "Antarctica",
+    "Okavango",
+    "Galápagos",
+    "Mekong",
+    "Alps",
+    "Outback",
+    "Iceland",
+    "Kamchatka",
+    "Madagascar",
+    "Svalbard",
+]
+ANIMALS = [
+    "lion",
+    "whale",
+    "octopus",
+    "snow leopard",
+    "elephant",
+    "orca",
+    "penguin",
+    "wolf",
+    "shark",
+    "eagle",
+    "bear",
+    "turtle",
+    "cheetah",
+    "gorilla",
+    "manta ray",
+]
+PLANETS = ["Mars", "Jupiter", "Saturn", "Venus", "Europa", "Titan"]
+SOURCES = [
+    "natgeo-editorial",
+    "natgeo-tv",
+    "nat-geo-wild",
+    "partner-bbc",
+    "partner-abc",
+    "archive",
+    "kids",
+    "photo-desk",
+]
+TYPES = ["article", "article", "article", "video", "video", "clip", "gallery", "image"]
+LANGUAGES = ["en", "en", "en", "de", "fr", "es", "ja", "pt-BR", "it"]
+ITEM_COUNT = 5000
+
+
+def _title(rng: random.Random, topic: str) -> str:
+    template = rng.choice(TOPICS[topic])
+    return template.format(
+        place=rng.choice(PLACES),
+        animal=rng.choice(ANIMALS),
+        planet=rng.choice(PLANETS),
+        year=rng.randint(1888, 2025),
+    )
+
+
+def _published_at(rng: random.Random, now: datetime) -> datetime:
+    # Most content is recent; the archive reaches back to 1888.
+    if rng.random() < 0.8:
+        return now - timedelta(days=rng.uniform(0, 365 * 3), minutes=rng.randint(0, 1440))
+    start = datetime(1888, 1, 1, tzinfo=UTC)
+    return start + (now - start) * rng.random()
+
+
+def content_rows(count: int = ITEM_COUNT, seed: int = 1888) -> list[ContentRow]:
+    """Return deterministic, plausible content rows (the same on every run)."""
+    rng = random.Random(seed)
+    # A fixed "now" keeps the rows identical between runs, so re-running changes nothing.
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = []
+    topics = list(TOPICS)
+    for n in range(count):
+        topic = rng.choice(topics)
+        extra = rng.sample([t for t in topics if t != topic], k=rng.randint(0, 2))
+        content_type = rng.choice(TYPES)
+        title = _title(rng, topic)
+        rows.append(
+            ContentRow(
+                upstream_id=f"ng-{100000 + n}",
+                content_type=content_type,
+                title=title,
+                summary=f"A {content_type} about {topic}: {title.lower()}.",
+                url=f"https://media.example.com/{content_type}s/ng-{100000 + n}",
+                source=rng.choice(SOURCES),
+                language=rng.choice(LANGUAGES),
+                published_at=_published_at(rng, now),
+                premium=rng.random() < 0.1,
+                tags=tuple([topic, *extra]),
+            )
+        )
+    return rows
+
+
+class Command(BaseCommand):
+    help = "Load demo markets, users, content, rules and positions (idempotent)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--items", type=int, default=ITEM_COUNT, help="How many content items.")
+        parser.add_argument("--force", action="store_true", help="Re-check everything even if loaded.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if getattr(settings, "MERIDIAN_ENVIRONMENT", "") == "production":
+            raise CommandError("Demo data is never loaded in production.")
+        items = options["items"]
+        if (
+            not options["force"]
+            and Market.objects.filter(code="AU-OPTUS").exists()
+            and ContentItem.objects.count() >= items
+            and User.objects.filter(username="reviewer").exists()
+        ):
+            self.stdout.write("Demo data already loaded (use --force to re-check).")
+            return
+        markets = self._markets()
+        self._users(markets)
+        self._content(items)
+        self._rules_and_positions(markets)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready: {Market.objects.count()} markets, {ContentItem.objects.count()} items, "
+                f"{Rule.objects.count()} rules, {Position.objects.count()} positions."
+            )
+        )
+
+    def _markets(self) -> dict[str, Market]:
+        existing = {m.code: m for m in Market.objects.all()}
+        for code, name, languages, tz in MARKETS + PARTNER_EDITIONS:
+            if code not in existing:
+                existing[code] = market_create(
+                    actor=None,
+                    code=code,
+                    name=name,
+                    languages=languages,
+                    timezone=tz,
+                    default_visibility=Visibility.OPT_IN if "-" in code else Visibility.VISIBLE,
+                    via="command",
+                )
+        return existing
+
+    def _users(self, markets: dict[str, Market]) -> None:
+        people = [
+            ("admin", "Sam", "Admin", [(Role.ADMIN, None)]),
+            ("editor", "Mia", "Editor", [(Role.EDITOR, None)]),
+            (
+                "au-manager",
+                "Ana",
+                "Manager",
+                [(Role.MARKET_MANAGER, "AU"), (Role.MARKET_MANAGER, "AU-OPTUS")],
+            ),
+            ("de-manager", "Lukas", "Manager", [(Role.MARKET_MANAGER, "DE"), (Role.MARKET_MANAGER, "AT")]),
+            ("reviewer", "Priya", "Reviewer", [(Role.REVIEWER, None)]),
+        ]
+        for username, first, last, roles in people:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first, "last_name": last}
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.is_staff = username == "admin"
+                user.is_superuser = username == "admin"
+                user.save()
+            for role, code in roles:
+                membership_grant(actor=None, user=user, role=role, market=markets[code] if code else None)
+
+    def _content(self, count: int) -> None:
+        rows = content_rows(count)
+        for start in range(0, len(rows), 1000):
+            content_upsert_bulk(actor=None, rows=rows[start : start + 1000], via="command")
+
+    @transaction.atomic
+    def _rules_and_positions(self, markets: dict[str, Market]) -> None:
+        de = markets["DE"]
+        if not de.rules.exists():
+            rule_create(
+                actor=None,
+                market=de,
+                action="hide",
+                match_tags=["hunting"],
+                note="German youth-protection review",
+                via="command",
+            )
+        at = markets["AT"]
+        if not at.rules.exists():
+            rule_create(
+                actor=None,
+                market=at,
+                action="hide",
+                match_tags=["hunting"],
+                match_content_types=["video"],
+                note="Hunting videos stay out of AT",
+                via="command",
+            )
+        au = markets["AU"]
+        now = timezone.now()
+        if not au.rules.exists():
+            rule_create(
+                actor=None,
+                market=au,
+                action="promote",
+                match_tags=["ocean"],
+                boost=2,
+                starts_at=now - timedelta(days=1),
+                ends_at=now + timedelta(days=30),
+                note="Ocean month",
+                via="command",
+            )
+        optus = markets["AU-OPTUS"]
+        if not optus.rules.exists():
+            rule_create(
+                actor=None,
+                market=optus,
+                action="promote",
+                match_tags=["wildlife"],
+                match_sources=["nat-geo-wild"],
+                boost=1,
+                note="Premium wildlife series",
+                via="command",
+            )
+        recent = list(ContentItem.objects.order_by("-published_at")[:12])
+        if len(recent) < 12 or Position.objects.exists():
+            return
+        position_set(
+            actor=None,
+            market=au,
+            item=recent[0],
+            change=PositionChange(state="pinned", slot=1, reason="Launch week"),
+            via="command",
+        )
+        position_set(
+            actor=None,
+            market=au,
+            item=recent[1],
+            change=PositionChange(state="hidden", reason="Legal note", ends_at=now + timedelta(days=7)),
+            via="command",
+        )
+        for item in recent[2:6]:
+            position_set(
+                actor=None,
+                market=optus,
+                item=item,
+                change=PositionChange(state="shown", reason="Partner selection"),
+                via="command",
+            )
+        position_set(
+            actor=None,
+            market=optus,
+            item=recent[6],
+            change=PositionChange(state="pinned", slot=1, reason="Exclusive documentary"),
+            via="command",
+        )
+        for code in ("GB", "US"):
+            position_set(
+                actor=None,
+                market=markets[code],
+                item=recent[7],
+                change=PositionChange(state="promoted", boost=3, reason="Ocean Week"),
+                via="command",
+            )

@@ -1,0 +1,18 @@
+"""Test settings: the local settings with fast hashing and synchronous, in-process side effects."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .local import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEBUG = False
+
+# Each test run gets its own shared-tables file and media root, never the developer's var/.
+_TMP = Path(os.environ.get("MERIDIAN_TEST_TMP", tempfile.mkdtemp(prefix="meridian-test-")))
+SHARED_TABLES_LOCAL_PATH = _TMP / "shared_tables.sqlite3"
+MEDIA_ROOT = _TMP / "media"
+MERIDIAN_ENVIRONMENT = "test"

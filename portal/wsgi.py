@@ -1,0 +1,9 @@
+"""WSGI entry point (gunicorn locally, Zappa on Lambda)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
+
+application = get_wsgi_application()

@@ -40,7 +40,9 @@ class ContentItem(models.Model):
     # Tags as delivered by ingestion; the effective set (`tags`) adds editors' additions and
     # removes their removals (see TagEdit), recomputed by the services on every change.
     upstream_tags = models.JSONField(default=list, blank=True)
-    tags = models.ManyToManyField(Tag, through="ItemTag", related_name="items", blank=True)
+    tags: models.ManyToManyField[Tag, ItemTag] = models.ManyToManyField(
+        Tag, through="ItemTag", related_name="items", blank=True
+    )
     # Grows on every change readers must see (tags, type, source): the `content` shared item.
     version = models.PositiveBigIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -127,3 +129,6 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.market_id}:{self.item_id} {self.state}"
+
+
+from content.image_models import *  # noqa: E402,F401,F403

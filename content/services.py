@@ -300,6 +300,8 @@ def positions_bulk_set(
                 if change.state == PositionState.PINNED:
                     values["slot"] = slot
                     clash = _pin_conflict(pins_by_market[market.pk], item_id, values)
+                    # Slots are handed out in selection order; a taken slot refuses its item only.
+                    slot = (slot or 0) + 1
                     if clash is not None:
                         result.refused.append(
                             Refusal(
@@ -309,7 +311,6 @@ def positions_bulk_set(
                             )
                         )
                         continue
-                    slot = (slot or 0) + 1
                 current = existing.get((market.pk, item_id))
                 if current is not None and all(getattr(current, k) == v for k, v in values.items()):
                     result.unchanged += 1

@@ -4,12 +4,12 @@ from portal.models import AuditEntry, OutboxEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(admin.ModelAdmin[AuditEntry]):
     list_display = ["created_at", "actor_name", "action", "market_code", "object_type", "object_id"]
     list_filter = ["action", "object_type"]
 
 
 @admin.register(OutboxEntry)
-class OutboxEntryAdmin(admin.ModelAdmin):
+class OutboxEntryAdmin(admin.ModelAdmin[OutboxEntry]):
     list_display = ["id", "kind", "key", "version", "status", "attempts", "created_at"]
     list_filter = ["status", "kind"]

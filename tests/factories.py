@@ -16,9 +16,10 @@ class UserFactory(DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests")
+    password = factory.django.Password("pw-for-tests")
 
 
 class MarketFactory(DjangoModelFactory):
@@ -53,6 +54,7 @@ class TagFactory(DjangoModelFactory):
 class ContentItemFactory(DjangoModelFactory):
     class Meta:
         model = ContentItem
+        skip_postgeneration_save = True
 
     upstream_id = factory.Sequence(lambda n: f"c-{n:06d}")
     content_type = "article"

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django_stubs_ext
+
+# Lets generic Django classes (ModelAdmin[Market], QuerySet[...]) be subscripted at run time.
+django_stubs_ext.monkeypatch()
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("MERIDIAN_VAR_DIR", BASE_DIR / "var"))
 
@@ -132,3 +137,10 @@ SHARED_TABLES_PUBLISH_ON_COMMIT = os.environ.get("SHARED_TABLES_PUBLISH_ON_COMMI
 
 # API tokens for automation: default lifetime in days (None = no expiry unless given).
 API_TOKEN_DEFAULT_DAYS = int(os.environ.get("API_TOKEN_DEFAULT_DAYS", "365"))
+
+# Image labels (docs/labels.md): "fake" locally, "rekognition" in production; thresholds in percent.
+LABELLER_BACKEND = os.environ.get("LABELLER_BACKEND", "fake")
+LABEL_MIN_CONFIDENCE = float(os.environ.get("LABEL_MIN_CONFIDENCE", "50"))
+LABEL_AUTO_ACCEPT = float(os.environ.get("LABEL_AUTO_ACCEPT", "95"))
+LABEL_AUTO_REJECT = float(os.environ.get("LABEL_AUTO_REJECT", "60"))
+IMAGES_BUCKET = os.environ.get("IMAGES_BUCKET", os.environ.get("MEDIA_BUCKET", ""))

@@ -16,10 +16,11 @@ def database_config(default_sqlite: Path | None) -> dict[str, Any]:
     """
     url = os.environ.get("DATABASE_URL")
     if url:
-        config: dict[str, Any] = dj_database_url.parse(
-            url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")), conn_health_checks=True
+        return dict(
+            dj_database_url.parse(
+                url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")), conn_health_checks=True
+            )
         )
-        return config
     if default_sqlite is None:
         raise KeyError("DATABASE_URL")
     default_sqlite.parent.mkdir(parents=True, exist_ok=True)

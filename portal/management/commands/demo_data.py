@@ -222,7 +222,7 @@ class Command(BaseCommand):
         return existing
 
     def _users(self, markets: dict[str, Market]) -> None:
-        people = [
+        people: list[tuple[str, str, str, list[tuple[Role, str | None]]]] = [
             ("admin", "Sam", "Admin", [(Role.ADMIN, None)]),
             ("editor", "Mia", "Editor", [(Role.EDITOR, None)]),
             (

@@ -1,0 +1,45 @@
+"""The demo data command: idempotent, and every journey's user can log in."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from accounts.access import Action, can, markets_for
+from accounts.models import User
+from content.models import ContentItem, Position
+from markets.models import Market, Rule
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_data_is_idempotent_and_complete() -> None:
+    call_command("demo_data", items=300)
+    counts = (
+        Market.objects.count(),
+        ContentItem.objects.count(),
+        Rule.objects.count(),
+        Position.objects.count(),
+    )
+    call_command("demo_data", items=300, force=True)
+    assert (
+        Market.objects.count(),
+        ContentItem.objects.count(),
+        Rule.objects.count(),
+        Position.objects.count(),
+    ) == counts
+    assert counts[0] >= 31 and counts[1] == 300
+    optus = Market.objects.get(code="AU-OPTUS")
+    assert optus.is_opt_in
+    assert Rule.objects.filter(market__code="DE", match_tags=["hunting"]).exists()
+
+
+def test_demo_users_log_in_with_the_demo_password() -> None:
+    call_command("demo_data", items=50)
+    client = Client()
+    for username in ("admin", "editor", "au-manager", "reviewer"):
+        assert client.login(username=username, password="meridian-demo"), username
+    manager = User.objects.get(username="au-manager")
+    assert set(markets_for(manager, Action.EDIT_RULES).values_list("code", flat=True)) == {"AU", "AU-OPTUS"}
+    assert can(User.objects.get(username="reviewer"), Action.REVIEW_LABELS)

@@ -117,6 +117,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PositionStateEnum": "content.models.PositionState",
+        "DecisionStateEnum": "markets.serializers.DECISION_STATES",
+    },  # noqa: E501
 }
 
 LOGGING = {
@@ -134,6 +138,10 @@ SHARED_TABLES_PREFIX = os.environ.get("SHARED_TABLES_PREFIX", "meridian-local-")
 SHARED_TABLES_LOCAL_PATH = Path(os.environ.get("SHARED_TABLES_LOCAL_PATH", VAR_DIR / "shared_tables.sqlite3"))
 # Publish the outbox right after commit (inline locally; a Zappa async task on Lambda).
 SHARED_TABLES_PUBLISH_ON_COMMIT = os.environ.get("SHARED_TABLES_PUBLISH_ON_COMMIT", "1") == "1"
+
+# Partner keys: "local" (the portal enforces plans) or "apigateway"; stages plans may name locally.
+GATEWAY_BACKEND = os.environ.get("GATEWAY_BACKEND", "local")
+API_GATEWAY_STAGES = [s for s in os.environ.get("API_GATEWAY_STAGES", "meridian:local").split(",") if s]
 
 # API tokens for automation: default lifetime in days (None = no expiry unless given).
 API_TOKEN_DEFAULT_DAYS = int(os.environ.get("API_TOKEN_DEFAULT_DAYS", "365"))

@@ -1,0 +1,369 @@
+"""REST API for content items, tags and per-market positions (thin: parse, call, render).
+
+Access is decided by `accounts.access`, before the body is parsed, so a caller who may not act
+learns that (403) rather than what was wrong with the body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.access import Action, require
+from content.filters import ContentFilter, PositionFilter
+from content.models import ContentItem, Position, PositionState, Tag
+from content.selectors import content_get, with_tags
+from content.serializers import (
+    BulkUpsertRequestSerializer,
+    BulkUpsertResultSerializer,
+    ContentItemDetailSerializer,
+    ContentItemSerializer,
+    ContentRowSerializer,
+    ItemTagsSerializer,
+    PositionBulkResultSerializer,
+    PositionBulkSerializer,
+    PositionChangeSerializer,
+    PositionSerializer,
+    TagCreateSerializer,
+    TagSerializer,
+)
+from content.services import (
+    MAX_UPSERT_ROWS,
+    BulkValidationError,
+    ContentRow,
+    PositionChange,
+    content_upsert_bulk,
+    item_tags_update,
+    position_reset,
+    position_set,
+    positions_bulk_set,
+    tag_create,
+)
+from markets.api import (
+    MARKET_CODE_PARAMETER,
+    if_match_parameter,
+    is_schema_view,
+    market_or_404,
+    with_etag,
+)
+from markets.api import expected_version as expected_version_of
+from markets.models import Market
+from portal.api.pagination import DefaultCursorPagination
+
+CONTENT_ID_PARAMETER = OpenApiParameter(
+    "upstream_id", str, OpenApiParameter.PATH, description="The item's upstream (content) id."
+)
+POSITION_CONTENT_ID_PARAMETER = OpenApiParameter(
+    "content_id", str, OpenApiParameter.PATH, description="The item's upstream (content) id."
+)
+
+
+class ContentCursorPagination(DefaultCursorPagination):
+    ordering = ("-published_at", "-id")  # type: ignore[assignment]  # DRF takes a tuple too
+
+
+class TagCursorPagination(DefaultCursorPagination):
+    ordering = "slug"
+
+
+def _item_or_404(upstream_id: str) -> ContentItem:
+    try:
+        return content_get(upstream_id=upstream_id)
+    except ContentItem.DoesNotExist:
+        raise NotFound(f"There is no content item {upstream_id!r}.") from None
+
+
+def _parse_rows(body: Any) -> list[ContentRow]:
+    """Return the rows of a bulk upsert body; raises a 400 with per-row field errors."""
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise serializers.ValidationError({"items": ['Send {"items": [...]} with a list of items.']})
+    if len(items) > MAX_UPSERT_ROWS:
+        raise serializers.ValidationError(
+            {"items": [f"Send at most {MAX_UPSERT_ROWS:,} items per request (got {len(items):,})."]}
+        )
+    rows: list[ContentRow] = []
+    row_errors: dict[int, dict[str, Any]] = {}
+    for index, item in enumerate(items):
+        row = ContentRowSerializer(data=item)
+        if row.is_valid():
+            rows.append(row.to_row())
+        else:
+            row_errors[index] = dict(row.errors)
+    if row_errors:
+        raise BulkValidationError(row_errors)
+    return rows
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Search content items",
+        description="Newest first (published_at, then id), cursor-paginated; tags are the effective tags.",
+    ),
+    retrieve=extend_schema(
+        summary="Read a content item",
+        parameters=[CONTENT_ID_PARAMETER],
+        responses={200: ContentItemDetailSerializer},
+    ),
+)
+class ContentViewSet(viewsets.GenericViewSet[ContentItem]):
+    serializer_class = ContentItemSerializer
+    pagination_class = ContentCursorPagination
+    filterset_class = ContentFilter
+    lookup_field = "upstream_id"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[ContentItem]:
+        return ContentItem.objects.all()
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return with_tags(super().filter_queryset(queryset))
+
+    def list(self, request: Request) -> Response:
+        require(request.user, Action.VIEW_CONTENT)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, upstream_id: str) -> Response:
+        require(request.user, Action.VIEW_CONTENT)
+        item = _item_or_404(upstream_id)
+        return with_etag(Response(ContentItemDetailSerializer(item).data), "content", item.version)
+
+    @extend_schema(
+        summary="Create or update up to 1,000 items by upstream id",
+        description=(
+            "All or nothing: when any row is invalid nothing is written and the answer is 400 with "
+            '`{"detail": …, "rows": {"<index>": {"<field>": [...]}}}`. Idempotent: sending the same '
+            "items again reports them all as unchanged, so a timed-out request can simply be retried."
+        ),
+        request=BulkUpsertRequestSerializer,
+        responses={
+            200: BulkUpsertResultSerializer,
+            400: OpenApiResponse(description="Too many items, or per-row field errors; nothing written."),
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-upsert")
+    def bulk_upsert(self, request: Request) -> Response:
+        require(request.user, Action.IMPORT_CONTENT)
+        rows = _parse_rows(request.data)
+        result = content_upsert_bulk(actor=request.user, rows=rows, via="api")  # type: ignore[arg-type]
+        return Response(
+            BulkUpsertResultSerializer(
+                {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+            ).data
+        )
+
+    @extend_schema(
+        summary="Add and remove an item's tags as an editor",
+        description="Editors' changes survive later re-ingestion of the item. Unknown tags are refused.",
+        parameters=[CONTENT_ID_PARAMETER],
+        request=ItemTagsSerializer,
+        responses={200: ContentItemDetailSerializer, 400: OpenApiResponse(description="Unknown tags.")},
+    )
+    @action(detail=True, methods=["post"], url_path="tags")
+    def tags(self, request: Request, upstream_id: str) -> Response:
+        require(request.user, Action.EDIT_TAGS)
+        item = _item_or_404(upstream_id)
+        payload = ItemTagsSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        item_tags_update(actor=request.user, item=item, via="api", **payload.validated_data)  # type: ignore[arg-type]
+        item = _item_or_404(upstream_id)
+        return with_etag(Response(ContentItemDetailSerializer(item).data), "content", item.version)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List tags"),
+    create=extend_schema(
+        summary="Create a tag (editors and admins)",
+        request=TagCreateSerializer,
+        responses={201: TagSerializer, 400: OpenApiResponse(description="Bad or duplicate slug.")},
+    ),
+)
+class TagViewSet(viewsets.GenericViewSet[Tag]):
+    serializer_class = TagSerializer
+    pagination_class = TagCursorPagination
+
+    def get_queryset(self) -> QuerySet[Tag]:
+        return Tag.objects.all()
+
+    def list(self, request: Request) -> Response:
+        require(request.user, Action.VIEW_CONTENT)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request: Request) -> Response:
+        require(request.user, Action.EDIT_TAGS)
+        payload = TagCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        tag = tag_create(actor=request.user, via="api", **payload.validated_data)  # type: ignore[arg-type]
+        return Response(TagSerializer(tag).data, status=status.HTTP_201_CREATED)
+
+
+_POSITION_WRITE_RESPONSES = {
+    400: OpenApiResponse(description="Field errors (incoherent change, pin slot taken…); nothing written."),
+    404: OpenApiResponse(description="No such market or content item."),
+    412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+}
+
+
+def _refusals_for_unknown(content_ids: Iterable[str]) -> list[dict[str, Any]]:
+    return [
+        {"market": "", "content_id": cid, "reason": "Content item not found.", "count": 1}
+        for cid in content_ids
+    ]
+
+
+def item_ids_by_upstream_id(upstream_ids: Iterable[str]) -> dict[str, int]:
+    """Return the primary keys of the items with these upstream ids (unknown ids are left out)."""
+    ids = list(upstream_ids)
+    found: dict[str, int] = {}
+    # In chunks: SQLite builds older than 3.32 allow only 999 parameters per statement.
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        found.update(ContentItem.objects.filter(upstream_id__in=chunk).values_list("upstream_id", "pk"))
+    return found
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List a market's stored positions", description="Newest first by id."),
+    retrieve=extend_schema(
+        summary="Read the position of one item in a market",
+        description=(
+            'ETag: `"position-<version>"`. An item with no stored position answers state `default` '
+            'and version 0 (ETag `"position-0"`), so a script can PUT with `If-Match: "position-0"` '
+            'to mean "only if nobody has positioned it yet".'
+        ),
+        parameters=[POSITION_CONTENT_ID_PARAMETER],
+    ),
+    update=extend_schema(
+        summary="Set the position of one item in a market",
+        description="Replaces the position (omitted fields take their defaults).",
+        parameters=[POSITION_CONTENT_ID_PARAMETER, if_match_parameter("position")],
+        request=PositionChangeSerializer,
+        responses={200: PositionSerializer, **_POSITION_WRITE_RESPONSES},
+    ),
+    destroy=extend_schema(
+        summary="Reset one item to the market's rules and default",
+        description=(
+            'The row is kept with state "default" and a new version, so that an older write cannot '
+            "bring the previous state back in the shared tables."
+        ),
+        parameters=[POSITION_CONTENT_ID_PARAMETER, if_match_parameter("position")],
+        responses={
+            200: PositionSerializer,
+            404: _POSITION_WRITE_RESPONSES[404],
+            412: _POSITION_WRITE_RESPONSES[412],
+        },
+    ),
+)
+@extend_schema(parameters=[MARKET_CODE_PARAMETER])
+class PositionViewSet(viewsets.GenericViewSet[Position]):
+    serializer_class = PositionSerializer
+    pagination_class = DefaultCursorPagination
+    filterset_class = PositionFilter
+    lookup_field = "content_id"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[Position]:
+        if is_schema_view(self):
+            return Position.objects.none()
+        market = market_or_404(self.request, self.kwargs["code"])
+        return Position.objects.filter(market=market).select_related("item", "market", "author")
+
+    def _render(self, position: Position) -> Response:
+        return with_etag(Response(PositionSerializer(position).data), "position", position.version)
+
+    def list(self, request: Request, code: str) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, code: str, content_id: str) -> Response:
+        market = market_or_404(request, code)
+        item = _item_or_404(content_id)
+        position = (
+            Position.objects.filter(market=market, item=item)
+            .select_related("item", "market", "author")
+            .first()
+        )
+        if position is None:
+            # Not stored yet: the item follows the rules and default, as a reset one does.
+            position = Position(market=market, item=item, state=PositionState.DEFAULT, version=0)
+        return self._render(position)
+
+    def update(self, request: Request, code: str, content_id: str) -> Response:
+        market = market_or_404(request, code, Action.EDIT_POSITIONS)
+        item = _item_or_404(content_id)
+        version = expected_version_of(request, "position")
+        payload = PositionChangeSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        position = position_set(
+            actor=request.user,  # type: ignore[arg-type]
+            market=market,
+            item=item,
+            change=PositionChange(**payload.validated_data),
+            expected_version=version,
+            via="api",
+        )
+        return self._render(position)
+
+    def destroy(self, request: Request, code: str, content_id: str) -> Response:
+        market = market_or_404(request, code, Action.EDIT_POSITIONS)
+        item = _item_or_404(content_id)
+        position = position_reset(
+            actor=request.user,  # type: ignore[arg-type]
+            market=market,
+            item=item,
+            expected_version=expected_version_of(request, "position"),
+            via="api",
+        )
+        return self._render(position)
+
+    @extend_schema(
+        summary="Set one change for many items in one or several markets",
+        description=(
+            "One transaction. Markets you may not edit are refused as a whole, unknown content ids "
+            "and taken pin slots item by item; the rest is applied. A bulk pin gives the items "
+            "consecutive slots from `slot`."
+        ),
+        request=PositionBulkSerializer,
+        responses={
+            200: PositionBulkResultSerializer,
+            400: OpenApiResponse(
+                description="Field errors (too many ids, unknown markets…); nothing written."
+            ),
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request: Request, code: str) -> Response:
+        market = market_or_404(request, code, Action.EDIT_POSITIONS)
+        payload = PositionBulkSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        content_ids: list[str] = list(dict.fromkeys(data.pop("content_ids")))
+        markets: list[Market] = data.pop("markets", None) or [market]
+        item_ids = item_ids_by_upstream_id(content_ids)
+        result = positions_bulk_set(
+            actor=request.user,  # type: ignore[arg-type]
+            markets=markets,
+            item_ids=[item_ids[cid] for cid in content_ids if cid in item_ids],
+            change=PositionChange(**data),
+            via="api",
+        )
+        refused = [
+            {"market": r.market_code, "content_id": r.content_id, "reason": r.reason, "count": r.count}
+            for r in result.refused
+        ]
+        refused += _refusals_for_unknown(cid for cid in content_ids if cid not in item_ids)
+        return Response(
+            PositionBulkResultSerializer(
+                {"changed": result.changed, "unchanged": result.unchanged, "refused": refused}
+            ).data
+        )

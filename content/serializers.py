@@ -1,0 +1,197 @@
+"""REST API serializers for content items, tags and positions.
+
+They parse and render only; `content.services` validates the values and writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from content.models import ContentItem, ContentType, Position, PositionState, Tag
+from content.services import MAX_UPSERT_ROWS, ContentRow
+from markets.models import Market
+from markets.serializers import AwareDateTimeField, StrictCharField, StrictFieldsMixin
+
+MAX_BULK_CONTENT_IDS = 10_000
+
+# --- tags ------------------------------------------------------------------------------------
+
+
+class TagSerializer(serializers.ModelSerializer[Tag]):
+    class Meta:
+        model = Tag
+        fields = ["slug", "label"]
+        read_only_fields = fields
+
+
+class TagCreateSerializer(StrictFieldsMixin, serializers.Serializer[Tag]):
+    slug = StrictCharField(max_length=64, help_text="Lower-case letters, digits and hyphens.")
+    label = StrictCharField(max_length=120, required=False, allow_blank=True, default="")  # type: ignore[assignment]
+
+
+# --- content items ---------------------------------------------------------------------------
+
+
+class ContentItemSerializer(serializers.ModelSerializer[ContentItem]):
+    """An item in a list; `tags` are the effective tags (upstream plus editors' changes)."""
+
+    tags = serializers.SlugRelatedField[Tag](many=True, read_only=True, slug_field="slug")
+
+    class Meta:
+        model = ContentItem
+        fields = [
+            "upstream_id",
+            "content_type",
+            "title",
+            "summary",
+            "url",
+            "source",
+            "language",
+            "published_at",
+            "premium",
+            "tags",
+            "version",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ContentItemDetailSerializer(ContentItemSerializer):
+    """One item, with the tags ingestion delivered beside the effective ones."""
+
+    class Meta(ContentItemSerializer.Meta):
+        fields = [*ContentItemSerializer.Meta.fields, "upstream_tags", "created_at"]
+        read_only_fields = fields
+
+
+class ContentRowSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """One item as ingestion sends it, keyed by its upstream id."""
+
+    upstream_id = StrictCharField(max_length=128)
+    content_type = serializers.ChoiceField(choices=ContentType.choices)
+    title = StrictCharField(max_length=500)
+    source = StrictCharField(max_length=120)  # type: ignore[assignment]
+    language = StrictCharField(max_length=16)
+    published_at = AwareDateTimeField()
+    summary = StrictCharField(allow_blank=True, required=False, default="")
+    url = StrictCharField(allow_blank=True, max_length=1000, required=False, default="")
+    premium = serializers.BooleanField(required=False, default=False)
+    tags = serializers.ListField(
+        child=StrictCharField(max_length=64), max_length=200, required=False, default=list
+    )
+
+    def to_row(self) -> ContentRow:
+        data = dict(self.validated_data)
+        data["tags"] = tuple(data.get("tags", ()))
+        return ContentRow(**data)
+
+
+class BulkUpsertRequestSerializer(serializers.Serializer[Any]):
+    """The body of a bulk upsert (documentation only: rows are validated one by one)."""
+
+    items = ContentRowSerializer(many=True, max_length=MAX_UPSERT_ROWS)  # type: ignore[call-arg]
+
+
+class BulkUpsertResultSerializer(serializers.Serializer[Any]):
+    created = serializers.ListField(child=serializers.CharField(), help_text="Upstream ids created.")
+    updated = serializers.ListField(child=serializers.CharField(), help_text="Upstream ids changed.")
+    unchanged = serializers.ListField(
+        child=serializers.CharField(), help_text="Upstream ids already up to date."
+    )
+
+
+class ItemTagsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    add = serializers.ListField(child=StrictCharField(max_length=64), max_length=100, default=list)
+    remove = serializers.ListField(child=StrictCharField(max_length=64), max_length=100, default=list)
+
+
+# --- positions -------------------------------------------------------------------------------
+
+
+class PositionSerializer(serializers.ModelSerializer[Position]):
+    """A stored position; `version` is also sent as the ETag (0: no position stored yet)."""
+
+    content_id = serializers.CharField(source="item.upstream_id", read_only=True)
+    market = serializers.CharField(source="market.code", read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Position
+        fields = [
+            "content_id",
+            "market",
+            "state",
+            "boost",
+            "slot",
+            "section",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "author",
+            "version",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class PositionChangeSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """A position change: state plus what that state needs; omitted fields take their defaults."""
+
+    state = serializers.ChoiceField(choices=PositionState.choices)
+    boost = serializers.IntegerField(min_value=0, max_value=1000, default=0)
+    slot = serializers.IntegerField(min_value=1, max_value=1000, allow_null=True, default=None)
+    section = StrictCharField(allow_blank=True, max_length=64, default="")
+    starts_at = AwareDateTimeField(allow_null=True, default=None)
+    ends_at = AwareDateTimeField(allow_null=True, default=None)
+    reason = StrictCharField(allow_blank=True, max_length=500, default="")
+
+
+class PositionBulkSerializer(PositionChangeSerializer):
+    """One change for many items in one or several markets."""
+
+    content_ids = serializers.ListField(
+        child=StrictCharField(max_length=128),
+        allow_empty=False,
+        max_length=MAX_BULK_CONTENT_IDS,
+        help_text=f"Upstream ids, at most {MAX_BULK_CONTENT_IDS:,}.",
+    )
+    markets = serializers.ListField(
+        child=StrictCharField(max_length=32),
+        allow_empty=False,
+        max_length=500,
+        required=False,
+        help_text="Market codes (default: the market in the URL).",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Refuse an oversized list before validating each of its (possibly 100,000) entries.
+        ids = data.get("content_ids") if isinstance(data, dict) else None
+        if isinstance(ids, list) and len(ids) > MAX_BULK_CONTENT_IDS:
+            raise serializers.ValidationError(
+                {"content_ids": [f"Send at most {MAX_BULK_CONTENT_IDS:,} content ids per request."]}
+            )
+        return super().to_internal_value(data)
+
+    def validate_markets(self, codes: list[str]) -> list[Market]:
+        wanted = list(dict.fromkeys(code.strip().upper() for code in codes))
+        found = {m.code: m for m in Market.objects.filter(code__in=wanted)}
+        unknown = [code for code in wanted if code not in found]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown market(s): {', '.join(unknown)}.")
+        return [found[code] for code in wanted]
+
+
+class RefusalSerializer(serializers.Serializer[Any]):
+    market = serializers.CharField(help_text="Market code ('' when the refusal is not market-specific).")
+    content_id = serializers.CharField(help_text="Upstream id ('' when the whole market was refused).")
+    reason = serializers.CharField()
+    count = serializers.IntegerField(help_text="How many (market, item) pairs this refusal covers.")
+
+
+class PositionBulkResultSerializer(serializers.Serializer[Any]):
+    changed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    refused = RefusalSerializer(many=True)

@@ -1,0 +1,313 @@
+"""REST API for markets, their rules and the resolver's answer (thin: parse, call, render).
+
+Access is decided by `accounts.access` through the selectors and services: a market that does
+not exist answers 404, one the caller may not act on answers 403.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import Action, require
+from markets.filters import MarketFilter, RuleFilter
+from markets.models import Market, Rule
+from markets.selectors import market_get, market_list
+from markets.serializers import (
+    DecisionSerializer,
+    MarketSerializer,
+    MarketUpdateSerializer,
+    ResolveQuerySerializer,
+    RuleSerializer,
+    RuleWriteSerializer,
+)
+from markets.services import market_update, rule_create, rule_delete, rule_update
+from portal.api.pagination import DefaultCursorPagination
+
+# --- shared by the markets and content APIs ---------------------------------------------------
+
+MARKET_CODE_PARAMETER = OpenApiParameter(
+    "code", OpenApiTypes.STR, OpenApiParameter.PATH, description="Market code, e.g. AU or AU-OPTUS."
+)
+
+
+def if_match_parameter(kind: str) -> OpenApiParameter:
+    """Return the documented If-Match header for resources whose ETag is `"<kind>-<version>"`."""
+    return OpenApiParameter(
+        "If-Match",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        required=False,
+        description=(
+            f'The ETag you read (e.g. "{kind}-3"). When it is stale the change is refused with 412 '
+            "and the current values; without it the change is unconditional."
+        ),
+    )
+
+
+def etag(kind: str, version: int) -> str:
+    """Return the strong ETag of a versioned resource: `"<kind>-<version>"`."""
+    return f'"{kind}-{version}"'
+
+
+def expected_version(request: Request, kind: str) -> int | None:
+    """Return the version an If-Match header asks for, None when absent or `*`.
+
+    Raises a 400 ValidationError when the header is not one of our ETags for `kind`.
+    """
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = re.fullmatch(rf'"{re.escape(kind)}-(\d+)"', header.strip())
+    if match is None:
+        raise serializers.ValidationError(
+            {"If-Match": [f'Send the ETag you read, e.g. "{kind}-3" (with the quotes), or *.']}
+        )
+    return int(match[1])
+
+
+def with_etag(response: Response, kind: str, version: int) -> Response:
+    """Set the ETag header of `response` and return it."""
+    response["ETag"] = etag(kind, version)
+    return response
+
+
+def market_or_404(request: Request, code: str, action: Action = Action.VIEW_MARKET) -> Market:
+    """Return the market `code` if the caller may do `action` in it.
+
+    Raises NotFound (404) when it does not exist and AccessDenied (403) when the caller may not.
+    """
+    try:
+        return market_get(user=request.user, code=code, action=action)
+    except Market.DoesNotExist:
+        raise NotFound(f"There is no market {code!r}.") from None
+
+
+def is_schema_view(view: Any) -> bool:
+    """Return whether drf-spectacular is inspecting `view` (there is no request to scope by)."""
+    return bool(getattr(view, "swagger_fake_view", False))
+
+
+class MarketCursorPagination(DefaultCursorPagination):
+    ordering = "code"
+
+
+class RuleCursorPagination(DefaultCursorPagination):
+    ordering = "id"
+
+
+# --- markets ---------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the markets you may view"),
+    retrieve=extend_schema(
+        summary="Read a market's settings",
+        parameters=[MARKET_CODE_PARAMETER],
+        description='The response carries an ETag `"market-<version>"` for If-Match.',
+    ),
+    partial_update=extend_schema(
+        summary="Change a market's settings",
+        parameters=[MARKET_CODE_PARAMETER, if_match_parameter("market")],
+        request=MarketUpdateSerializer,
+        responses={
+            200: MarketSerializer,
+            400: OpenApiResponse(description="Field errors; nothing changed."),
+            412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+        },
+    ),
+)
+class MarketViewSet(viewsets.GenericViewSet[Market]):
+    serializer_class = MarketSerializer
+    pagination_class = MarketCursorPagination
+    filterset_class = MarketFilter
+    lookup_field = "code"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[Market]:
+        if is_schema_view(self):
+            return Market.objects.none()
+        return market_list(user=self.request.user)
+
+    def list(self, request: Request) -> Response:
+        # Someone with no market at all is refused outright rather than shown an empty list.
+        require(request.user, Action.VIEW_MARKET)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, code: str) -> Response:
+        market = market_or_404(request, code)
+        return with_etag(Response(MarketSerializer(market).data), "market", market.version)
+
+    def partial_update(self, request: Request, code: str) -> Response:
+        market = market_or_404(request, code, Action.EDIT_MARKET_SETTINGS)
+        version = expected_version(request, "market")
+        payload = MarketUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        market = market_update(
+            actor=request.user,  # type: ignore[arg-type]
+            market=market,
+            expected_version=version,
+            via="api",
+            **payload.validated_data,
+        )
+        return with_etag(Response(MarketSerializer(market).data), "market", market.version)
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+_RULE_WRITE_RESPONSES = {
+    400: OpenApiResponse(description="Field errors (unknown tags or types, reversed window…)."),
+    412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List a market's rules"),
+    create=extend_schema(
+        summary="Add a rule to a market",
+        request=RuleWriteSerializer,
+        responses={201: RuleSerializer, 400: _RULE_WRITE_RESPONSES[400]},
+    ),
+    retrieve=extend_schema(summary="Read a rule", description='ETag: `"rule-<version>"`.'),
+    update=extend_schema(
+        summary="Replace a rule",
+        parameters=[if_match_parameter("rule")],
+        request=RuleWriteSerializer,
+        responses={200: RuleSerializer, **_RULE_WRITE_RESPONSES},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a rule's fields",
+        parameters=[if_match_parameter("rule")],
+        request=RuleWriteSerializer(partial=True),
+        responses={200: RuleSerializer, **_RULE_WRITE_RESPONSES},
+    ),
+    destroy=extend_schema(
+        summary="Delete a rule",
+        parameters=[if_match_parameter("rule")],
+        responses={204: None, 412: _RULE_WRITE_RESPONSES[412]},
+    ),
+)
+@extend_schema(parameters=[MARKET_CODE_PARAMETER])
+class RuleViewSet(viewsets.GenericViewSet[Rule]):
+    serializer_class = RuleSerializer
+    pagination_class = RuleCursorPagination
+    filterset_class = RuleFilter
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self, action: Action = Action.VIEW_MARKET) -> QuerySet[Rule]:
+        if is_schema_view(self):
+            return Rule.objects.none()
+        market = market_or_404(self.request, self.kwargs["code"], action)
+        return Rule.objects.filter(market=market).select_related("market", "author")
+
+    def _rule(self, pk: int, action: Action = Action.VIEW_MARKET) -> Rule:
+        try:
+            return self.get_queryset(action).get(pk=pk)
+        except Rule.DoesNotExist:
+            raise NotFound(f"There is no rule {pk} in this market.") from None
+
+    def _render(self, rule: Rule, status_code: int = status.HTTP_200_OK) -> Response:
+        return with_etag(Response(RuleSerializer(rule).data, status=status_code), "rule", rule.version)
+
+    def list(self, request: Request, code: str) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request: Request, code: str) -> Response:
+        market = market_or_404(request, code, Action.EDIT_RULES)
+        payload = RuleWriteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rule = rule_create(actor=request.user, market=market, via="api", **payload.validated_data)  # type: ignore[arg-type]
+        return self._render(rule, status.HTTP_201_CREATED)
+
+    def retrieve(self, request: Request, code: str, pk: int) -> Response:
+        return self._render(self._rule(pk))
+
+    def update(self, request: Request, code: str, pk: int) -> Response:
+        return self._change(request, pk, partial=False)
+
+    def partial_update(self, request: Request, code: str, pk: int) -> Response:
+        return self._change(request, pk, partial=True)
+
+    def _change(self, request: Request, pk: int, *, partial: bool) -> Response:
+        rule = self._rule(pk, Action.EDIT_RULES)
+        version = expected_version(request, "rule")
+        payload = RuleWriteSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        rule = rule_update(
+            actor=request.user,  # type: ignore[arg-type]
+            rule=rule,
+            expected_version=version,
+            via="api",
+            **payload.validated_data,
+        )
+        return self._render(rule)
+
+    def destroy(self, request: Request, code: str, pk: int) -> Response:
+        rule = self._rule(pk, Action.EDIT_RULES)
+        rule_delete(
+            actor=request.user,  # type: ignore[arg-type]
+            rule=rule,
+            expected_version=expected_version(request, "rule"),
+            via="api",
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- resolve ---------------------------------------------------------------------------------
+
+
+class ResolveView(APIView):
+    """What one market shows for one content item at one time, and why."""
+
+    @extend_schema(
+        summary="Resolve one item in a market",
+        description=(
+            "Runs the one positioning resolver: an item position whose window contains `at` wins, "
+            "then hide rules, then promote rules (highest boost), then the market default."
+        ),
+        parameters=[MARKET_CODE_PARAMETER, ResolveQuerySerializer],
+        responses={
+            200: DecisionSerializer,
+            400: OpenApiResponse(description="Field errors (missing content_id, bad or naive `at`)."),
+            404: OpenApiResponse(description="No such market or content item."),
+        },
+    )
+    def get(self, request: Request, code: str) -> Response:
+        from content.models import ContentItem
+        from content.selectors import content_get, item_states
+
+        market = market_or_404(request, code)
+        query = ResolveQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        at = query.validated_data.get("at") or timezone.now()
+        content_id = query.validated_data["content_id"]
+        try:
+            item = content_get(upstream_id=content_id)
+        except ContentItem.DoesNotExist:
+            raise NotFound(f"There is no content item {content_id!r}.") from None
+        decision = item_states(market, [item], at)[item.pk].decision
+        body = {
+            "content_id": item.upstream_id,
+            "market": market.code,
+            "at": at,
+            "visible": decision.visible,
+            "state": decision.state,
+            "decided_by": decision.decided_by,
+            "boost": decision.boost,
+            "slot": decision.slot,
+            "rule_id": decision.rule_id,
+            "reason": decision.reason,
+        }
+        return Response(DecisionSerializer(body).data)

@@ -132,6 +132,3 @@ class Position(models.Model):
 
 
 from content.image_models import *  # noqa: E402,F401,F403
-
-
-from content.image_models import *  # noqa: E402,F401,F403

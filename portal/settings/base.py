@@ -120,7 +120,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PositionStateEnum": "content.models.PositionState",
         "DecisionStateEnum": "markets.serializers.DECISION_STATES",
-    },  # noqa: E501
+    },
 }
 
 LOGGING = {

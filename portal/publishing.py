@@ -1,7 +1,8 @@
 """The hook between a committed change and the shared-tables publisher.
 
-The outbox is drained by a publisher; until one is configured the rows simply wait (they are
-the durable record), so a commit never fails because publishing is unavailable.
+`portal.outbox` registers `request_publish` with `transaction.on_commit` whenever it writes
+outbox rows. Publishing failures never reach the user: the rows are the durable record and
+the scheduled sweep publishes whatever is left.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ def request_publish() -> None:
     """Ask the publisher to drain the outbox now, if publishing on commit is enabled."""
     if not settings.SHARED_TABLES_PUBLISH_ON_COMMIT:
         return
-    try:
-        from portal.shared_tables import publisher
-    except ImportError:  # the publisher is not part of this build yet: rows wait in the outbox
-        return
+    # Imported here: the publisher pulls in the items and backends, which a request that
+    # changes nothing never needs.
+    from portal.shared_tables import publisher
+
     try:
         publisher.publish_soon()
     except Exception:  # never fail the user's request; the scheduled sweep retries

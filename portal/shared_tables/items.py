@@ -1,0 +1,421 @@
+"""Shared-table items built from committed database state: one query per batch and kind.
+
+The publisher never trusts a payload: an outbox row only names an item (kind + key), and the
+item is rebuilt here from what the database holds now, at the row's current version. Builders
+are registered per OutboxKind, so another area adds its item type (the `images` table) with
+`register_builder(ItemBuilder(kind=OutboxKind.IMAGE, table="images", ...))` from its app's
+`ready()`, plus a JSON Schema in `portal/shared_tables/schemas/images.json`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from content.models import ContentItem, Position
+from markets.models import Market, Rule
+from portal.models import OutboxKind
+from portal.outbox import position_key
+from portal.shared_tables.backends import (
+    MAX_ITEM_BYTES,
+    SCHEMA_VERSION,
+    Item,
+    SharedTables,
+    item_size,
+)
+
+__all__ = [
+    "ItemBuilder",
+    "builder_for",
+    "builders",
+    "iso",
+    "market_item_size_error",
+    "register_builder",
+]
+
+# Keys per reconcile chunk: bounded memory and SQL parameter counts.
+KEY_CHUNK = 500
+
+
+def iso(value: datetime | None) -> str | None:
+    """Return `value` as ISO-8601 UTC with a `Z` suffix (None stays None)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ItemBuilder:
+    """How one OutboxKind becomes items of one shared table.
+
+    `build(keys)` returns the items for the outbox keys that still exist in the database, in
+    one query; `db_keys(market)` yields every key the database projects (of one market, for
+    market-scoped kinds; nothing when a market is given for the others); `key_of(item)` is the
+    outbox key of a stored item; `table_items(tables, market)` reads what the table holds.
+    """
+
+    kind: str
+    table: str
+    build: Callable[[Sequence[str]], dict[str, Item]]
+    db_keys: Callable[[str | None], Iterable[str]]
+    key_of: Callable[[Mapping[str, Any]], str]
+    market_scoped: bool
+    table_items: Callable[[SharedTables, str | None], Iterable[Item]] | None = None
+
+    def stored_items(self, tables: SharedTables, market: str | None) -> Iterable[Item]:
+        """Return the table's items (of `market`, for market-scoped kinds)."""
+        if self.table_items is not None:
+            return self.table_items(tables, market)
+        if market is not None and not self.market_scoped:
+            return ()
+        return tables.scan(self.table)
+
+
+_BUILDERS: dict[str, ItemBuilder] = {}
+
+
+def register_builder(builder: ItemBuilder) -> None:
+    """Make the publisher and reconcile handle `builder.kind` (replaces an earlier builder)."""
+    _BUILDERS[str(builder.kind)] = builder
+
+
+def builder_for(kind: str) -> ItemBuilder | None:
+    """Return the builder registered for `kind`, or None."""
+    return _BUILDERS.get(str(kind))
+
+
+def builders() -> list[ItemBuilder]:
+    """Return every registered builder, in registration order."""
+    return list(_BUILDERS.values())
+
+
+# --- markets ---------------------------------------------------------------------------------
+
+
+def rule_entry(
+    *,
+    rule_id: Any,
+    action: str,
+    match_tags: Sequence[str],
+    match_content_types: Sequence[str],
+    match_sources: Sequence[str],
+    boost: int,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    note: str,
+) -> dict[str, Any]:
+    """Return one rule as the `markets` item lists it."""
+    return {
+        "id": str(rule_id),
+        "action": action,
+        "match": {
+            "tags": sorted(match_tags or ()),
+            "content_types": sorted(match_content_types or ()),
+            "sources": sorted(match_sources or ()),
+        },
+        "boost": int(boost or 0),
+        "starts_at": iso(starts_at),
+        "ends_at": iso(ends_at),
+        "note": note or "",
+    }
+
+
+def market_item(
+    *,
+    code: str,
+    name: str,
+    languages: Sequence[str],
+    timezone: str,
+    default_visibility: str,
+    active: bool,
+    version: int,
+    updated_at: datetime | None,
+    rules: Sequence[dict[str, Any]],
+) -> Item:
+    """Return the `markets` item of one market with its rules (ordered by id)."""
+    return {
+        "market": code,
+        "name": name,
+        "languages": list(languages or ()),
+        "timezone": timezone,
+        "default_visibility": default_visibility,
+        "active": bool(active),
+        "rules": list(rules),
+        "version": int(version),
+        "updated_at": iso(updated_at),
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+_RULE_COLUMNS = (
+    "rules__id",
+    "rules__action",
+    "rules__match_tags",
+    "rules__match_content_types",
+    "rules__match_sources",
+    "rules__boost",
+    "rules__starts_at",
+    "rules__ends_at",
+    "rules__note",
+)
+
+
+def build_markets(keys: Sequence[str]) -> dict[str, Item]:
+    """Return the `markets` items of the market codes `keys` (one query: markets LEFT JOIN rules)."""
+    rows = (
+        Market.objects.filter(code__in=list(keys))
+        .order_by("code", "rules__id")
+        .values_list(
+            "code",
+            "name",
+            "languages",
+            "timezone",
+            "default_visibility",
+            "active",
+            "version",
+            "updated_at",
+            *_RULE_COLUMNS,
+        )
+    )
+    heads: dict[str, tuple[Any, ...]] = {}
+    rules: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        code = row[0]
+        heads.setdefault(code, row[:8])
+        rule_id, action, tags, types, sources, boost, starts_at, ends_at, note = row[8:]
+        if rule_id is not None:
+            rules[code].append(
+                rule_entry(
+                    rule_id=rule_id,
+                    action=action,
+                    match_tags=tags,
+                    match_content_types=types,
+                    match_sources=sources,
+                    boost=boost,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    note=note,
+                )
+            )
+    return {
+        code: market_item(
+            code=code,
+            name=name,
+            languages=languages,
+            timezone=timezone,
+            default_visibility=visibility,
+            active=active,
+            version=version,
+            updated_at=updated_at,
+            rules=rules.get(code, []),
+        )
+        for code, (_, name, languages, timezone, visibility, active, version, updated_at) in heads.items()
+    }
+
+
+def _market_keys(market: str | None) -> Iterator[str]:
+    queryset = Market.objects.order_by("code")
+    if market is not None:
+        queryset = queryset.filter(code=market)
+    yield from queryset.values_list("code", flat=True)
+
+
+def _stored_markets(tables: SharedTables, market: str | None) -> Iterable[Item]:
+    if market is None:
+        return tables.scan("markets")
+    item = tables.get_item("markets", (market,))
+    return [] if item is None else [item]
+
+
+def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> str | None:
+    """Return why `market`'s item (with `extra_rule` added or replaced) would exceed 400 KB, or None.
+
+    DynamoDB refuses items over 400 KB, and a market's rules all live in its one item, so the
+    rule services refuse a rule that would overflow it instead of the publisher failing later.
+    """
+    rules = list(Rule.objects.filter(market_id=market.pk).order_by("id")) if market.pk else []
+    if extra_rule is not None:
+        rules = [r for r in rules if extra_rule.pk is None or r.pk != extra_rule.pk] + [extra_rule]
+    item = market_item(
+        code=market.code,
+        name=market.name,
+        languages=market.languages,
+        timezone=market.timezone,
+        default_visibility=market.default_visibility,
+        active=market.active,
+        version=market.version + 1,
+        updated_at=market.updated_at or datetime.now(UTC),
+        rules=[
+            rule_entry(
+                # A rule not saved yet gets the widest id it could have.
+                rule_id=rule.pk if rule.pk is not None else 2**63 - 1,
+                action=rule.action,
+                match_tags=rule.match_tags,
+                match_content_types=rule.match_content_types,
+                match_sources=rule.match_sources,
+                boost=rule.boost,
+                starts_at=rule.starts_at,
+                ends_at=rule.ends_at,
+                note=rule.note,
+            )
+            for rule in rules
+        ],
+    )
+    size = item_size(item)
+    if size <= MAX_ITEM_BYTES:
+        return None
+    return (
+        f"With this rule, {market.code}'s rules would take {size / 1024:,.0f} KB in the shared tables, "
+        f"over DynamoDB's limit of {MAX_ITEM_BYTES // 1024} KB per market. Remove rules you no longer "
+        "need, or shorten long notes and tag lists."
+    )
+
+
+# --- positions -------------------------------------------------------------------------------
+
+_POSITION_COLUMNS = (
+    "market__code",
+    "item__upstream_id",
+    "state",
+    "boost",
+    "slot",
+    "section",
+    "starts_at",
+    "ends_at",
+    "reason",
+    "version",
+    "updated_at",
+)
+
+
+def position_item(row: Sequence[Any]) -> Item:
+    """Return the `positions` item of one row of _POSITION_COLUMNS."""
+    code, content_id, state, boost, slot, section, starts_at, ends_at, reason, version, updated_at = row
+    return {
+        "market": code,
+        "content_id": content_id,
+        "state": state,
+        "boost": int(boost or 0),
+        "slot": None if slot is None else int(slot),
+        "section": section or "",
+        "starts_at": iso(starts_at),
+        "ends_at": iso(ends_at),
+        "reason": reason or "",
+        "version": int(version),
+        "updated_at": iso(updated_at),
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def split_position_key(key: str) -> tuple[str, str]:
+    """Return (market code, content id) of a position's outbox key `MARKET|content_id`."""
+    code, _, content_id = key.partition("|")
+    return code, content_id
+
+
+def build_positions(keys: Sequence[str]) -> dict[str, Item]:
+    """Return the `positions` items of the keys `MARKET|content_id` (one query)."""
+    wanted = set(keys)
+    codes = {split_position_key(key)[0] for key in wanted}
+    content_ids = {split_position_key(key)[1] for key in wanted}
+    rows = Position.objects.filter(market__code__in=codes, item__upstream_id__in=content_ids).values_list(
+        *_POSITION_COLUMNS
+    )
+    items = {}
+    for row in rows:
+        # Markets x content ids can select pairs nobody asked for; keep the asked ones.
+        key = position_key(row[0], row[1])
+        if key in wanted:
+            items[key] = position_item(row)
+    return items
+
+
+def _position_keys(market: str | None) -> Iterator[str]:
+    queryset = Position.objects.order_by("market__code", "item__upstream_id")
+    if market is not None:
+        queryset = queryset.filter(market__code=market)
+    for code, content_id in queryset.values_list("market__code", "item__upstream_id").iterator(
+        chunk_size=2000
+    ):
+        yield position_key(code, content_id)
+
+
+def _stored_positions(tables: SharedTables, market: str | None) -> Iterable[Item]:
+    return tables.scan("positions") if market is None else tables.query_partition("positions", market)
+
+
+# --- content ---------------------------------------------------------------------------------
+
+
+def build_content(keys: Sequence[str]) -> dict[str, Item]:
+    """Return the `content` items of the upstream ids `keys`, with effective tags (one query)."""
+    rows = (
+        ContentItem.objects.filter(upstream_id__in=list(keys))
+        .order_by("upstream_id")
+        .values_list("upstream_id", "content_type", "source", "version", "updated_at", "item_tags__tag__slug")
+    )
+    items: dict[str, Item] = {}
+    for content_id, content_type, source, version, updated_at, slug in rows:
+        item = items.get(content_id)
+        if item is None:
+            item = items[content_id] = {
+                "content_id": content_id,
+                "content_type": content_type,
+                "source": source,
+                "tags": [],
+                "version": int(version),
+                "updated_at": iso(updated_at),
+                "schema_version": SCHEMA_VERSION,
+            }
+        if slug is not None:
+            item["tags"].append(slug)
+    for item in items.values():
+        item["tags"].sort()
+    return items
+
+
+def _content_keys(market: str | None) -> Iterator[str]:
+    if market is not None:
+        return
+    yield from (
+        ContentItem.objects.order_by("upstream_id")
+        .values_list("upstream_id", flat=True)
+        .iterator(chunk_size=2000)
+    )
+
+
+register_builder(
+    ItemBuilder(
+        kind=OutboxKind.MARKET,
+        table="markets",
+        build=build_markets,
+        db_keys=_market_keys,
+        key_of=lambda item: str(item["market"]),
+        market_scoped=True,
+        table_items=_stored_markets,
+    )
+)
+register_builder(
+    ItemBuilder(
+        kind=OutboxKind.POSITION,
+        table="positions",
+        build=build_positions,
+        db_keys=_position_keys,
+        key_of=lambda item: position_key(str(item["market"]), str(item["content_id"])),
+        market_scoped=True,
+        table_items=_stored_positions,
+    )
+)
+register_builder(
+    ItemBuilder(
+        kind=OutboxKind.CONTENT,
+        table="content",
+        build=build_content,
+        db_keys=_content_keys,
+        key_of=lambda item: str(item["content_id"]),
+        market_scoped=False,
+    )
+)

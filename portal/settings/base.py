@@ -138,6 +138,17 @@ SHARED_TABLES_PREFIX = os.environ.get("SHARED_TABLES_PREFIX", "meridian-local-")
 SHARED_TABLES_LOCAL_PATH = Path(os.environ.get("SHARED_TABLES_LOCAL_PATH", VAR_DIR / "shared_tables.sqlite3"))
 # Publish the outbox right after commit (inline locally; a Zappa async task on Lambda).
 SHARED_TABLES_PUBLISH_ON_COMMIT = os.environ.get("SHARED_TABLES_PUBLISH_ON_COMMIT", "1") == "1"
+# Publisher tuning (docs/shared-tables.md): parallel puts, outbox rows per batch, attempts before
+# a row becomes a dead letter, its backoff, botocore's own attempts and timeouts per request, the
+# on-commit pause after the tables were unreachable, and the reader's market cache.
+SHARED_TABLES_PUBLISH_THREADS = int(os.environ.get("SHARED_TABLES_PUBLISH_THREADS", "8"))
+SHARED_TABLES_BATCH_SIZE = int(os.environ.get("SHARED_TABLES_BATCH_SIZE", "500"))
+SHARED_TABLES_MAX_ATTEMPTS = int(os.environ.get("SHARED_TABLES_MAX_ATTEMPTS", "8"))
+SHARED_TABLES_RETRY_BASE_SECONDS, SHARED_TABLES_RETRY_CAP_SECONDS = 2.0, 900.0
+SHARED_TABLES_CLIENT_MAX_ATTEMPTS = int(os.environ.get("SHARED_TABLES_CLIENT_MAX_ATTEMPTS", "4"))
+SHARED_TABLES_CONNECT_TIMEOUT, SHARED_TABLES_READ_TIMEOUT = 2.0, 5.0
+SHARED_TABLES_OUTAGE_PAUSE = float(os.environ.get("SHARED_TABLES_OUTAGE_PAUSE", "30"))
+SHARED_TABLES_MARKET_TTL = float(os.environ.get("SHARED_TABLES_MARKET_TTL", "5"))
 
 # Partner keys: "local" (the portal enforces plans) or "apigateway"; stages plans may name locally.
 GATEWAY_BACKEND = os.environ.get("GATEWAY_BACKEND", "local")

@@ -205,6 +205,9 @@ class Command(BaseCommand):
                 f"{Rule.objects.count()} rules, {Position.objects.count()} positions."
             )
         )
+        from content.label_demo import load_label_demo
+
+        self.stdout.write(self.style.SUCCESS(f"Demo images (fake labeller): {load_label_demo()}."))
 
     def _markets(self) -> dict[str, Market]:
         existing = {m.code: m for m in Market.objects.all()}

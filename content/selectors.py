@@ -203,3 +203,95 @@ def content_search(
 def content_get(*, upstream_id: str) -> ContentItem:
     """Return the item with `upstream_id`, tags prefetched. Raises ContentItem.DoesNotExist."""
     return with_tags(ContentItem.objects.all()).get(upstream_id=upstream_id)
+
+
+# --- portal pages (appended) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketCounts:
+    """A market's current overrides (positions in window) and active rules, for the dashboard."""
+
+    market: Market
+    hidden: int = 0
+    shown: int = 0
+    promoted: int = 0
+    pinned: int = 0
+    rules: int = 0
+
+
+def market_dashboard_counts(
+    *, markets: Sequence[Market], at: datetime, all_markets: bool = False
+) -> list[MarketCounts]:
+    """Return per market the items hidden/shown/promoted/pinned by a position in window at `at`
+    and the active rules: two GROUP BY queries whatever the number of markets.
+
+    `all_markets` says `markets` is every market, so the queries need no IN list.
+    """
+    from django.db.models import Count
+
+    from markets.selectors import active_rule_counts
+
+    positions = Position.objects.exclude(state=PositionState.DEFAULT).filter(
+        Q(starts_at__isnull=True) | Q(starts_at__lte=at), Q(ends_at__isnull=True) | Q(ends_at__gt=at)
+    )
+    if not all_markets:
+        positions = positions.filter(market__in=[m.pk for m in markets])
+    by_market: dict[int, dict[str, int]] = {}
+    for row in positions.values("market_id", "state").annotate(n=Count("id")):
+        by_market.setdefault(row["market_id"], {})[row["state"]] = row["n"]
+    rules = active_rule_counts(markets=None if all_markets else markets, at=at)
+    return [
+        MarketCounts(
+            market=m,
+            hidden=by_market.get(m.pk, {}).get(PositionState.HIDDEN, 0),
+            shown=by_market.get(m.pk, {}).get(PositionState.SHOWN, 0),
+            promoted=by_market.get(m.pk, {}).get(PositionState.PROMOTED, 0),
+            pinned=by_market.get(m.pk, {}).get(PositionState.PINNED, 0),
+            rules=rules.get(m.pk, 0),
+        )
+        for m in markets
+    ]
+
+
+def market_pins(*, market: Market) -> QuerySet[Position]:
+    """Return the market's pinned positions in slot order (then window start), items joined."""
+    return (
+        Position.objects.filter(market=market, state=PositionState.PINNED)
+        .select_related("item", "author")
+        .order_by("slot", "starts_at", "id")
+    )
+
+
+def content_facets() -> dict[str, list[str]]:
+    """Return the known sources, languages and tag slugs for filter suggestions (cached 10 min).
+
+    DISTINCT over millions of rows is slow, so PostgreSQL walks the indexes with a loose index
+    scan (one index probe per distinct value), and every backend caches the answer.
+    """
+    from django.core.cache import cache
+    from django.db import connection
+
+    cached: dict[str, list[str]] | None = cache.get("content:facets")
+    if cached is not None:
+        return cached
+    table = ContentItem._meta.db_table
+    facets: dict[str, list[str]] = {}
+    for column in ("source", "language"):
+        if connection.vendor == "postgresql":
+            sql = (
+                f'WITH RECURSIVE walk(v) AS ((SELECT "{column}" FROM "{table}" ORDER BY 1 LIMIT 1) '
+                f'UNION ALL SELECT (SELECT "{column}" FROM "{table}" WHERE "{column}" > walk.v '
+                f"ORDER BY 1 LIMIT 1) FROM walk WHERE walk.v IS NOT NULL) "
+                f"SELECT v FROM walk WHERE v IS NOT NULL LIMIT 500"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                facets[column] = [row[0] for row in cursor.fetchall()]
+        else:
+            facets[column] = list(
+                ContentItem.objects.order_by(column).values_list(column, flat=True).distinct()[:500]
+            )
+    facets["tag"] = list(Tag.objects.order_by("slug").values_list("slug", flat=True)[:1000])
+    cache.set("content:facets", facets, 600)
+    return facets

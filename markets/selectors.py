@@ -62,3 +62,23 @@ def market_get(*, user: Any, code: str, action: Action = Action.VIEW_MARKET) -> 
     market = Market.objects.get(code=code.upper())
     require(user, action, market)
     return market
+
+
+# --- portal pages (appended) -------------------------------------------------------------------
+
+
+def active_rule_counts(*, markets: Iterable[Market] | None, at: Any) -> dict[int, int]:
+    """Return the number of rules active at `at` per market pk (None = every market); one query."""
+    from django.db.models import Count, Q
+
+    rules = Rule.objects.filter(Q(starts_at__isnull=True) | Q(starts_at__lte=at)).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=at)
+    )
+    if markets is not None:
+        rules = rules.filter(market__in=[m.pk for m in markets])
+    return {row["market_id"]: row["n"] for row in rules.values("market_id").annotate(n=Count("id"))}
+
+
+def market_rules(*, market: Market) -> QuerySet[Rule]:
+    """Return the market's rules, newest first, with their authors."""
+    return Rule.objects.filter(market=market).select_related("author").order_by("-id")

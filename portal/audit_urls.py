@@ -1,3 +1,11 @@
-from django.urls import URLPattern, URLResolver
+"""The audit log."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from portal import audit_views
+
+app_name = "audit"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", audit_views.audit_log, name="log"),
+]

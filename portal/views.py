@@ -1,20 +1,112 @@
-"""Portal-wide pages: the dashboard."""
+"""Portal-wide pages (the dashboard) and the plumbing every portal page shares: login, 403 pages
+for AccessDenied (full page or HTMX fragment), and fragment-or-page rendering."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
-from accounts.access import Action, grants_for, markets_for
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render, resolve_url
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.access import AccessDenied, Action, can, grants_for, markets_for
+from accounts.models import User
+from content.selectors import market_dashboard_counts
+from portal.models import AuditEntry, OutboxEntry, OutboxStatus
+
+View = Callable[..., HttpResponse]
+# Counting dead or waiting outbox rows stops here: the dashboard needs "a lot", not the number.
+OUTBOX_COUNT_CAP = 10_000
+
+
+def actor_of(request: HttpRequest) -> User:
+    """Return the logged-in user making the change (portal_view sent anonymous users to log in)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Log in to make changes.")
+    return user
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+def forbidden(request: HttpRequest, exc: AccessDenied | None = None) -> HttpResponse:
+    """Answer 403 with a page (or, for HTMX, a fragment) that says what was refused."""
+    message = str(exc) if exc is not None else "You are not allowed to do that."
+    template = "portal/_forbidden.html" if is_htmx(request) else "portal/forbidden.html"
+    return render(request, template, {"message": message}, status=403)
+
+
+def portal_view(view: View) -> View:
+    """Require a login, then turn AccessDenied into a 403 page and a missing object into 404."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if is_htmx(request):
+                # A fragment request after the session ended: send the whole page to the login.
+                return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?next={request.path}")
+            return redirect_to_login(request.get_full_path())
+        try:
+            return view(request, *args, **kwargs)
+        except AccessDenied as exc:
+            return forbidden(request, exc)
+        except ObjectDoesNotExist as exc:
+            raise Http404(str(exc)) from exc
+
+    return wrapper
+
+
+def page(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    fragment: str | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Render the whole page, or only `fragment` when HTMX asked for a part of it."""
+    htmx = getattr(request, "htmx", None)
+    # A history restore after a cache miss needs the whole page, not the fragment.
+    wants_fragment = bool(htmx) and not getattr(htmx, "history_restore_request", False)
+    response = render(request, fragment if fragment and wants_fragment else template, context, status=status)
+    # The same URL answers with a page or a fragment: caches must keep them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """The landing page: what the user may work on."""
-    markets = list(markets_for(request.user, Action.VIEW_MARKET).order_by("code")[:200])
-    return render(
-        request,
-        "portal/dashboard.html",
-        {"markets": markets, "roles": sorted(grants_for(request.user).roles)},
-    )
+    """The landing page: per market the current overrides and rules, and the user's changes."""
+    user = request.user
+    grants = grants_for(user)
+    sees_all = Action.VIEW_MARKET in grants.everywhere
+    markets = list(markets_for(user, Action.VIEW_MARKET).order_by("code"))
+    counts = market_dashboard_counts(markets=markets, at=timezone.now(), all_markets=sees_all)
+    recent = list(AuditEntry.objects.filter(actor=actor_of(request)).order_by("-created_at", "-id")[:10])
+    publishing = None
+    if can(user, Action.MANAGE_MARKETS):
+        publishing = {
+            status: OutboxEntry.objects.filter(status=status).order_by()[: OUTBOX_COUNT_CAP + 1].count()
+            for status in (OutboxStatus.PENDING, OutboxStatus.DEAD)
+        }
+    context = {
+        "counts": counts,
+        "active_counts": [c for c in counts if c.hidden or c.promoted or c.pinned or c.shown or c.rules],
+        "markets_by_code": {m.code: m for m in markets},
+        "recent": recent,
+        "roles": sorted(grants.roles),
+        "publishing": publishing,
+        "outbox_cap": OUTBOX_COUNT_CAP,
+        "can_board": can(user, Action.VIEW_CONTENT),
+    }
+    return render(request, "portal/dashboard.html", context)

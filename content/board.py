@@ -1,0 +1,245 @@
+"""The content board's query: filters, sort orders and keyset ("more") pagination.
+
+At a million items neither OFFSET paging nor a COUNT(*) per page view is affordable, so the
+board pages on (sort key, id) with an opaque cursor, fetches one row more than it shows to know
+whether a next page exists, and only counts when asked (capped).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from content.models import ContentItem, ItemTag, Position, PositionState
+from content.selectors import ItemState, item_states, with_tags
+from markets.models import Market
+
+# Sort name -> (model field, descending). Every key is indexed, so a page is an index range scan.
+SORTS: dict[str, tuple[str, bool]] = {
+    "newest": ("published_at", True),
+    "oldest": ("published_at", False),
+    "upstream_id": ("upstream_id", False),
+}
+SORT_LABELS = {"newest": "Newest first", "oldest": "Oldest first", "upstream_id": "Upstream id (A–Z)"}
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 50
+# Bulk "all matching the filter" and the on-demand count stop here.
+MATCH_CAP = 10_000
+# "none" = no override in window; the others are position states in window.
+STATE_FILTERS = {
+    "hidden": "Hidden by a position",
+    "shown": "Shown by a position",
+    "promoted": "Promoted by a position",
+    "pinned": "Pinned by a position",
+    "none": "No position (rules and default decide)",
+}
+
+
+class BadCursor(ValueError):
+    """The page cursor in the URL is not one this board issued."""
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """What the board shows: the filters of its form, already parsed and validated."""
+
+    query: str = ""
+    content_types: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    published_from: datetime | None = None
+    published_to: datetime | None = None
+    market: Market | None = None
+    state: str = ""
+    sort: str = "newest"
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any filter narrows the full table (the sort and page size do not)."""
+        return bool(
+            self.query
+            or self.content_types
+            or self.sources
+            or self.tags
+            or self.languages
+            or self.published_from
+            or self.published_to
+            or (self.state and self.market is not None)
+        )
+
+
+def _in_window(at: datetime, prefix: str = "") -> Q:
+    return (Q(**{f"{prefix}starts_at__isnull": True}) | Q(**{f"{prefix}starts_at__lte": at})) & (
+        Q(**{f"{prefix}ends_at__isnull": True}) | Q(**{f"{prefix}ends_at__gt": at})
+    )
+
+
+def board_queryset(board: BoardFilter, *, at: datetime) -> QuerySet[ContentItem]:
+    """Return the items matching `board`'s filters, unordered (the pager orders them)."""
+    qs = ContentItem.objects.all()
+    query = board.query.strip()
+    if query:
+        qs = qs.filter(Q(upstream_id=query) | Q(title__icontains=query))
+    if board.content_types:
+        qs = qs.filter(content_type__in=board.content_types)
+    if board.sources:
+        qs = qs.filter(source__in=board.sources)
+    if board.languages:
+        qs = qs.filter(language__in=board.languages)
+    if board.tags:
+        # EXISTS instead of a join: no DISTINCT, so the sort index still drives the page.
+        qs = qs.filter(Exists(ItemTag.objects.filter(item=OuterRef("pk"), tag__slug__in=board.tags)))
+    if board.published_from:
+        qs = qs.filter(published_at__gte=board.published_from)
+    if board.published_to:
+        qs = qs.filter(published_at__lt=board.published_to)
+    if board.market is not None and board.state:
+        current = Position.objects.filter(market=board.market, item=OuterRef("pk")).filter(_in_window(at))
+        if board.state == "none":
+            qs = qs.filter(~Exists(current.exclude(state=PositionState.DEFAULT)))
+        else:
+            qs = qs.filter(Exists(current.filter(state=board.state)))
+    return qs
+
+
+# --- cursors ---------------------------------------------------------------------------------
+
+
+def encode_cursor(sort: str, item: ContentItem) -> str:
+    """Return the opaque cursor of `item` under `sort` (its sort key and id)."""
+    key_field, _ = SORTS[sort]
+    value: Any = getattr(item, key_field)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([sort, value, item.pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
+    """Return (sort key value, id) from a cursor. Raises BadCursor when it is not valid for `sort`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, value, pk = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise BadCursor(cursor) from exc
+    if cursor_sort != sort or not isinstance(pk, int):
+        raise BadCursor(cursor)
+    if SORTS[sort][0] == "published_at":
+        try:
+            value = datetime.fromisoformat(value)
+        except (TypeError, ValueError) as exc:
+            raise BadCursor(cursor) from exc
+    elif not isinstance(value, str):
+        raise BadCursor(cursor)
+    return value, pk
+
+
+def _beyond(key_field: str, value: Any, pk: int, *, forward_is_desc: bool) -> Q:
+    # (key, id) strictly past the cursor in the walking direction. The redundant `key <= value`
+    # (or >=) lets PostgreSQL turn the OR into an index range scan instead of a filter.
+    op, eq = ("lt", "lte") if forward_is_desc else ("gt", "gte")
+    return Q(**{f"{key_field}__{eq}": value}) & (
+        Q(**{f"{key_field}__{op}": value}) | Q(**{key_field: value, f"pk__{op}": pk})
+    )
+
+
+@dataclass
+class BoardPage:
+    """One page of the board: its items (in order) and the cursors around it."""
+
+    items: list[ContentItem]
+    next_cursor: str = ""
+    prev_cursor: str = ""
+    states: dict[int, ItemState] = field(default_factory=dict)
+
+    @property
+    def has_next(self) -> bool:
+        return bool(self.next_cursor)
+
+    @property
+    def has_prev(self) -> bool:
+        return bool(self.prev_cursor)
+
+
+def board_page(
+    queryset: QuerySet[ContentItem], *, sort: str, size: int, after: str = "", before: str = ""
+) -> BoardPage:
+    """Return the page after (or before) a cursor, tags prefetched: two queries.
+
+    Raises BadCursor on a cursor this board did not issue.
+    """
+    key_field, desc = SORTS[sort]
+    order = (f"-{key_field}", "-pk") if desc else (key_field, "pk")
+    reverse_order = (key_field, "pk") if desc else (f"-{key_field}", "-pk")
+    if before:
+        value, pk = decode_cursor(sort, before)
+        window = queryset.filter(_beyond(key_field, value, pk, forward_is_desc=not desc))
+        rows = list(with_tags(window.order_by(*reverse_order))[: size + 1])
+        more_before = len(rows) > size
+        items = list(reversed(rows[:size]))
+        page = BoardPage(items=items)
+        if items:
+            page.next_cursor = encode_cursor(sort, items[-1])
+            if more_before:
+                page.prev_cursor = encode_cursor(sort, items[0])
+        return page
+    if after:
+        value, pk = decode_cursor(sort, after)
+        queryset = queryset.filter(_beyond(key_field, value, pk, forward_is_desc=desc))
+    rows = list(with_tags(queryset.order_by(*order))[: size + 1])
+    items = rows[:size]
+    page = BoardPage(items=items)
+    if len(rows) > size:
+        page.next_cursor = encode_cursor(sort, items[-1])
+    if after and items:
+        page.prev_cursor = encode_cursor(sort, items[0])
+    return page
+
+
+def board_resolve(page: BoardPage, *, market: Market, at: datetime) -> BoardPage:
+    """Attach each item's resolved state in `market` at `at`: two queries for the whole page."""
+    page.states = item_states(market, page.items, at)
+    return page
+
+
+# --- counting without COUNT(*) over the whole table ------------------------------------------
+
+
+def estimated_total() -> int | None:
+    """Return the planner's estimate of the number of items (PostgreSQL), else None."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            [ContentItem._meta.db_table],
+        )
+        row = cursor.fetchone()
+    # -1 means "never analysed": no estimate rather than a wrong one.
+    return int(row[0]) if row and row[0] >= 0 else None
+
+
+def capped_count(queryset: QuerySet[ContentItem], cap: int = MATCH_CAP) -> int:
+    """Return the number of matches, counting at most `cap` + 1 rows (cap + 1 means "more")."""
+    return queryset.order_by()[: cap + 1].count()
+
+
+def matching_ids(queryset: QuerySet[ContentItem], cap: int = MATCH_CAP) -> list[int]:
+    """Return the ids of up to `cap` + 1 matches in board order (cap + 1 means "too many")."""
+    return list(queryset.order_by("-published_at", "-pk").values_list("pk", flat=True)[: cap + 1])
+
+
+def split_terms(raw: str | Sequence[str]) -> tuple[str, ...]:
+    """Return the distinct, stripped, non-empty terms of a comma-separated input (or a list)."""
+    parts = raw.split(",") if isinstance(raw, str) else [p for chunk in raw for p in chunk.split(",")]
+    return tuple(dict.fromkeys(p.strip() for p in parts if p.strip()))

@@ -1,0 +1,372 @@
+"""The content board, bulk positioning and the item page (server-rendered, HTMX fragments).
+
+Views parse, check access through accounts.access, call one service or selector, and render.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import AccessDenied, Action, can, markets_for, require
+from content.board import (
+    MATCH_CAP,
+    STATE_FILTERS,
+    BadCursor,
+    board_page,
+    board_queryset,
+    board_resolve,
+    capped_count,
+    estimated_total,
+    matching_ids,
+)
+from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
+from content.models import ContentItem, Position
+from content.selectors import content_facets, content_get, item_matrix
+from content.services import BulkResult, position_set, positions_bulk_set
+from content.services import item_tags_update as tags_update
+from markets.forms import add_service_errors, utc_to_wall
+from markets.models import Market
+from markets.selectors import market_get, market_list
+from portal.audit_views import item_history
+from portal.errors import Conflict
+from portal.views import actor_of, page, portal_view
+
+BOARD_MARKET_SESSION_KEY = "board_market"
+
+
+def _board_market(request: HttpRequest, markets: list[Market]) -> Market | None:
+    """Return the market whose states the board shows: asked for, last used, or the first."""
+    by_code = {m.code: m for m in markets}
+    asked = (request.GET.get("market") or "").strip().upper()
+    if asked:
+        if asked in by_code:
+            request.session[BOARD_MARKET_SESSION_KEY] = asked
+            return by_code[asked]
+        if Market.objects.filter(code=asked).exists():
+            raise AccessDenied(Action.VIEW_MARKET, asked)
+    remembered = request.session.get(BOARD_MARKET_SESSION_KEY)
+    if remembered in by_code:
+        return by_code[remembered]
+    return markets[0] if markets else None
+
+
+def _board_context(request: HttpRequest) -> dict[str, Any]:
+    user = request.user
+    require(user, Action.VIEW_CONTENT)
+    markets = list(market_list(user=user))
+    market = _board_market(request, markets)
+    params = request.GET.copy()
+    if market is not None:
+        params["market"] = market.code
+    form = BoardFilterForm(params, markets=markets)
+    board = form.board_filter(market)
+    at = timezone.now()
+    queryset = board_queryset(board, at=at)
+    try:
+        result = board_page(
+            queryset,
+            sort=board.sort,
+            size=board.page_size,
+            after=request.GET.get("after", ""),
+            before=request.GET.get("before", ""),
+        )
+    except BadCursor:
+        messages.warning(request, "That page link is no longer valid; showing the first page.")
+        result = board_page(queryset, sort=board.sort, size=board.page_size)
+    if market is not None:
+        board_resolve(result, market=market, at=at)
+    filter_params = params.copy()
+    for key in ("after", "before"):
+        filter_params.pop(key, None)
+    editable = [m for m in markets if can(user, Action.EDIT_POSITIONS, m)]
+    return {
+        "form": form,
+        "board": board,
+        "page": result,
+        "rows": [(item, result.states.get(item.pk)) for item in result.items],
+        "market": market,
+        "markets": markets,
+        "editable_markets": editable,
+        "filter_query": filter_params.urlencode(),
+        "estimated_total": None if board.narrows else estimated_total(),
+        "facets": content_facets(),
+        "match_cap": MATCH_CAP,
+        "action_labels": ACTION_LABELS,
+        "state_labels": STATE_FILTERS,
+        "now": at,
+    }
+
+
+@portal_view
+@require_GET
+def board(request: HttpRequest) -> HttpResponse:
+    """The content board: search, filters, each item's state in the chosen market and why."""
+    context = _board_context(request)
+    bulk_form = BulkForm(markets=context["editable_markets"], initial={"action": "hide"})
+    context["bulk_form"] = bulk_form
+    return page(request, "content/board.html", context, fragment="content/_board_results.html")
+
+
+@portal_view
+@require_GET
+def board_count(request: HttpRequest) -> HttpResponse:
+    """Count the items matching the board's filters, stopping at the bulk cap."""
+    require(request.user, Action.VIEW_CONTENT)
+    markets = list(market_list(user=request.user))
+    market = _board_market(request, markets)
+    form = BoardFilterForm(request.GET, markets=markets)
+    count = capped_count(board_queryset(form.board_filter(market), at=timezone.now()))
+    return page(
+        request,
+        "content/_board_count.html",
+        {"count": count, "capped": count > MATCH_CAP, "match_cap": MATCH_CAP},
+    )
+
+
+@dataclass
+class RefusalGroup:
+    market_code: str
+    reason: str
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+def _group_refusals(result: BulkResult) -> list[RefusalGroup]:
+    groups: OrderedDict[tuple[str, str], RefusalGroup] = OrderedDict()
+    for refusal in result.refused:
+        key = (refusal.market_code, refusal.reason)
+        group = groups.setdefault(key, RefusalGroup(refusal.market_code, refusal.reason))
+        group.count += refusal.count
+        if refusal.content_id and len(group.examples) < 5:
+            group.examples.append(refusal.content_id)
+    return list(groups.values())
+
+
+def _bulk_item_ids(request: HttpRequest, form: BulkForm) -> list[int]:
+    """Return the selected ids, or those matching the posted filter. Raises ValidationError."""
+    if not form.cleaned_data.get("all_matching"):
+        return list(form.cleaned_data["item"])
+    params = QueryDict(form.cleaned_data.get("filter") or "")
+    markets = list(market_list(user=request.user))
+    by_code = {m.code: m for m in markets}
+    market = by_code.get((params.get("market") or "").upper())
+    filter_form = BoardFilterForm(params, markets=markets)
+    ids = matching_ids(board_queryset(filter_form.board_filter(market), at=timezone.now()))
+    if len(ids) > MATCH_CAP:
+        raise ValidationError(
+            f"More than {MATCH_CAP:,} items match the filter. Narrow it down (for example by "
+            f"type or published date) and try again: nothing was changed."
+        )
+    if not ids:
+        raise ValidationError("No item matches the filter any more: nothing was changed.")
+    return ids
+
+
+@portal_view
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    """Apply one position change to the selected items in the chosen markets (one transaction)."""
+    user = request.user
+    require(user, Action.EDIT_POSITIONS)
+    editable = list(markets_for(user, Action.EDIT_POSITIONS).order_by("code"))
+    # Every market the user can see is accepted here so that the service, not the form, refuses
+    # the ones they may not edit — and the summary says so.
+    visible = list(market_list(user=user))
+    form = BulkForm(request.POST, markets=visible)
+    context: dict[str, Any] = {"form": form, "editable_markets": editable, "action_labels": ACTION_LABELS}
+    if not form.is_valid():
+        return page(
+            request, "content/bulk_summary.html", context, fragment="content/_bulk_summary.html", status=422
+        )
+    try:
+        item_ids = _bulk_item_ids(request, form)
+        by_zone: dict[str, list[Market]] = defaultdict(list)
+        for market in form.selected_markets():
+            by_zone[market.timezone].append(market)
+        # Windows are entered in each market's own time: one change per time zone.
+        changes = {tz: form.change_for(tz) for tz in by_zone}
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return page(
+            request, "content/bulk_summary.html", context, fragment="content/_bulk_summary.html", status=422
+        )
+    total = BulkResult()
+    with transaction.atomic():
+        for tz, group in by_zone.items():
+            part = positions_bulk_set(
+                actor=actor_of(request), markets=group, item_ids=item_ids, change=changes[tz]
+            )
+            total.changed += part.changed
+            total.unchanged += part.unchanged
+            total.refused.extend(part.refused)
+            total.batch = total.batch or part.batch
+    context.update(
+        {
+            "result": total,
+            "refusals": _group_refusals(total),
+            "item_count": len(item_ids),
+            "market_codes": [m.code for m in form.selected_markets()],
+            "action_label": ACTION_LABELS[form.cleaned_data["action"]],
+        }
+    )
+    response = page(request, "content/bulk_summary.html", context, fragment="content/_bulk_summary.html")
+    if total.changed:
+        response["HX-Trigger"] = "board-changed"
+    return response
+
+
+# --- the item page ---------------------------------------------------------------------------
+
+
+def _item_context(request: HttpRequest, item: ContentItem) -> dict[str, Any]:
+    user = request.user
+    markets = list(market_list(user=user))
+    cells = item_matrix(markets=markets, item=item, at=timezone.now())
+    return {
+        "item": item,
+        "cells": cells,
+        "editable_codes": {m.code for m in markets if can(user, Action.EDIT_POSITIONS, m)},
+        "can_edit_tags": can(user, Action.EDIT_TAGS),
+        "history": item_history(user=user, item=item, markets=markets),
+        "markets_by_code": {m.code: m for m in markets},
+        "tags_form": TagsForm(),
+        "facets": content_facets(),
+    }
+
+
+@portal_view
+@require_GET
+def detail(request: HttpRequest, upstream_id: str) -> HttpResponse:
+    """One item: metadata, tags, its state in every market the user can see, and its history."""
+    require(request.user, Action.VIEW_CONTENT)
+    item = content_get(upstream_id=upstream_id)
+    return page(request, "content/detail.html", _item_context(request, item))
+
+
+@portal_view
+@require_POST
+def item_tags(request: HttpRequest, upstream_id: str) -> HttpResponse:
+    """Add or remove editors' tags on an item."""
+    require(request.user, Action.EDIT_TAGS)
+    item = content_get(upstream_id=upstream_id)
+    form = TagsForm(request.POST)
+    status = 200
+    if form.is_valid():
+        try:
+            item = tags_update(
+                actor=actor_of(request),
+                item=item,
+                add=[t.strip() for t in form.cleaned_data["add"].split(",")],
+                remove=[t.strip() for t in form.cleaned_data["remove"].split(",")],
+            )
+            item = content_get(upstream_id=upstream_id)
+            messages.success(request, "Tags saved.")
+            form = TagsForm()
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+    if form.errors:
+        status = 422
+    if not request.htmx:  # type: ignore[attr-defined]
+        if status == 200:
+            return redirect("content:detail", upstream_id=item.upstream_id)
+        context = _item_context(request, item)
+        context["tags_form"] = form
+        return page(request, "content/detail.html", context, status=status)
+    context = {"item": item, "tags_form": form, "can_edit_tags": True, "facets": content_facets()}
+    return page(request, "content/_tags.html", context, status=status)
+
+
+def _position_initial(position: Position | None, market: Market) -> dict[str, Any]:
+    if position is None:
+        return {"version": 0, "state": "hidden"}
+    return {
+        "version": position.version,
+        "state": position.state,
+        "boost": position.boost or None,
+        "slot": position.slot,
+        "starts_at": utc_to_wall(position.starts_at, market.timezone),
+        "ends_at": utc_to_wall(position.ends_at, market.timezone),
+        "reason": position.reason,
+    }
+
+
+def _cell_response(request: HttpRequest, item: ContentItem, market: Market, **extra: Any) -> HttpResponse:
+    cell = item_matrix(markets=[market], item=item, at=timezone.now())[0]
+    context = {"item": item, "cell": cell, "editable_codes": {market.code}, **extra}
+    return page(request, "content/_matrix_row.html", context)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def position_edit(request: HttpRequest, upstream_id: str, market_code: str) -> HttpResponse:
+    """Change one cell of the item's market matrix: GET shows the form, POST saves it."""
+    user = request.user
+    item = content_get(upstream_id=upstream_id)
+    market = market_get(user=user, code=market_code, action=Action.EDIT_POSITIONS)
+    position = Position.objects.filter(market=market, item=item).first()
+    if request.method == "GET":
+        if request.GET.get("row"):
+            return _cell_response(request, item, market)
+        form = PositionForm(initial=_position_initial(position, market), market=market)
+        return _position_form(request, item, market, form)
+    form = PositionForm(request.POST, market=market)
+    if not form.is_valid() or form.change is None:
+        return _position_form(request, item, market, form, status=422)
+    try:
+        saved = position_set(
+            actor=actor_of(request),
+            market=market,
+            item=item,
+            change=form.change,
+            expected_version=form.cleaned_data["version"],
+        )
+    except Conflict as exc:
+        current = Position.objects.filter(market=market, item=item).first()
+        fresh = PositionForm(initial=_position_initial(current, market), market=market)
+        return _position_form(request, item, market, fresh, status=409, conflict=exc)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return _position_form(request, item, market, form, status=422)
+    label = saved.get_state_display().lower() if saved.state != "default" else "reset to rules and default"
+    messages.success(request, f"{item.upstream_id} in {market.code}: {label}.")
+    if request.htmx:  # type: ignore[attr-defined]
+        return _cell_response(request, item, market, saved=True)
+    return redirect(reverse("content:detail", args=[item.upstream_id]) + f"#cell-{market.code}")
+
+
+def _position_form(
+    request: HttpRequest,
+    item: ContentItem,
+    market: Market,
+    form: PositionForm,
+    *,
+    status: int = 200,
+    conflict: Conflict | None = None,
+) -> HttpResponse:
+    context = {
+        "item": item,
+        "market": market,
+        "form": form,
+        "conflict": conflict,
+        "conflict_fields": _conflict_changes(conflict) if conflict else [],
+    }
+    return page(
+        request, "content/position_form.html", context, fragment="content/_position_form.html", status=status
+    )
+
+
+def _conflict_changes(conflict: Conflict) -> list[tuple[str, Any]]:
+    """Return (field, current value) pairs of what is stored now, to say what changed meanwhile."""
+    current = conflict.current or {}
+    return [(k, v) for k, v in current.items() if k != "version" and v not in (None, "", 0)]

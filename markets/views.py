@@ -1,0 +1,321 @@
+"""Market pages: list, overview (rules and pinned slots), settings, rule editor, preview.
+
+Every view checks the user's right in that market through accounts.access before anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import Action, can, grants_for, require
+from content.models import ContentItem, Position
+from content.pin_services import pins_reorder
+from content.selectors import market_dashboard_counts, market_pins, market_preview
+from markets.forms import (
+    MarketSettingsForm,
+    PreviewForm,
+    RuleForm,
+    add_service_errors,
+    utc_to_wall,
+    wall_to_utc,
+)
+from markets.models import Market, Rule
+from markets.selectors import market_get, market_list, market_rules
+from markets.services import market_update, rule_create, rule_delete, rule_update
+from portal.errors import Conflict
+from portal.views import actor_of, page, portal_view
+
+
+@portal_view
+@require_GET
+def market_index(request: HttpRequest) -> HttpResponse:
+    """The markets the user may view, with their current overrides and active rules."""
+    user = request.user
+    require(user, Action.VIEW_MARKET)
+    markets = list(market_list(user=user))
+    sees_all = Action.VIEW_MARKET in grants_for(user).everywhere
+    counts = market_dashboard_counts(markets=markets, at=timezone.now(), all_markets=sees_all)
+    return page(request, "markets/list.html", {"counts": counts})
+
+
+def _rights(request: HttpRequest, market: Market) -> dict[str, Any]:
+    user = request.user
+    return {
+        "market": market,
+        "can_edit_rules": can(user, Action.EDIT_RULES, market),
+        "can_edit_settings": can(user, Action.EDIT_MARKET_SETTINGS, market),
+        "can_edit_positions": can(user, Action.EDIT_POSITIONS, market),
+    }
+
+
+def _market_context(request: HttpRequest, market: Market) -> dict[str, Any]:
+    return {
+        **_rights(request, market),
+        "now": timezone.now(),
+        "rules": list(market_rules(market=market)),
+        "pins": list(market_pins(market=market)),
+    }
+
+
+@portal_view
+@require_GET
+def market_detail(request: HttpRequest, code: str) -> HttpResponse:
+    """A market's overview: settings, rules and pinned slots, with links to edit and preview."""
+    market = market_get(user=request.user, code=code)
+    return page(request, "markets/detail.html", _market_context(request, market))
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def _settings_initial(market: Market) -> dict[str, Any]:
+    return {
+        "version": market.version,
+        "name": market.name,
+        "languages": ", ".join(market.languages),
+        "timezone": market.timezone,
+        "default_visibility": market.default_visibility,
+        "active": market.active,
+    }
+
+
+def _changed_fields(submitted: dict[str, Any], current: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Return (field, value stored now) for the fields that differ from what the user submitted."""
+    return [
+        (name, value)
+        for name, value in current.items()
+        if name in submitted and name != "version" and submitted[name] != value
+    ]
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def market_settings(request: HttpRequest, code: str) -> HttpResponse:
+    """Edit a market's name, languages, time zone, default visibility and active flag."""
+    market = market_get(user=request.user, code=code, action=Action.EDIT_MARKET_SETTINGS)
+    context: dict[str, Any] = {"market": market}
+    if request.method == "GET":
+        context["form"] = MarketSettingsForm(initial=_settings_initial(market))
+        return page(request, "markets/settings.html", context)
+    form = MarketSettingsForm(request.POST)
+    context["form"] = form
+    if not form.is_valid():
+        return page(request, "markets/settings.html", context, status=422)
+    data = form.cleaned_data
+    try:
+        market_update(
+            actor=actor_of(request),
+            market=market,
+            name=data["name"],
+            languages=data["languages"],
+            timezone=data["timezone"],
+            default_visibility=data["default_visibility"],
+            active=data["active"],
+            expected_version=data["version"],
+        )
+    except Conflict as exc:
+        market.refresh_from_db()
+        context["form"] = MarketSettingsForm(initial=_settings_initial(market))
+        context["conflict"] = exc
+        context["conflict_fields"] = _changed_fields(data, exc.current)
+        return page(request, "markets/settings.html", context, status=409)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return page(request, "markets/settings.html", context, status=422)
+    messages.success(request, f"Settings of {market.code} saved.")
+    return redirect("markets:detail", code=market.code)
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+
+def _rule_initial(rule: Rule, tz: str) -> dict[str, Any]:
+    return {
+        "version": rule.version,
+        "action": rule.action,
+        "boost": rule.boost or None,
+        "match_tags": ", ".join(rule.match_tags),
+        "match_content_types": list(rule.match_content_types),
+        "match_sources": ", ".join(rule.match_sources),
+        "starts_at": utc_to_wall(rule.starts_at, tz),
+        "ends_at": utc_to_wall(rule.ends_at, tz),
+        "note": rule.note,
+    }
+
+
+def _rule_page(
+    request: HttpRequest, market: Market, form: RuleForm, rule: Rule | None, **extra: Any
+) -> HttpResponse:
+    status = extra.pop("status", 200)
+    context = {**_rights(request, market), "form": form, "rule": rule, **extra}
+    return page(request, "markets/rule_form.html", context, status=status)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def rule_new(request: HttpRequest, code: str) -> HttpResponse:
+    """Add a hide or promote rule to the market."""
+    market = market_get(user=request.user, code=code, action=Action.EDIT_RULES)
+    if request.method == "GET":
+        form = RuleForm(initial={"action": "hide"}, timezone=market.timezone)
+        return _rule_page(request, market, form, None)
+    form = RuleForm(request.POST, timezone=market.timezone)
+    if not form.is_valid():
+        return _rule_page(request, market, form, None, status=422)
+    try:
+        rule = rule_create(actor=actor_of(request), market=market, **form.service_kwargs())
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return _rule_page(request, market, form, None, status=422)
+    messages.success(request, f"Rule #{rule.pk} added to {market.code}: {rule.action} {rule.match_summary}.")
+    return redirect("markets:detail", code=market.code)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
+    """Change a rule's action, match, boost, window or note."""
+    market = market_get(user=request.user, code=code, action=Action.EDIT_RULES)
+    rule = get_object_or_404(Rule.objects.select_related("market"), pk=rule_id, market=market)
+    if request.method == "GET":
+        form = RuleForm(initial=_rule_initial(rule, market.timezone), timezone=market.timezone)
+        return _rule_page(request, market, form, rule)
+    form = RuleForm(request.POST, timezone=market.timezone)
+    if not form.is_valid():
+        return _rule_page(request, market, form, rule, status=422)
+    try:
+        rule = rule_update(
+            actor=actor_of(request),
+            rule=rule,
+            expected_version=form.cleaned_data.get("version"),
+            **form.service_kwargs(),
+        )
+    except Conflict as exc:
+        rule.refresh_from_db()
+        fresh = RuleForm(initial=_rule_initial(rule, market.timezone), timezone=market.timezone)
+        submitted = {**form.service_kwargs()}
+        for name in ("starts_at", "ends_at"):
+            value = submitted.get(name)
+            submitted[name] = value.isoformat() if value else None
+        return _rule_page(
+            request,
+            market,
+            fresh,
+            rule,
+            status=409,
+            conflict=exc,
+            conflict_fields=_changed_fields(submitted, exc.current),
+        )
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return _rule_page(request, market, form, rule, status=422)
+    messages.success(request, f"Rule #{rule.pk} in {market.code} saved.")
+    return redirect("markets:detail", code=market.code)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def rule_remove(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
+    """Confirm (GET) and delete (POST) a rule."""
+    market = market_get(user=request.user, code=code, action=Action.EDIT_RULES)
+    rule = get_object_or_404(Rule.objects.select_related("market"), pk=rule_id, market=market)
+    if request.method == "GET":
+        return page(request, "markets/rule_delete.html", {**_rights(request, market), "rule": rule})
+    version = request.POST.get("version", "")
+    try:
+        rule_delete(
+            actor=actor_of(request),
+            rule=rule,
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except Conflict as exc:
+        messages.error(request, f"{exc.message} Nothing was deleted.")
+        return redirect("markets:rule_edit", code=market.code, rule_id=rule.pk)
+    messages.success(request, f"Rule #{rule_id} deleted from {market.code}.")
+    return redirect("markets:detail", code=market.code)
+
+
+# --- pinned slots ----------------------------------------------------------------------------
+
+
+@portal_view
+@require_POST
+def pin_move(request: HttpRequest, code: str, position_id: int) -> HttpResponse:
+    """Move a pinned item one slot up or down (swapping with the pin in the way)."""
+    market = market_get(user=request.user, code=code, action=Action.EDIT_POSITIONS)
+    position = get_object_or_404(Position.objects.select_related("item"), pk=position_id, market=market)
+    version = request.POST.get("version", "")
+    direction = request.POST.get("direction", "")
+    status = 200
+    try:
+        moved = pins_reorder(
+            actor=actor_of(request),
+            market=market,
+            position=position,
+            direction=direction,
+            expected_version=int(version) if version.isdigit() else None,
+        )
+        messages.success(request, f"{moved.item.upstream_id} is now in slot {moved.slot} in {market.code}.")
+    except Conflict as exc:
+        messages.error(request, f"{exc.message} The list below shows the current slots.")
+        status = 409
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        status = 422
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect("markets:detail", code=market.code)
+    context = _market_context(request, market)
+    return page(request, "markets/_pins.html", context, status=status)
+
+
+# --- preview ---------------------------------------------------------------------------------
+
+
+@portal_view
+@require_GET
+def preview(request: HttpRequest, code: str) -> HttpResponse:
+    """What users in this market see at time T: the first N items in resolved order, and why."""
+    market = market_get(user=request.user, code=code)
+    now = timezone.now()
+    form = PreviewForm(request.GET or None, initial={"limit": 25, "at": utc_to_wall(now, market.timezone)})
+    at, limit, show_hidden = now, 25, False
+    status = 200
+    if form.is_bound:
+        if form.is_valid():
+            try:
+                at = wall_to_utc(form.cleaned_data.get("at"), market.timezone, field="at") or now
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+                status = 422
+            limit = form.cleaned_data.get("limit") or 25
+            show_hidden = bool(form.cleaned_data.get("hidden"))
+        else:
+            status = 422
+    resolved = market_preview(market=market, at=at, limit=limit, include_hidden=show_hidden)
+    items = ContentItem.objects.filter(upstream_id__in=[r.candidate.content_id for r in resolved]).only(
+        "id", "upstream_id", "title", "content_type", "source", "published_at"
+    )
+    by_id = {item.upstream_id: item for item in items}
+    visible = [(r, by_id.get(r.candidate.content_id)) for r in resolved if r.decision.visible]
+    hidden = [(r, by_id.get(r.candidate.content_id)) for r in resolved if not r.decision.visible]
+    context = {
+        **_rights(request, market),
+        "form": form,
+        "at": at,
+        "at_wall": utc_to_wall(at, market.timezone),
+        "limit": limit,
+        "show_hidden": show_hidden,
+        "visible": visible,
+        "hidden": hidden,
+        "is_now": at == now,
+    }
+    return page(
+        request, "markets/preview.html", context, fragment="markets/_preview_results.html", status=status
+    )

@@ -1,0 +1,100 @@
+"""Template helpers for the portal: market-local times, state badges, before/after diffs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+_FORMAT = "%d %b %Y, %H:%M"
+
+
+def _zone(where: Any) -> ZoneInfo:
+    name = getattr(where, "timezone", where) or "UTC"
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+@register.filter
+def market_time(value: datetime | None, where: Any = "UTC") -> SafeString | str:
+    """Show `value` in the market's (or zone name's) time, with UTC in the hover title."""
+    if not isinstance(value, datetime):
+        return "—"
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    utc = aware.astimezone(UTC)
+    local = aware.astimezone(_zone(where))
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{} {}</time>',
+        utc.isoformat(timespec="seconds"),
+        utc.strftime("%Y-%m-%d %H:%M"),
+        local.strftime(_FORMAT),
+        local.tzname() or "",
+    )
+
+
+@register.filter
+def iso_time(value: Any, where: Any = "UTC") -> SafeString | str:
+    """Like market_time, for ISO-8601 strings stored in audit snapshots."""
+    if not isinstance(value, str):
+        return "—" if value is None else str(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return market_time(parsed, where)
+
+
+@register.filter
+def badge_class(state: str) -> str:
+    """Return the CSS class of a state badge (unknown states look neutral)."""
+    known = {"hidden", "shown", "promoted", "pinned", "visible", "default"}
+    return state if state in known else "default"
+
+
+_TIME_KEYS = {"starts_at", "ends_at", "published_at", "created_at", "updated_at"}
+
+
+@register.simple_tag
+def audit_diff(before: Any, after: Any) -> list[dict[str, Any]]:
+    """Return rows (field, before, after, changed, is_time) for an audit entry's snapshots."""
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    keys = list(dict.fromkeys([*before, *after]))
+    return [
+        {
+            "field": key,
+            "before": before.get(key),
+            "after": after.get(key),
+            "changed": before.get(key) != after.get(key),
+            "is_time": key in _TIME_KEYS,
+        }
+        for key in keys
+    ]
+
+
+@register.filter
+def show_value(value: Any) -> str:
+    """Render a snapshot value readably: lists joined, empty as a dash."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """Return mapping[key], or None (templates cannot index a dict by a variable)."""
+    if isinstance(mapping, dict):
+        return mapping.get(key)
+    return None

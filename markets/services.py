@@ -183,6 +183,11 @@ def _validate_rule(rule: Rule) -> None:
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             errors.setdefault(field, []).extend(messages)
+    # All of a market's rules live in its one shared-table item, which DynamoDB caps at 400 KB.
+    from portal.shared_tables.items import market_item_size_error
+
+    if not errors and (size_error := market_item_size_error(rule.market, extra_rule=rule)):
+        errors.setdefault("__all__", []).append(size_error)
     if errors:
         raise ValidationError(errors)
 

@@ -1,3 +1,11 @@
-from django.urls import URLPattern, URLResolver
+"""The reference feed (`/feed/v1/{market}`), served from the shared tables through the reader."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, re_path
+
+from portal import feed
+
+app_name = "feed"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    re_path(r"^v1/(?P<market>[^/]+)/?$", feed.feed, name="market"),
+]

@@ -87,3 +87,6 @@ class ApiToken(models.Model):
         if self.expires_at is not None and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+from accounts.partner_models import *  # noqa: E402,F401,F403

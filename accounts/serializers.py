@@ -18,7 +18,8 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
     """A token as listed: never its secret, only the prefix that tells tokens apart."""
 
     user = serializers.CharField(source="user.username", read_only=True)
-    status = serializers.ChoiceField(choices=["active", "expired", "revoked"], read_only=True)
+    # A plain string, not an enum: other areas' "status" enums would collide with it in the schema.
+    status = serializers.CharField(read_only=True, help_text="active, expired or revoked.")
 
     class Meta:
         model = ApiToken

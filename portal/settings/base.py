@@ -120,6 +120,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PositionStateEnum": "content.models.PositionState",
         "DecisionStateEnum": "markets.serializers.DECISION_STATES",
+        "ImageStatusEnum": "content.image_models.ImageStatus",
     },
 }
 

@@ -66,9 +66,13 @@ def validate_image(source: bytes | IO[bytes], *, name: str = "The file") -> tupl
             with Image.open(io.BytesIO(data)) as img:
                 fmt = img.format or ""
                 raw_width, raw_height = img.size
-                orientation = img.getexif().get(0x0112, 1)
                 if fmt in FORMATS:
                     img.verify()
+            orientation = 1
+            if fmt in FORMATS:
+                # verify() leaves the image unusable, so the EXIF block is read from a fresh open.
+                with Image.open(io.BytesIO(data)) as img:
+                    orientation = int(img.getexif().get(0x0112, 1) or 1)
     except UnidentifiedImageError as exc:
         raise ValidationError(
             f"{name} is not an image Meridian can read: upload a JPEG or PNG.", code="not_an_image"

@@ -60,3 +60,43 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+
+# --- Lambda (Zappa) packaging and deployment: docs/deploy.md ------------------------------------
+# The package must be built by the runtime's Python minor version (python3.12) on Linux x86_64.
+DEPLOY_PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls /root/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -1)
+DEPLOY_VENV := .venv-deploy
+DEPLOY_PY := $(DEPLOY_VENV)/bin/python
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+STAGE ?= dev
+
+.PHONY: deploy-venv package deploy update bench-coldstart
+
+# Runtime requirements + Zappa only: dev tools would bloat the package.
+$(DEPLOY_STAMP): requirements.txt
+	@test -n "$(DEPLOY_PYTHON)" || { echo "Python 3.12 not found: see docs/deploy.md (pyenv, deadsnakes, uv python install 3.12), or pass DEPLOY_PYTHON=/path/to/python3.12"; exit 1; }
+	test -d $(DEPLOY_VENV) || $(DEPLOY_PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_PY) -m pip install --quiet -r requirements.txt zappa==0.63.0
+	touch $(DEPLOY_STAMP)
+
+deploy-venv: $(DEPLOY_STAMP)
+
+# Offline: collectstatic (manifest only ships), checked-hash bytecode, `zappa package`.
+package: $(DEPLOY_STAMP)
+	$(DEPLOY_PY) deploy/package.py $(STAGE)
+
+# First deploy of a stage (needs AWS credentials). Migrations run in the primary region only:
+# every stage of one environment shares its database.
+deploy: package
+	VIRTUAL_ENV=$(abspath $(DEPLOY_VENV)) $(DEPLOY_VENV)/bin/zappa deploy $(STAGE) --zip build/meridian-$(STAGE).zip
+	@case "$(STAGE)" in prod_apse2) echo "secondary region: no migrate";; \
+	  *) VIRTUAL_ENV=$(abspath $(DEPLOY_VENV)) $(DEPLOY_VENV)/bin/zappa manage $(STAGE) "migrate --noinput";; esac
+
+# Every later release: the tested zip, then migrate with the new code (primary region only;
+# migrations must be backward compatible: the other region runs the old code until its update).
+update: package
+	VIRTUAL_ENV=$(abspath $(DEPLOY_VENV)) $(DEPLOY_VENV)/bin/zappa update $(STAGE) --zip build/meridian-$(STAGE).zip
+	@case "$(STAGE)" in prod_apse2) echo "secondary region: no migrate";; \
+	  *) VIRTUAL_ENV=$(abspath $(DEPLOY_VENV)) $(DEPLOY_VENV)/bin/zappa manage $(STAGE) "migrate --noinput";; esac
+
+bench-coldstart: package
+	$(DEPLOY_PY) bench/coldstart.py --zip build/meridian-$(STAGE).zip

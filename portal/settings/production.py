@@ -1,14 +1,22 @@
 """Production settings (Lambda via Zappa): everything comes from the environment.
 
-Required: SECRET_KEY, DATABASE_URL, ALLOWED_HOSTS. Optional: see README "Configuration".
+Required: SECRET_KEY, DATABASE_URL, ALLOWED_HOSTS (SECRET_KEY and DATABASE_URL may instead be
+read from SSM / Secrets Manager: see portal/secrets.py and docs/deploy.md). Optional: see README
+"Configuration".
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.files.storage import FileSystemStorage
+
+from portal import secrets
 
 from .base import *  # noqa: F403
-from .database import database_config
+from .base import BASE_DIR
 
 
 def _required(name: str) -> str:
@@ -23,11 +31,22 @@ def _list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = False
-SECRET_KEY = _required("SECRET_KEY")
+# One GetParameters call for both when they live in SSM; boto3 loads only in that case.
+secrets.preload(["SECRET_KEY", "DATABASE_URL"])
+SECRET_KEY = secrets.secret("SECRET_KEY")
 ALLOWED_HOSTS = _list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
 
-DATABASES = {"default": database_config(None)}
+# As portal/settings/database.py does for DATABASE_URL, but the URL may come from a secret.
+DATABASES = {
+    "default": dict(
+        dj_database_url.parse(
+            secrets.secret("DATABASE_URL"),
+            conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+            conn_health_checks=True,
+        )
+    )
+}
 
 # TLS terminates at API Gateway / CloudFront.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -46,7 +65,18 @@ X_FRAME_OPTIONS = "DENY"
 AWS_STORAGE_BUCKET_NAME = os.environ.get("MEDIA_BUCKET", "")
 AWS_STATIC_BUCKET_NAME = os.environ.get("STATIC_BUCKET", "")
 AWS_S3_REGION_NAME = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", ""))
-STATIC_URL = os.environ.get("STATIC_URL", "/static/")
+# Static files live on S3/CloudFront under an absolute URL. Lambda never talks to S3 for them:
+# `make package` runs collectstatic locally and ships only the manifest (hashed names), so
+# `{% static %}` costs a dict lookup instead of boto3 + an S3 read (~400 ms on a cold start).
+# The pipeline uploads the same hashed files with STATICFILES_UPLOAD=1 (docs/deploy.md).
+STATIC_URL = os.environ.get("STATIC_URL") or (
+    f"https://{AWS_STATIC_BUCKET_NAME}.s3.{AWS_S3_REGION_NAME}.amazonaws.com/"
+    if AWS_STATIC_BUCKET_NAME and AWS_S3_REGION_NAME
+    else "/static/"
+)
+STATIC_ROOT = Path(os.environ.get("STATIC_BUILD_DIR", BASE_DIR / "build" / "static"))
+STATIC_MANIFEST_DIR = Path(os.environ.get("STATIC_MANIFEST_DIR", BASE_DIR / "build" / "static-manifest"))
+_static_manifest = FileSystemStorage(location=STATIC_MANIFEST_DIR)
 STORAGES = {
     "default": {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -59,14 +89,22 @@ STORAGES = {
         },
     },
     "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
+        "OPTIONS": {"location": STATIC_ROOT, "base_url": STATIC_URL, "manifest_storage": _static_manifest},
+    },
+}
+if os.environ.get("STATICFILES_UPLOAD") == "1":
+    # The pipeline's `collectstatic`: hashed names are content hashes, so S3 gets the same names
+    # as the manifest that ships in the package.
+    STORAGES["staticfiles"] = {
         "BACKEND": "storages.backends.s3.S3ManifestStaticStorage",
         "OPTIONS": {
             "bucket_name": AWS_STATIC_BUCKET_NAME,
             "querystring_auth": False,
             "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+            "manifest_storage": _static_manifest,
         },
-    },
-}
+    }
 
 SHARED_TABLES_BACKEND = os.environ.get("SHARED_TABLES_BACKEND", "dynamodb")
 SHARED_TABLES_PREFIX = _required("SHARED_TABLES_PREFIX")

@@ -1,0 +1,75 @@
+"""Zappa's scheduled events (`events` in zappa_settings.json).
+
+Each function runs the management command that a laptop or a test runs for the same job, so the
+schedule adds no second code path. Zappa calls `function(event, context)`; the job's output goes
+to the log (CloudWatch on Lambda) and is returned for Zappa's own log line.
+
+The jobs are idempotent and order-proof (versioned writes, queued jobs with attempt budgets), so
+an overlapping or repeated run is harmless: EventBridge fires every minute whether or not the
+previous run has finished, and Lambda retries a failed asynchronous invocation twice.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from typing import Any
+
+from django.core.management import call_command
+
+logger = logging.getLogger(__name__)
+
+# The management command (and arguments) behind each scheduled function.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "shared_tables_sweep": ("shared_tables", "publish"),
+    "shared_tables_reconcile": ("shared_tables", "reconcile", "--repair"),
+    "gateway_usage_sync": ("gateway", "sync-usage"),
+    "api_keys_expire": ("gateway", "expire-keys"),
+    "labels_sweep": ("labels", "process"),
+}
+
+
+class ScheduledJobFailed(RuntimeError):
+    """A scheduled job's management command raised."""
+
+
+def _run(job: str) -> str:
+    name, *args = COMMANDS[job]
+    out = io.StringIO()
+    started = time.perf_counter()
+    try:
+        call_command(name, *args, stdout=out, stderr=out)
+    except Exception as exc:
+        # Zappa's run_function retries a TypeError with fewer arguments and then reports a bad
+        # signature, hiding the real error; a wrapped error keeps the cause in the log.
+        logger.exception("scheduled job %s failed after %.2fs", job, time.perf_counter() - started)
+        raise ScheduledJobFailed(f"{job}: {' '.join(COMMANDS[job])} failed: {exc}") from exc
+    output = out.getvalue().strip()
+    logger.info("scheduled job %s done in %.2fs: %s", job, time.perf_counter() - started, output)
+    return output
+
+
+def shared_tables_sweep(event: dict[str, Any], context: Any) -> str:
+    """Publish pending outbox rows to the shared tables (`manage.py shared_tables publish`)."""
+    return _run("shared_tables_sweep")
+
+
+def shared_tables_reconcile(event: dict[str, Any], context: Any) -> str:
+    """Find and repair drift in the shared tables (`manage.py shared_tables reconcile --repair`)."""
+    return _run("shared_tables_reconcile")
+
+
+def gateway_usage_sync(event: dict[str, Any], context: Any) -> str:
+    """Pull API Gateway usage into Meridian (`manage.py gateway sync-usage`)."""
+    return _run("gateway_usage_sync")
+
+
+def api_keys_expire(event: dict[str, Any], context: Any) -> str:
+    """Disable partner keys whose grace period or expiry has passed (`manage.py gateway expire-keys`)."""
+    return _run("api_keys_expire")
+
+
+def labels_sweep(event: dict[str, Any], context: Any) -> str:
+    """Label every due queued image (`manage.py labels process`)."""
+    return _run("labels_sweep")

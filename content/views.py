@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import AccessDenied, Action, can, markets_for, require
 from content.board import (
+    DEFAULT_PAGE_SIZE,
     MATCH_CAP,
     STATE_FILTERS,
     BadCursor,
@@ -51,7 +52,9 @@ def _board_market(request: HttpRequest, markets: list[Market]) -> Market | None:
     asked = (request.GET.get("market") or "").strip().upper()
     if asked:
         if asked in by_code:
-            request.session[BOARD_MARKET_SESSION_KEY] = asked
+            # Written only when it changes: a session write costs three queries per page view.
+            if request.session.get(BOARD_MARKET_SESSION_KEY) != asked:
+                request.session[BOARD_MARKET_SESSION_KEY] = asked
             return by_code[asked]
         if Market.objects.filter(code=asked).exists():
             raise AccessDenied(Action.VIEW_MARKET, asked)
@@ -69,6 +72,8 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
     params = request.GET.copy()
     if market is not None:
         params["market"] = market.code
+    params.setdefault("sort", "newest")
+    params.setdefault("per_page", str(DEFAULT_PAGE_SIZE))
     form = BoardFilterForm(params, markets=markets)
     board = form.board_filter(market)
     at = timezone.now()
@@ -126,7 +131,7 @@ def board_count(request: HttpRequest) -> HttpResponse:
     markets = list(market_list(user=request.user))
     market = _board_market(request, markets)
     form = BoardFilterForm(request.GET, markets=markets)
-    count = capped_count(board_queryset(form.board_filter(market), at=timezone.now()))
+    count = capped_count(board_queryset(form.board_filter(market), at=timezone.now()), cap=MATCH_CAP)
     return page(
         request,
         "content/_board_count.html",
@@ -162,7 +167,7 @@ def _bulk_item_ids(request: HttpRequest, form: BulkForm) -> list[int]:
     by_code = {m.code: m for m in markets}
     market = by_code.get((params.get("market") or "").upper())
     filter_form = BoardFilterForm(params, markets=markets)
-    ids = matching_ids(board_queryset(filter_form.board_filter(market), at=timezone.now()))
+    ids = matching_ids(board_queryset(filter_form.board_filter(market), at=timezone.now()), cap=MATCH_CAP)
     if len(ids) > MATCH_CAP:
         raise ValidationError(
             f"More than {MATCH_CAP:,} items match the filter. Narrow it down (for example by "

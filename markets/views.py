@@ -284,20 +284,25 @@ def preview(request: HttpRequest, code: str) -> HttpResponse:
     """What users in this market see at time T: the first N items in resolved order, and why."""
     market = market_get(user=request.user, code=code)
     now = timezone.now()
-    form = PreviewForm(request.GET or None, initial={"limit": 25, "at": utc_to_wall(now, market.timezone)})
+    data = request.GET.copy()
+    # The form always shows the time and size it previews, even when the URL names neither.
+    if not data.get("at"):
+        data["at"] = f"{utc_to_wall(now, market.timezone):%Y-%m-%dT%H:%M}"
+    data.setdefault("limit", "25")
+    form = PreviewForm(data)
     at, limit, show_hidden = now, 25, False
     status = 200
-    if form.is_bound:
-        if form.is_valid():
+    if form.is_valid():
+        limit = form.cleaned_data.get("limit") or 25
+        show_hidden = bool(form.cleaned_data.get("hidden"))
+        if request.GET.get("at"):
             try:
                 at = wall_to_utc(form.cleaned_data.get("at"), market.timezone, field="at") or now
             except ValidationError as exc:
                 add_service_errors(form, exc)
                 status = 422
-            limit = form.cleaned_data.get("limit") or 25
-            show_hidden = bool(form.cleaned_data.get("hidden"))
-        else:
-            status = 422
+    else:
+        status = 422
     resolved = market_preview(market=market, at=at, limit=limit, include_hidden=show_hidden)
     items = ContentItem.objects.filter(upstream_id__in=[r.candidate.content_id for r in resolved]).only(
         "id", "upstream_id", "title", "content_type", "source", "published_at"
@@ -314,7 +319,7 @@ def preview(request: HttpRequest, code: str) -> HttpResponse:
         "show_hidden": show_hidden,
         "visible": visible,
         "hidden": hidden,
-        "is_now": at == now,
+        "is_now": at is now,
     }
     return page(
         request, "markets/preview.html", context, fragment="markets/_preview_results.html", status=status

@@ -62,22 +62,27 @@ def badge_class(state: str) -> str:
 _TIME_KEYS = {"starts_at", "ends_at", "published_at", "created_at", "updated_at"}
 
 
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
 @register.simple_tag
 def audit_diff(before: Any, after: Any) -> list[dict[str, Any]]:
-    """Return rows (field, before, after, changed, is_time) for an audit entry's snapshots."""
-    before = before if isinstance(before, dict) else {}
-    after = after if isinstance(after, dict) else {}
-    keys = list(dict.fromkeys([*before, *after]))
-    return [
-        {
-            "field": key,
-            "before": before.get(key),
-            "after": after.get(key),
-            "changed": before.get(key) != after.get(key),
-            "is_time": key in _TIME_KEYS,
-        }
-        for key in keys
-    ]
+    """Return the rows worth showing for an audit entry: on a change, the fields that changed;
+    on a creation or deletion, the fields that have a value. Keys: field, before, after,
+    changed, is_time."""
+    before_map = before if isinstance(before, dict) else {}
+    after_map = after if isinstance(after, dict) else {}
+    keys = list(dict.fromkeys([*before_map, *after_map]))
+    rows = []
+    for key in keys:
+        old, new = before_map.get(key), after_map.get(key)
+        if _blank(old) and _blank(new):
+            continue
+        if before is not None and after is not None and old == new:
+            continue
+        rows.append({"field": key, "before": old, "after": new, "changed": old != new, "is_time": key in _TIME_KEYS})
+    return rows
 
 
 @register.filter

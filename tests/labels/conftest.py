@@ -60,7 +60,7 @@ def result(
     moderation: list[tuple[str, str, str, float, int | None]] | None = None,
     backend: str = "fake",
 ) -> LabellingResult:
-    """Build a labelling result: labels as (name, confidence); moderation as (name, parent, top, conf, level)."""
+    """Build a result: labels as (name, confidence); moderation as (name, parent, top, conf, level)."""
     return LabellingResult(
         backend=backend,
         labels=tuple(DetectedLabel(name=n, confidence=c) for n, c in labels or []),

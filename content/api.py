@@ -75,6 +75,8 @@ class TagCursorPagination(DefaultCursorPagination):
 
 
 def _item_or_404(upstream_id: str) -> ContentItem:
+    if "\x00" in upstream_id:  # PostgreSQL refuses NUL in text: not an id we could hold
+        raise NotFound("There is no such content item.")
     try:
         return content_get(upstream_id=upstream_id)
     except ContentItem.DoesNotExist:

@@ -6,7 +6,7 @@ the same one the board uses, so the API and the UI never disagree about what a f
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
@@ -38,6 +38,12 @@ class AwareIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-f
                     "Give a time zone with the time, e.g. 2026-03-01T00:00:00Z.", code="naive"
                 )
         result: datetime | None = super().to_python(value)
+        if result is not None:
+            try:
+                result = result.astimezone(UTC)
+            except OverflowError:
+                # e.g. 0001-01-01T00:00:00+23:59, which is before year 1 in UTC
+                raise forms.ValidationError("This time is out of range.", code="overflow") from None
         return result
 
 

@@ -87,6 +87,9 @@ def market_or_404(request: Request, code: str, action: Action = Action.VIEW_MARK
 
     Raises NotFound (404) when it does not exist and AccessDenied (403) when the caller may not.
     """
+    # PostgreSQL refuses NUL in text and would answer a stray %00 in a URL with a 500.
+    if "\x00" in code:
+        raise NotFound("There is no such market.")
     try:
         return market_get(user=request.user, code=code, action=action)
     except Market.DoesNotExist:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from django.db.models import Count, Min, Prefetch, Q, QuerySet
@@ -399,7 +400,9 @@ def image_shared_items(image_ids: Iterable[int | str]) -> dict[str, dict[str, An
             "moderation_model_version": image.moderation_model_version,
             "labeller": image.labeller,
             "version": image.version,
-            "updated_at": image.updated_at.isoformat(),
+            # ISO-8601 UTC with a Z, like every shared item; schema_version as the other tables.
+            "updated_at": image.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "schema_version": 1,
         }
     return items
 

@@ -308,5 +308,5 @@ def test_shared_item_shape_and_query_count(
     assert set(items) == {str(i.pk) for i in images}
     assert item["labels"] == [{"name": "Glacier", "confidence": 97.0}]
     assert item["version"] == images[0].__class__.objects.get(pk=images[0].pk).version
-    assert item["updated_at"].endswith("+00:00")
+    assert item["updated_at"].endswith("Z") and item["schema_version"] == 1
     assert {"sections", "moderation_labels", "blocked_markets", "content_id"} <= set(item)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -34,7 +35,7 @@ from content.board import (
 from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
 from content.models import ContentItem, Position
 from content.selectors import content_facets, content_get, item_matrix
-from content.services import BulkResult, position_set, positions_bulk_set
+from content.services import BulkResult, PositionChange, position_set, positions_bulk_set
 from content.services import item_tags_update as tags_update
 from markets.forms import add_service_errors, utc_to_wall
 from markets.models import Market
@@ -196,26 +197,29 @@ def bulk(request: HttpRequest) -> HttpResponse:
         )
     try:
         item_ids = _bulk_item_ids(request, form)
-        by_zone: dict[str, list[Market]] = defaultdict(list)
+        # Windows are entered in each market's own time, so markets in different zones may need
+        # different UTC windows: one service call per distinct change (one when there is no window).
+        by_change: dict[PositionChange, list[Market]] = defaultdict(list)
         for market in form.selected_markets():
-            by_zone[market.timezone].append(market)
-        # Windows are entered in each market's own time: one change per time zone.
-        changes = {tz: form.change_for(tz) for tz in by_zone}
+            by_change[form.change_for(market.timezone)].append(market)
     except ValidationError as exc:
         add_service_errors(form, exc)
         return page(
             request, "content/bulk_summary.html", context, fragment="content/_bulk_summary.html", status=422
         )
     total = BulkResult()
+    batches: list[str] = []
     with transaction.atomic():
-        for tz, group in by_zone.items():
+        for change, group in by_change.items():
             part = positions_bulk_set(
-                actor=actor_of(request), markets=group, item_ids=item_ids, change=changes[tz]
+                actor=actor_of(request), markets=group, item_ids=item_ids, change=change
             )
             total.changed += part.changed
             total.unchanged += part.unchanged
             total.refused.extend(part.refused)
-            total.batch = total.batch or part.batch
+            if part.batch:
+                batches.append(part.batch)
+    context["audit_query"] = urlencode([("batch", b) for b in batches])
     context.update(
         {
             "result": total,

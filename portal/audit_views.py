@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -81,7 +82,7 @@ class AuditFilter:
     action: str = ""
     since: datetime | None = None
     until: datetime | None = None
-    batch: str = ""
+    batches: tuple[str, ...] = ()
 
 
 def audit_search(*, user: Any, markets: Iterable[Market], where: AuditFilter) -> QuerySet[AuditEntry]:
@@ -108,9 +109,17 @@ def audit_search(*, user: Any, markets: Iterable[Market], where: AuditFilter) ->
         entries = entries.filter(created_at__gte=where.since)
     if where.until:
         entries = entries.filter(created_at__lt=where.until)
-    if where.batch:
-        entries = entries.filter(batch=where.batch)
+    if where.batches:
+        entries = entries.filter(batch__in=where.batches)
     return entries.order_by("-created_at", "-id")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _encode(entry: AuditEntry) -> str:
@@ -139,12 +148,14 @@ class AuditFilterForm(forms.Form):
     )
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
-    batch = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, markets: list[Market], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.markets = {m.code: m for m in markets}
-        self.fields["market"].choices = [("", "Any"), *((m.code, m.code) for m in markets)]  # type: ignore[attr-defined]
+        self.fields["market"].choices = [("", "Any"), *((m.code, m.code) for m in markets)]
+        # One bulk change may span several batches (one per time zone), hence a list.
+        raw = self.data.getlist("batch") if hasattr(self.data, "getlist") else []
+        self.batches = [b for b in raw if _is_uuid(b)]  # type: ignore[attr-defined]
 
     def audit_filter(self) -> AuditFilter:
         """Return the parsed filter; dates are whole days in the chosen market's zone (else UTC)."""
@@ -165,7 +176,7 @@ class AuditFilterForm(forms.Form):
             action=(data.get("action") or "").strip(),
             since=day_start(data.get("since")),
             until=day_start(data.get("until"), 1),
-            batch=str(data["batch"]) if data.get("batch") else "",
+            batches=tuple(self.batches),
         )
 
 

@@ -30,7 +30,10 @@ GET_PAGES = [
     ("/content/?market=DE", {"admin_user": 200, "editor": 200}),
     ("/content/count/", {"admin_user": 200, "editor": 200, "au_editor": 200, "au_manager": 200}),
     ("/content/items/ng-001/", {"admin_user": 200, "editor": 200, "au_editor": 200, "au_manager": 200}),
-    ("/content/items/ng-001/positions/AU/", {"admin_user": 200, "editor": 200, "au_editor": 200, "au_manager": 200}),
+    (
+        "/content/items/ng-001/positions/AU/",
+        {"admin_user": 200, "editor": 200, "au_editor": 200, "au_manager": 200},
+    ),
     ("/content/items/ng-001/positions/DE/", {"admin_user": 200, "editor": 200}),
     ("/markets/", {"admin_user": 200, "editor": 200, "au_editor": 200, "au_manager": 200}),
     ("/markets/AU/", {"admin_user": 200, "editor": 200, "au_editor": 200, "au_manager": 200}),
@@ -49,7 +52,9 @@ GET_PAGES = [
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("url", "allowed"), GET_PAGES, ids=[u for u, _ in GET_PAGES])
-def test_get_pages_per_role(request: pytest.FixtureRequest, world: dict, role: str, url: str, allowed: dict) -> None:
+def test_get_pages_per_role(
+    request: pytest.FixtureRequest, world: dict, role: str, url: str, allowed: dict
+) -> None:
     # Given a user of `role`
     client = login(request.getfixturevalue(role))
     # When they open the page
@@ -81,7 +86,9 @@ def test_a_rule_is_only_reachable_through_its_own_market(world: dict, au_manager
     ("role", "status"),
     [("au_manager", 403), ("editor", 403), ("reviewer", 403), ("nobody", 403), ("admin_user", 302)],
 )
-def test_settings_post_of_de(request: pytest.FixtureRequest, world: dict, de: Market, role: str, status: int) -> None:
+def test_settings_post_of_de(
+    request: pytest.FixtureRequest, world: dict, de: Market, role: str, status: int
+) -> None:
     client = login(request.getfixturevalue(role))
     response = client.post(
         "/markets/DE/settings/",
@@ -112,15 +119,21 @@ def test_pin_move_in_de(request: pytest.FixtureRequest, world: dict, role: str, 
 
 
 @pytest.mark.parametrize("role", ["reviewer", "nobody"])
-def test_bulk_is_refused_without_a_positioning_role(request: pytest.FixtureRequest, world: dict, items: list, role: str) -> None:
+def test_bulk_is_refused_without_a_positioning_role(
+    request: pytest.FixtureRequest, world: dict, items: list, role: str
+) -> None:
     client = login(request.getfixturevalue(role))
     response = client.post("/content/bulk/", {"item": [items[1].pk], "markets": ["AU"], "action": "hide"})
     assert response.status_code == 403
     assert not Position.objects.filter(item=items[1]).exists()
 
 
-@pytest.mark.parametrize(("role", "status"), [("au_manager", 403), ("reviewer", 403), ("nobody", 403), ("editor", 302)])
-def test_tag_edits_need_the_tag_right(request: pytest.FixtureRequest, world: dict, role: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("role", "status"), [("au_manager", 403), ("reviewer", 403), ("nobody", 403), ("editor", 302)]
+)
+def test_tag_edits_need_the_tag_right(
+    request: pytest.FixtureRequest, world: dict, role: str, status: int
+) -> None:
     TagFactory(slug="polar")
     client = login(request.getfixturevalue(role))
     response = client.post("/content/items/ng-001/tags/", {"add": "polar"})
@@ -128,7 +141,9 @@ def test_tag_edits_need_the_tag_right(request: pytest.FixtureRequest, world: dic
 
 
 @pytest.mark.parametrize(("role", "status"), [("au_manager", 403), ("au_editor", 403), ("editor", 302)])
-def test_position_post_in_de(request: pytest.FixtureRequest, world: dict, items: list, role: str, status: int) -> None:
+def test_position_post_in_de(
+    request: pytest.FixtureRequest, world: dict, items: list, role: str, status: int
+) -> None:
     client = login(request.getfixturevalue(role))
     response = client.post(
         f"/content/items/{items[2].upstream_id}/positions/DE/", {"version": 0, "state": "hidden"}
@@ -146,7 +161,14 @@ def test_htmx_denial_is_a_fragment_with_403(world: dict, au_manager) -> None:
 
 def test_anonymous_users_are_sent_to_log_in(world: dict) -> None:
     client = Client()
-    for url in ("/content/", "/markets/AU/", "/audit/", "/content/items/ng-001/", "/markets/AU/preview/", "/"):
+    for url in (
+        "/content/",
+        "/markets/AU/",
+        "/audit/",
+        "/content/items/ng-001/",
+        "/markets/AU/preview/",
+        "/",
+    ):
         response = client.get(url)
         assert response.status_code == 302
         assert "/accounts/login/" in response["Location"]
@@ -174,7 +196,9 @@ def test_unknown_objects_are_404(world: dict, admin_user) -> None:
         ("nobody", set()),
     ],
 )
-def test_navigation_shows_only_what_the_role_may_use(request: pytest.FixtureRequest, world: dict, role: str, links: set) -> None:
+def test_navigation_shows_only_what_the_role_may_use(
+    request: pytest.FixtureRequest, world: dict, role: str, links: set
+) -> None:
     html = login(request.getfixturevalue(role)).get("/").content.decode()
     nav = html.split('<nav aria-label="Main">')[1].split("</nav>")[0]
     for label in ("Content", "Markets", "Audit log"):

@@ -55,7 +55,7 @@ def test_rows_show_the_state_in_the_chosen_market_and_why(board, au: Market, us:
 def test_a_scheduled_position_is_flagged_but_not_in_effect(board, au: Market, items: list) -> None:
     PositionFactory(market=au, item=items[0], state="hidden", starts_at=NOW + timedelta(days=1))
     html = board.get("/content/?market=AU").content.decode()
-    first_row = html.split('name="item" value="%d"' % items[0].pk)[1].split("</tr>")[0]
+    first_row = html.split(f'name="item" value="{items[0].pk}"')[1].split("</tr>")[0]
     assert ">visible<" in first_row
     assert "Position hidden from" in first_row
 
@@ -152,7 +152,9 @@ def test_keyset_paging_walks_every_item_once_both_ways(editor, au: Market, many:
 
 
 @time_machine.travel(NOW, tick=False)
-def test_a_page_costs_the_same_queries_for_25_or_200_rows_and_never_counts(editor, au: Market, many: list) -> None:
+def test_a_page_costs_the_same_queries_for_25_or_200_rows_and_never_counts(
+    editor, au: Market, many: list
+) -> None:
     # Given positions on many items and a rule in AU
     for item in many[:60]:
         Position.objects.create(market=au, item=item, state="promoted", boost=2, author=editor)
@@ -171,7 +173,9 @@ def test_a_page_costs_the_same_queries_for_25_or_200_rows_and_never_counts(edito
     assert counts[25] <= 8
 
 
-def test_query_budget_with_every_filter(editor, au: Market, many: list, django_assert_max_num_queries) -> None:
+def test_query_budget_with_every_filter(
+    editor, au: Market, many: list, django_assert_max_num_queries
+) -> None:
     client = login(editor)
     client.get("/content/?market=AU")
     with django_assert_max_num_queries(8):
@@ -208,7 +212,10 @@ def test_htmx_gets_only_the_results_fragment(board) -> None:
 
 
 def test_count_on_demand_is_capped(board, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert "<strong>4</strong> matching items" in board.get("/content/count/?market=AU&type=video").content.decode()
+    assert (
+        "<strong>4</strong> matching items"
+        in board.get("/content/count/?market=AU&type=video").content.decode()
+    )
     monkeypatch.setattr("content.views.MATCH_CAP", 3)
     assert "More than 3" in board.get("/content/count/?market=AU&type=video").content.decode()
 

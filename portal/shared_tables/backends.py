@@ -209,6 +209,11 @@ def item_size(item: Mapping[str, Any]) -> int:
     return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
 
 
+def oversize_error(size: int) -> str:
+    """Return the message for an item of `size` bytes that DynamoDB would refuse."""
+    return f"Item is {size:,} bytes, over DynamoDB's 400 KB ({MAX_ITEM_BYTES:,}-byte) item limit."
+
+
 def to_json(item: Mapping[str, Any]) -> str:
     """Serialise an item compactly with sorted keys (stable text for comparing and storing)."""
     return json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -33,6 +33,7 @@ from portal.shared_tables.backends import (
     TablesUnavailable,
     check_batch_get,
     item_size,
+    oversize_error,
 )
 
 # Error codes botocore has already retried with backoff; if they still come back, the outbox
@@ -161,7 +162,8 @@ class DynamoTables:
         from botocore.exceptions import BotoCoreError
 
         config = Config(
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            # total_max_attempts counts the first call too (botocore's max_attempts would not).
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             max_pool_connections=max(10, self.threads),
@@ -306,7 +308,7 @@ class DynamoTables:
                 results[index] = PutResult(
                     request,
                     PutStatus.PERMANENT,
-                    error=f"Item is {size:,} bytes, over DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit.",
+                    error=oversize_error(size),
                 )
             else:
                 pending.append((index, request))

@@ -28,6 +28,7 @@ from portal.shared_tables.backends import (
     TablesUnavailable,
     check_batch_get,
     item_size,
+    oversize_error,
     to_json,
 )
 
@@ -113,8 +114,7 @@ class LocalTables:
                 results[index] = PutResult(
                     request,
                     PutStatus.PERMANENT,
-                    error=f"Item is {item_size(request.item):,} bytes, over DynamoDB's "
-                    f"{MAX_ITEM_BYTES:,}-byte item limit.",
+                    error=oversize_error(item_size(request.item)),
                 )
             else:
                 to_write.append((index, request))

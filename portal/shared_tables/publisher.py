@@ -40,6 +40,7 @@ from portal.shared_tables.backends import (
     PutStatus,
     SharedTables,
     item_size,
+    oversize_error,
 )
 from portal.shared_tables.config import shared_tables
 from portal.shared_tables.items import builder_for
@@ -231,7 +232,7 @@ def _publish_batch(
             if size > MAX_ITEM_BYTES:
                 _mark_failed(
                     group,
-                    f"Item is {size:,} bytes, over DynamoDB's {MAX_ITEM_BYTES:,}-byte item limit.",
+                    oversize_error(size),
                     permanent=True,
                     now=now,
                     result=result,

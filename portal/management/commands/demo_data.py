@@ -208,6 +208,9 @@ class Command(BaseCommand):
         from content.label_demo import load_label_demo
 
         self.stdout.write(self.style.SUCCESS(f"Demo images (fake labeller): {load_label_demo()}."))
+        from accounts.partner_demo import load_partner_demo
+
+        load_partner_demo(write=self.stdout.write)
 
     def _markets(self) -> dict[str, Market]:
         existing = {m.code: m for m in Market.objects.all()}

@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -35,7 +35,10 @@ class ApiTokenFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-
     list=extend_schema(summary="List API tokens (yours; admins see everyone's)"),
     create=extend_schema(
         summary="Create an API token",
-        description="The answer carries the secret. It is stored only as a hash and never shown again.",
+        description=(
+            "The answer carries the secret. It is stored only as a hash and never shown again. "
+            "Needs a logged-in session: a request authenticated with a token is refused (403)."
+        ),
         request=ApiTokenCreateSerializer,
         responses={201: IssuedApiTokenSerializer, 400: OpenApiResponse(description="Field errors.")},
     ),
@@ -60,6 +63,12 @@ class ApiTokenViewSet(viewsets.GenericViewSet[ApiToken]):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiToken):
+            # A leaked token must not be able to mint fresh, longer-lived ones that survive its
+            # own revocation: new tokens come from a logged-in person or the command line.
+            raise PermissionDenied(
+                "Create tokens from the portal or with manage.py api_token, not with a token."
+            )
         payload = ApiTokenCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         owner: User = request.user  # type: ignore[assignment]

@@ -224,3 +224,18 @@ def test_token_list_query_count_is_constant(
         response = client.get("/api/v1/tokens/?page_size=100")
     assert len(response.json()["results"]) == 30
     assert sorted({t["status"] for t in response.json()["results"]}) == ["active", "revoked"]
+
+
+def test_a_token_cannot_mint_new_tokens(editor: User) -> None:
+    # Given a token (which might have leaked)
+    issued = api_token_create(actor=None, user=editor, name="script")
+
+    # When it is used to create another token
+    response = token_client(issued.secret).post("/api/v1/tokens/", {"name": "backdoor"}, format="json")
+
+    # Then it is refused, and only the original exists; it may still list and revoke itself
+    assert response.status_code == 403
+    assert ApiToken.objects.count() == 1
+    client = token_client(issued.secret)
+    assert [t["name"] for t in client.get("/api/v1/tokens/").json()["results"]] == ["script"]
+    assert client.delete(f"/api/v1/tokens/{issued.token.pk}/").status_code == 204

@@ -136,8 +136,7 @@ class ContentViewSet(viewsets.GenericViewSet[ContentItem]):
 
     def retrieve(self, request: Request, upstream_id: str) -> Response:
         require(request.user, Action.VIEW_CONTENT)
-        item = _item_or_404(upstream_id)
-        return with_etag(Response(ContentItemDetailSerializer(item).data), "content", item.version)
+        return Response(ContentItemDetailSerializer(_item_or_404(upstream_id)).data)
 
     @extend_schema(
         summary="Create or update up to 1,000 items by upstream id",
@@ -177,8 +176,7 @@ class ContentViewSet(viewsets.GenericViewSet[ContentItem]):
         payload = ItemTagsSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         item_tags_update(actor=request.user, item=item, via="api", **payload.validated_data)  # type: ignore[arg-type]
-        item = _item_or_404(upstream_id)
-        return with_etag(Response(ContentItemDetailSerializer(item).data), "content", item.version)
+        return Response(ContentItemDetailSerializer(_item_or_404(upstream_id)).data)
 
 
 @extend_schema_view(

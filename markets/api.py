@@ -20,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import Action, require
+from content.models import ContentItem
+from content.selectors import content_get, item_states
 from markets.filters import MarketFilter, RuleFilter
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list
@@ -288,9 +290,6 @@ class ResolveView(APIView):
         },
     )
     def get(self, request: Request, code: str) -> Response:
-        from content.models import ContentItem
-        from content.selectors import content_get, item_states
-
         market = market_or_404(request, code)
         query = ResolveQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -121,6 +121,7 @@ SPECTACULAR_SETTINGS = {
         "PositionStateEnum": "content.models.PositionState",
         "DecisionStateEnum": "markets.serializers.DECISION_STATES",
         "ImageStatusEnum": "content.image_models.ImageStatus",
+        "QuotaPeriodEnum": "accounts.partner_models.QuotaPeriod",
     },
 }
 

@@ -10,13 +10,15 @@ of the precedence in DESIGN.md "Positioning semantics":
 4. else the market default applies: visible, or hidden in an opt-in market.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
 from typing import Final
 
 __all__ = [
+    "BY_DEFAULT",
+    "BY_POSITION",
+    "BY_RULE",
     "DEFAULT",
     "HIDDEN",
     "HIDE",
@@ -201,11 +203,12 @@ def _position_by(position: PositionSpec) -> str:
     return f" ({', '.join(who)})" if who else ""
 
 
-# What a resolver memoises per (content type, source): the rank decided by rules that need no
-# tag, a lookup of tag -> best rank among the tag rules that also fit this type and source (only
-# ranks that beat the tagless one are kept), and the set of those tags, so that the common item
-# with no relevant tag costs one C-level isdisjoint() instead of a Python loop over its tags.
-_Context = tuple[int, Callable[[str, int], int], frozenset[str]]
+# What a resolver memoises per (content type, source): the rank decided by the rules that need
+# no tag, the best rank per tag among the tag rules that also fit this type and source (only
+# ranks that beat the tagless one are kept), and the isdisjoint() of the set of those tags, so
+# that an item with no relevant tag costs one C-level call rather than a loop over its tags.
+_Context = tuple[int, dict[str, int], Callable[[Iterable[str]], bool]]
+_Bucket = Callable[[Resolved], None]
 
 
 class MarketResolver:
@@ -234,18 +237,14 @@ class MarketResolver:
                 (hides if rule.action == HIDE else promotes).append(rule)
         hides.sort(key=lambda rule: _rule_order_key(rule.id))
         promotes.sort(key=lambda rule: (-rule.boost, _rule_order_key(rule.id)))
-        # Rules ranked by precedence: every hide beats every promote, the highest boost beats
-        # a lower one, ties go to the smaller id. The best matching rule is then just the
-        # smallest rank, and the default decision sits at rank len(rules).
+        # Rules ranked by precedence: every hide beats every promote, a higher boost beats a
+        # lower one, ties go to the smaller id. The deciding rule is then simply the matching
+        # rule of smallest rank, and the market default sits at rank len(rules).
         self._rules: tuple[RuleSpec, ...] = (*hides, *promotes)
         if market.default_visibility == VISIBLE:
-            default = Decision(
-                visible=True, state=VISIBLE, decided_by=BY_DEFAULT, reason=VISIBLE_BY_DEFAULT_REASON
-            )
+            default = Decision(True, VISIBLE, BY_DEFAULT, reason=VISIBLE_BY_DEFAULT_REASON)
         else:
-            default = Decision(
-                visible=False, state=HIDDEN, decided_by=BY_DEFAULT, reason=OPT_IN_HIDDEN_REASON
-            )
+            default = Decision(False, HIDDEN, BY_DEFAULT, reason=OPT_IN_HIDDEN_REASON)
         # One shared immutable Decision per rule (and one default) instead of one per item.
         self._decisions: tuple[Decision, ...] = (
             *(_rule_decision(rule) for rule in self._rules),
@@ -257,7 +256,7 @@ class MarketResolver:
 
     @property
     def active_rules(self) -> tuple[RuleSpec, ...]:
-        """Return the rules active at `at`, in precedence order (hides first, then by boost)."""
+        """Return the rules active at `at` in precedence order: hides by id, then promotes."""
         return self._rules
 
     def _context(self, content_type: str, source: str) -> _Context:
@@ -275,22 +274,24 @@ class MarketResolver:
             for tag in rule.tags:
                 # Ranks ascend, so the first rule seen for a tag is its best one.
                 tag_ranks.setdefault(tag, rank)
-        best = {tag: rank for tag, rank in tag_ranks.items() if rank < tagless}
-        context: _Context = (tagless, best.get, frozenset(best))
-        # Filled lazily: a market sees few (type, source) pairs. A race between threads only
-        # computes the same value twice.
+        ranks = {tag: rank for tag, rank in tag_ranks.items() if rank < tagless}
+        context: _Context = (tagless, ranks, frozenset(ranks).isdisjoint)
+        # Filled lazily: a market sees few (type, source) pairs. Two threads racing here only
+        # compute the same value twice.
         self._contexts.setdefault(content_type, {})[source] = context
         return context
 
-    def _by_rules(self, candidate: Candidate) -> Decision:
+    def _rank(self, candidate: Candidate) -> int:
         by_source = self._contexts.get(candidate.content_type)
-        context = by_source.get(candidate.source) if by_source is not None else None
+        context = None if by_source is None else by_source.get(candidate.source)
         if context is None:
             context = self._context(candidate.content_type, candidate.source)
-        best, rank_of_tag, relevant_tags = context
-        if not relevant_tags.isdisjoint(candidate.tags):
-            best = min(rank_of_tag(tag, best) for tag in candidate.tags)
-        return self._decisions[best]
+        best, ranks, disjoint = context
+        if not disjoint(candidate.tags):
+            for tag in candidate.tags:
+                if tag in ranks and ranks[tag] < best:
+                    best = ranks[tag]
+        return best
 
     def _by_position(self, candidate: Candidate, position: PositionSpec) -> Decision | None:
         if position.content_id != candidate.content_id:
@@ -308,17 +309,14 @@ class MarketResolver:
         if state == SHOWN:
             return Decision(True, SHOWN, BY_POSITION, reason=f"Shown by position{by}")
         if state == PROMOTED:
-            return Decision(
-                True,
-                PROMOTED,
-                BY_POSITION,
-                boost=position.boost,
-                reason=f"Promoted by position with boost {position.boost}{by}",
-            )
+            boost = position.boost
+            reason = f"Promoted by position with boost {boost}{by}"
+            return Decision(True, PROMOTED, BY_POSITION, boost=boost, reason=reason)
         slot = position.slot
         if slot is None or slot < 1:
             raise ValueError(f"position {position.content_id!r}: pinned needs a slot >= 1")
-        return Decision(True, PINNED, BY_POSITION, slot=slot, reason=f"Pinned by position at slot {slot}{by}")
+        reason = f"Pinned by position at slot {slot}{by}"
+        return Decision(True, PINNED, BY_POSITION, slot=slot, reason=reason)
 
     def decide(self, candidate: Candidate, position: PositionSpec | None) -> Decision:
         """Decide one item at `at`; raises ValueError on naive datetimes or invalid positions."""
@@ -326,7 +324,7 @@ class MarketResolver:
             decision = self._by_position(candidate, position)
             if decision is not None:
                 return decision
-        return self._by_rules(candidate)
+        return self._decisions[self._rank(candidate)]
 
     def resolve_feed(
         self,
@@ -335,64 +333,93 @@ class MarketResolver:
         *,
         include_hidden: bool = False,
     ) -> list[Resolved]:
-        """Order the visible candidates (hidden ones appended if asked); raises like decide()."""
+        """Order the visible candidates (then the hidden ones if asked); raises like decide()."""
         plain: list[Resolved] = []
-        promoted: list[Resolved] = []
         pinned: list[Resolved] = []
         hidden: list[Resolved] = []
-        # Where each state goes; None drops the item without building its Resolved.
-        bucket_of_state: dict[str, Callable[[Resolved], None] | None] = {
+        # Promoted items are collected in one list per boost, in candidate order, so joining
+        # the lists by descending boost is the stable sort the feed needs, without sorting.
+        promoted_by_boost: dict[int, list[Resolved]] = {}
+        # Where each state goes; None drops an item before its Resolved is even built.
+        bucket_of_state: dict[str, _Bucket | None] = {
             VISIBLE: plain.append,
             SHOWN: plain.append,
-            PROMOTED: promoted.append,
             PINNED: pinned.append,
             HIDDEN: hidden.append if include_hidden else None,
         }
-        decisions = self._decisions
-        bucket_of_rank = [bucket_of_state[decision.state] for decision in decisions]
-        position_of = positions.get
-        by_position = self._by_position
-        contexts_of_type = self._contexts.get
-        new_context = self._context
-        # This loop is the hot path of every feed (see bench/resolver.py): _by_rules is inlined
-        # and locals are bound once, because a Python call per item costs more than the work.
-        for candidate in candidates:
-            position = position_of(candidate.content_id)
-            if position is not None and (decision := by_position(candidate, position)):
-                bucket = bucket_of_state[decision.state]
-            else:
-                by_source = contexts_of_type(candidate.content_type)
-                context = None if by_source is None else by_source.get(candidate.source)
-                if context is None:
-                    context = new_context(candidate.content_type, candidate.source)
-                best, rank_of_tag, relevant_tags = context
-                if not relevant_tags.isdisjoint(candidate.tags):
-                    for tag in candidate.tags:
-                        rank = rank_of_tag(tag, best)
-                        if rank < best:
-                            best = rank
-                decision = decisions[best]
-                bucket = bucket_of_rank[best]
-            if bucket is not None:
-                bucket(Resolved(candidate, decision))
 
-        # reverse=True keeps sort stability, so equal boosts keep the search engine's order.
-        promoted.sort(key=_boost, reverse=True)
-        ordered = promoted + plain if promoted else plain
+        def bucket_for(decision: Decision) -> _Bucket | None:
+            if decision.state == PROMOTED:
+                return promoted_by_boost.setdefault(decision.boost, []).append
+            return bucket_of_state[decision.state]
+
+        decisions = self._decisions
+        bucket_of_rank = [bucket_for(decision) for decision in decisions]
+        by_position = self._by_position
+        contexts = self._contexts
+        new_context = self._context
+        new_resolved, set_candidate, set_decision = _NEW_RESOLVED, _SET_CANDIDATE, _SET_DECISION
+        # The hot path of every feed (see bench/resolver.py): _rank() is inlined and names are
+        # bound to locals once, because a Python call or attribute lookup per item costs about
+        # as much as the work itself.
+        for candidate in candidates:
+            bucket: _Bucket | None
+            # `in` then a subscript for the few items with a position: cheaper than a .get() call
+            # for every item.
+            key = candidate.content_id
+            if key in positions and (decision := by_position(candidate, positions[key])):
+                bucket = bucket_for(decision)
+                if bucket is None:
+                    continue
+            else:
+                # Subscripts under try rather than .get(): no call per item, and a try block
+                # is free until it raises (only on the first item of a new type and source).
+                try:
+                    best, ranks, disjoint = contexts[candidate.content_type][candidate.source]
+                except KeyError:
+                    best, ranks, disjoint = new_context(candidate.content_type, candidate.source)
+                tags = candidate.tags
+                if not disjoint(tags):
+                    # `in` before indexing: most tags are not in `ranks`, and a membership
+                    # test is cheaper than a dict.get() call.
+                    for tag in tags:
+                        if tag in ranks:
+                            rank = ranks[tag]
+                            if rank < best:
+                                best = rank
+                bucket = bucket_of_rank[best]
+                if bucket is None:
+                    continue
+                decision = decisions[best]
+            entry = new_resolved(Resolved)
+            set_candidate(entry, candidate)
+            set_decision(entry, decision)
+            bucket(entry)
+
+        ordered: list[Resolved] = []
+        for boost in sorted(promoted_by_boost, reverse=True):
+            ordered += promoted_by_boost[boost]
+        ordered += plain
         if pinned:
             ordered = _place_pins(ordered, pinned)
-        if hidden:
-            ordered.extend(hidden)
+        ordered += hidden
         return ordered
 
 
-_boost: Final = attrgetter("decision.boost")
+# A frozen dataclass's __init__ assigns each field through object.__setattr__, which costs
+# about as much as deciding the item; a feed builds up to one Resolved per candidate, so it
+# fills the two slots directly instead. The result is the same object (equal, hashable, frozen
+# afterwards); tests/markets/test_resolver.py pins Resolved's fields so this cannot drift.
+_NEW_RESOLVED: Final = object.__new__
+_RESOLVED_SLOTS: Final = Resolved.__dict__
+_SET_CANDIDATE: Final[Callable[[Resolved, Candidate], None]] = _RESOLVED_SLOTS["candidate"].__set__
+_SET_DECISION: Final[Callable[[Resolved, Decision], None]] = _RESOLVED_SLOTS["decision"].__set__
 
 
 def _place_pins(ordered: list[Resolved], pinned: list[Resolved]) -> list[Resolved]:
-    # Same result as inserting the pins one by one in (slot, candidate order) at
-    # min(max(slot - 1, previous pin's index + 1), current length), but in one linear merge:
-    # list.insert on a 100k-item feed would be quadratic in the number of pins.
+    # Same result as inserting the pins one by one, in (slot, candidate order), at index
+    # min(max(slot - 1, previous pin's index + 1), current length), but as one linear merge:
+    # list.insert into a 100k-item feed would be quadratic in the number of pins.
     pinned.sort(key=_slot)  # stable: two pins on one slot keep candidate order
     merged: list[Resolved] = []
     taken = 0
@@ -401,20 +428,25 @@ def _place_pins(ordered: list[Resolved], pinned: list[Resolved]) -> list[Resolve
         target = min(max(_slot(pin) - 1, len(merged)), len(merged) + remaining)
         fill = target - len(merged)
         if fill:
-            merged.extend(ordered[taken : taken + fill])
+            merged += ordered[taken : taken + fill]
             taken += fill
         merged.append(pin)
-    merged.extend(ordered[taken:])
+    merged += ordered[taken:]
     return merged
 
 
 def _slot(entry: Resolved) -> int:
     slot = entry.decision.slot
-    assert slot is not None  # _by_position refuses pinned positions without a slot
+    assert slot is not None  # _by_position refuses a pinned position without a slot
     return slot
 
 
-def decide(market: MarketSpec, candidate: Candidate, position: PositionSpec | None, at: datetime) -> Decision:
+def decide(
+    market: MarketSpec,
+    candidate: Candidate,
+    position: PositionSpec | None,
+    at: datetime,
+) -> Decision:
     """Decide one item in one market at `at`; raises ValueError on invalid specs."""
     return MarketResolver(market, at).decide(candidate, position)
 
@@ -428,4 +460,5 @@ def resolve_feed(
     include_hidden: bool = False,
 ) -> list[Resolved]:
     """Resolve and order a market's feed at `at`; raises ValueError on invalid specs."""
-    return MarketResolver(market, at).resolve_feed(candidates, positions, include_hidden=include_hidden)
+    resolver = MarketResolver(market, at)
+    return resolver.resolve_feed(candidates, positions, include_hidden=include_hidden)

@@ -69,7 +69,9 @@
   // After a bulk change, reload the visible page of the board so the badges are current.
   document.body.addEventListener("board-changed", function () {
     if (window.htmx && document.getElementById("board-results")) {
-      htmx.ajax("GET", window.location.href, { target: "#board-results" });
+      // The source must be the results themselves: htmx marks the source as in flight, and a
+      // body-wide mark would light up every loading indicator on the page.
+      htmx.ajax("GET", window.location.href, { source: "#board-results", target: "#board-results" });
     }
   });
   document.addEventListener("htmx:afterSwap", function () { refreshSelection(); refreshActionFields(); });

@@ -269,7 +269,9 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
     serializer_class = PositionSerializer
     pagination_class = DefaultCursorPagination
     filterset_class = PositionFilter
-    lookup_field = "content_id"
+    # The URL names the item by its upstream id (DRF's OPTIONS metadata looks objects up this way).
+    lookup_field = "item__upstream_id"
+    lookup_url_kwarg = "content_id"
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self) -> QuerySet[Position]:

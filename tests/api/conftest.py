@@ -14,8 +14,6 @@ from markets.models import Market, Rule
 from portal.models import AuditEntry, OutboxEntry
 from tests.factories import ContentItemFactory, TagFactory
 
-ROLES = ["admin_user", "editor", "au_editor", "au_manager", "reviewer", "nobody"]
-
 
 @pytest.fixture
 def client_for(request: pytest.FixtureRequest) -> Callable[[str | None], APIClient]:

@@ -107,3 +107,31 @@ def test_garbage_queries_and_paths_are_4xx(
 ) -> None:
     response = client_for("admin_user").get(url)
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+
+
+ALL_PATHS = [
+    "/api/v1/markets/",
+    "/api/v1/markets/AU/",
+    "/api/v1/markets/AU/rules/",
+    "/api/v1/markets/AU/rules/{rule}/",
+    "/api/v1/content/",
+    "/api/v1/content/vid-ocean/",
+    "/api/v1/content/bulk-upsert/",
+    "/api/v1/content/vid-ocean/tags/",
+    "/api/v1/tags/",
+    "/api/v1/markets/AU/positions/",
+    "/api/v1/markets/AU/positions/vid-ocean/",
+    "/api/v1/markets/AU/positions/bulk/",
+    "/api/v1/markets/AU/resolve",
+    "/api/v1/tokens/",
+    "/api/v1/tokens/1/",
+]
+
+
+@pytest.mark.parametrize("method", ["options", "head"])
+@pytest.mark.parametrize("path", ALL_PATHS)
+def test_options_and_head_never_fail(
+    method: str, path: str, world: dict[str, Any], client_for: Callable[[str | None], Any]
+) -> None:
+    response = getattr(client_for("admin_user"), method)(path.format(**world))
+    assert response.status_code < 500

@@ -58,6 +58,11 @@ test-fast: venv
 bench: venv
 	$(PY) bench/resolver.py
 
+# Publishing 10,000 positions through the real pipeline against raw writes (moto, ≈1 min).
+.PHONY: bench-publish
+bench-publish: venv
+	$(PY) bench/publish.py
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
 

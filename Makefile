@@ -68,7 +68,9 @@ clean:
 
 # --- Lambda (Zappa) packaging and deployment: docs/deploy.md ------------------------------------
 # The package must be built by the runtime's Python minor version (python3.12) on Linux x86_64.
-DEPLOY_PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls /root/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -1)
+# The first candidate that really runs 3.12 (a pyenv shim can exist without a working version).
+DEPLOY_PYTHON ?= $(shell for p in python3.12 $$(ls -d /root/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null); do \
+  $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 DEPLOY_VENV := .venv-deploy
 DEPLOY_PY := $(DEPLOY_VENV)/bin/python
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed

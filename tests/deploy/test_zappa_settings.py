@@ -252,6 +252,8 @@ def test_the_role_can_reach_exactly_its_own_environments_resources(stage: str) -
         ("dynamodb:PutItem", table),
         ("dynamodb:BatchGetItem", table),
         ("dynamodb:ConditionCheckItem", table),
+        # reconcile --repair removes an orphan only if its version is unchanged (conditional)
+        ("dynamodb:DeleteItem", table),
         ("s3:GetObject", media),
         ("s3:PutObject", media),
         ("ssm:GetParameters", parameter),
@@ -270,7 +272,6 @@ def test_the_role_can_reach_exactly_its_own_environments_resources(stage: str) -
     assert not _allowed(
         policy, "ssm:GetParameters", f"arn:aws:ssm:{region}:{account}:parameter/meridian/{other}/secret-key"
     )
-    assert not _allowed(policy, "dynamodb:DeleteItem", table)
     assert not _allowed(policy, "dynamodb:DeleteTable", table)
     assert not _allowed(policy, "s3:GetObject", "arn:aws:s3:::meridian-zappa-code-us-east-1/x.zip")
 
@@ -322,3 +323,21 @@ def test_the_build_refuses_an_interpreter_that_is_not_the_runtime() -> None:
     with pytest.raises(SystemExit, match="python3.99"):
         module.check_interpreter({"runtime": other})
     module.check_interpreter({"runtime": f"python{sys.version_info.major}.{sys.version_info.minor}"})
+
+
+def test_the_role_allows_every_dynamodb_call_the_shared_tables_adapter_makes() -> None:
+    # given the operations portal/shared_tables/dynamodb.py sends (create_table is an operator's
+    # one-time job with their own credentials, docs/deploy.md)
+    source = (ROOT / "portal" / "shared_tables" / "dynamodb.py").read_text()
+    calls = set(re.findall(r"""(?:_call|_pages)\(\s*["']([a-z_]+)["']|client\.([a-z_]+)\(""", source))
+    operations = {name for pair in calls for name in pair if name} - {
+        "create_table",
+        "get_waiter",
+        "get_paginator",
+    }
+    assert {"get_item", "put_item"} <= operations
+    policy = _policy("prod_use1")
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/meridian-prod-positions"
+    for operation in sorted(operations):
+        action = "dynamodb:" + "".join(part.title() for part in operation.split("_"))
+        assert _allowed(policy, action, table), action

@@ -14,5 +14,9 @@ DEBUG = False
 # Each test run gets its own shared-tables file and media root, never the developer's var/.
 _TMP = Path(os.environ.get("MERIDIAN_TEST_TMP", tempfile.mkdtemp(prefix="meridian-test-")))
 SHARED_TABLES_LOCAL_PATH = _TMP / "shared_tables.sqlite3"
+# Publishing after commit stays on, on the embedded backend, whatever the environment says: every
+# test that runs on_commit callbacks exercises the real pipeline (suites opt into DynamoDB/moto).
+SHARED_TABLES_BACKEND = "local"
+SHARED_TABLES_PUBLISH_ON_COMMIT = True
 MEDIA_ROOT = _TMP / "media"
 MERIDIAN_ENVIRONMENT = "test"

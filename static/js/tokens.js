@@ -1,4 +1,4 @@
-// API tokens page: copy the one-time secret, and confirm before revoking a token.
+// API tokens page: copy the one-time secret. (Revoke buttons confirm through portal.js's data-confirm.)
 (function () {
   "use strict";
 
@@ -32,10 +32,5 @@
     if (secret) {
       secret.addEventListener("focus", function () { secret.select(); });
     }
-    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-      form.addEventListener("submit", function (event) {
-        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
-      });
-    });
   });
 })();

@@ -17,12 +17,16 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import AccessDenied, Action, can, markets_for, require
 from content.board import (
     DEFAULT_PAGE_SIZE,
     MATCH_CAP,
+    PAGE_SIZES,
+    SORT_LABELS,
     STATE_FILTERS,
     BadCursor,
     board_page,
@@ -33,7 +37,7 @@ from content.board import (
     matching_ids,
 )
 from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
-from content.models import ContentItem, Position
+from content.models import ContentItem, ContentType, Position
 from content.selectors import content_facets, content_get, item_matrix
 from content.services import BulkResult, PositionChange, position_set, positions_bulk_set
 from content.services import item_tags_update as tags_update
@@ -96,7 +100,50 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
     for key in ("after", "before"):
         filter_params.pop(key, None)
     editable = [m for m in markets if can(user, Action.EDIT_POSITIONS, m)]
+    data = form.cleaned_data if form.is_valid() else {}
     return {
+        # Choice lists are joined here, not looped in the template: with 200 markets and
+        # hundreds of suggestions, template loops and widget templates cost more than the queries.
+        "html": {
+            "market_options": _options(
+                [(m.code, f"{m.code} — {m.name}") for m in markets], [market.code if market else ""]
+            ),
+            "state_options": _options([("", "Any"), *STATE_FILTERS.items()], [board.state]),
+            "sort_options": _options(list(SORT_LABELS.items()), [board.sort]),
+            "size_options": _options([(str(n), str(n)) for n in PAGE_SIZES], [str(board.page_size)]),
+            "type_boxes": format_html_join(
+                "",
+                '<label><input type="checkbox" name="type" value="{}"{}> {}</label>',
+                (
+                    (v, " checked" if v in board.content_types else "", label)
+                    for v, label in ContentType.choices
+                ),
+            ),
+            "datalists": _datalists(content_facets()),
+            "bulk_markets": format_html_join(
+                "",
+                '<li><label title="{} ({})">'
+                '<input type="checkbox" name="markets" value="{}"{}> {}</label></li>',
+                (
+                    (
+                        m.name,
+                        m.timezone,
+                        m.code,
+                        " checked" if market and m.code == market.code else "",
+                        m.code,
+                    )
+                    for m in editable
+                ),
+            ),
+        },
+        "values": {
+            "q": data.get("q") or "",
+            "source": data.get("source") or "",
+            "tag": data.get("tag") or "",
+            "language": data.get("language") or "",
+            "published_from": data.get("published_from") or "",
+            "published_to": data.get("published_to") or "",
+        },
         "form": form,
         "board": board,
         "page": result,
@@ -106,12 +153,30 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
         "editable_markets": editable,
         "filter_query": filter_params.urlencode(),
         "estimated_total": None if board.narrows else estimated_total(),
-        "facets": content_facets(),
         "match_cap": MATCH_CAP,
         "action_labels": ACTION_LABELS,
         "state_labels": STATE_FILTERS,
         "now": at,
     }
+
+
+def _options(pairs: list[tuple[str, str]], selected: list[str]) -> SafeString:
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((v, " selected" if v in selected else "", label) for v, label in pairs),
+    )
+
+
+def _datalists(facets: dict[str, list[str]]) -> SafeString:
+    return format_html_join(
+        "",
+        '<datalist id="facet-{}">{}</datalist>',
+        (
+            (name, format_html_join("", '<option value="{}">', ((v,) for v in values)))
+            for name, values in facets.items()
+        ),
+    )
 
 
 @portal_view

@@ -63,6 +63,11 @@ bench: venv
 bench-publish: venv
 	$(PY) bench/publish.py
 
+# Content board vs Django admin over 1,000,000 items (PostgreSQL; creates and drops meridian_bench, ≈5 min).
+.PHONY: bench-board
+bench-board: venv
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} $(PY) bench/board.py
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
 

@@ -132,6 +132,9 @@ def _plan_input(plan: UsagePlan | None, payload: UsagePlanWriteSerializer) -> se
             "method_throttles": list(services.plan_spec(plan).method_throttles),
         }
     merged = {**current, **{k: v for k, v in data.items() if k != "method_throttles"}}
+    if "quota_limit" in data and data["quota_limit"] is None and "quota_period" not in data:
+        # "quota_limit": null means "no quota": its period and offset go with it.
+        merged["quota_period"], merged["quota_offset"] = "", 0
     throttles = payload.throttles()
     if throttles is not None:
         merged["method_throttles"] = throttles

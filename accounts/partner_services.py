@@ -336,7 +336,8 @@ def _plan_values(data: PlanInput, *, plan: UsagePlan | None, gateway: Gateway) -
     return {
         "name": name,
         "description": data.description.strip(),
-        "rate_limit": rate,
+        # Quantized like the column, so an unchanged rate compares equal to the stored one.
+        "rate_limit": rate.quantize(Decimal("0.001")) if rate is not None else rate,
         "burst_limit": data.burst_limit,
         "quota_limit": data.quota_limit,
         "quota_period": period,

@@ -8,6 +8,7 @@ of duplicated, and reconcile can tell Meridian's objects from others in the acco
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -157,6 +158,9 @@ class ApiGatewayBackend:
                     self._client = boto3.client(
                         "apigateway",
                         region_name=getattr(settings, "AWS_REGION", None),
+                        # botocore itself reads AWS_ENDPOINT_URL_API_GATEWAY (the service id is
+                        # "API Gateway"); the spelling without the underscore is honoured too.
+                        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_APIGATEWAY") or None,
                         config=Config(
                             retries={"mode": "standard", "max_attempts": 5},
                             connect_timeout=3,
@@ -176,6 +180,8 @@ class ApiGatewayBackend:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+            # Keep the recorded error readable: an HTML error page says nothing in a table cell.
+            message = " ".join(message.split())[:300]
             raise GatewayError(
                 f"{operation}: {code} {message}".strip(),
                 retryable=code in RETRYABLE_CODES or status >= 500,

@@ -22,7 +22,10 @@ from accounts.partner_models import Partner, UsagePlan
 from accounts.partner_services import IssuedKey, PlanInput, key_issue, partner_create, plan_create
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-STORAGES = ["sqlite", pytest.param("redis", marks=pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL not set"))]
+STORAGES = [
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL not set")),
+]
 STAGE = "meridian:local"
 
 
@@ -134,3 +137,60 @@ def admin_client(admin_user: User) -> Client:
 
 
 T0 = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC)
+
+
+# --- API Gateway on a real moto server -------------------------------------------------------------
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+}
+
+
+@pytest.fixture(scope="session")
+def apigw_moto_url() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (a free port) for the whole session."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{server.get_host_and_port()[1]}"
+    server.stop()
+
+
+@pytest.fixture
+def apigateway(
+    apigw_moto_url: str, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> Iterator[dict[str, Any]]:
+    """The apigateway backend against a freshly reset moto, with a REST API and its `prod` stage.
+
+    Yields {"client": a boto3 client for assertions, "api_id", "stage": "apiId:prod"}.
+    """
+    import boto3
+    import requests
+
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAY", apigw_moto_url)
+    requests.post(f"{apigw_moto_url}/moto-api/reset", timeout=5)
+    # The backend finds moto through AWS_ENDPOINT_URL_APIGATEWAY; this client is the tests' own.
+    client = boto3.client("apigateway", region_name="eu-west-1", endpoint_url=apigw_moto_url)
+    api_id = client.create_rest_api(name="content-api")["id"]
+    root = client.get_resources(restApiId=api_id)["items"][0]["id"]
+    client.put_method(
+        restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE", apiKeyRequired=True
+    )
+    client.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    client.create_deployment(restApiId=api_id, stageName="prod")
+    settings.GATEWAY_BACKEND = "apigateway"
+    settings.API_GATEWAY_STAGES = [f"{api_id}:prod"]
+    set_gateway(None)
+    yield {"client": client, "api_id": api_id, "stage": f"{api_id}:prod"}
+    set_gateway(None)

@@ -305,7 +305,9 @@ def test_method_throttle_applies_on_top_of_the_plan(
         name="Method",
         rate_limit=100,
         burst_limit=100,
-        method_throttles=[MethodThrottle(stage="meridian:local", path="/partners/probe/GET", rate=2, burst=2)],
+        method_throttles=[
+            MethodThrottle(stage="meridian:local", path="/partners/probe/GET", rate=2, burst=2)
+        ],
     )
     secret = issue(plan=plan).secret
     time_machine.move_to(T0, tick=False)

@@ -156,7 +156,7 @@ def seed() -> None:
                           'kids','photo-desk'])[1 + (g / 7) % 8],
                    (ARRAY['en','en','de','fr','es','ja'])[1 + (g / 3) % 6],
                    timestamptz '2026-11-01 00:00+00' - g * interval '5 minutes'
-                       - ((g * 7919) % 900) * interval '1 second',
+                       - ((g::bigint * 7919) % 900) * interval '1 second',
                    g % 10 = 0, '[]'::jsonb, 1, now(), now()
             FROM generate_series(1, {ITEMS}) g
             """

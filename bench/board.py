@@ -140,7 +140,8 @@ def seed() -> None:
             """
         )
         cur.execute(
-            "INSERT INTO content_tag (slug, label) SELECT 'tag-' || g, 'Tag ' || g FROM generate_series(0, 49) g"
+            "INSERT INTO content_tag (slug, label) "
+            "SELECT 'tag-' || g, 'Tag ' || g FROM generate_series(0, 49) g"
         )
         # Newest first by id, with jitter so that publication times tie and cross now and then.
         cur.execute(

@@ -58,7 +58,9 @@ class BoardFilterForm(forms.Form):
         required=False,
         label="Search",
         max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Title words or an exact upstream id"}),
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Title words or an exact upstream id"}
+        ),
     )
     type = forms.MultipleChoiceField(
         required=False, choices=ContentType.choices, widget=forms.CheckboxSelectMultiple, label="Type"
@@ -76,7 +78,10 @@ class BoardFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "facet-tag"}),
     )
     language = forms.CharField(
-        required=False, max_length=200, help_text="e.g. en, de", widget=forms.TextInput(attrs={"list": "facet-language"})
+        required=False,
+        max_length=200,
+        help_text="e.g. en, de",
+        widget=forms.TextInput(attrs={"list": "facet-language"}),
     )
     published_from = forms.DateField(
         required=False, label="Published from", widget=forms.DateInput(attrs={"type": "date"})

@@ -41,7 +41,9 @@ def catalogue(transactional_db: None) -> dict[str, Market]:
         )
         for n in range(30)
     )
-    ItemTag.objects.bulk_create(ItemTag(item=i, tag=ocean if i.content_type == "video" else hunting) for i in items)
+    ItemTag.objects.bulk_create(
+        ItemTag(item=i, tag=ocean if i.content_type == "video" else hunting) for i in items
+    )
     return markets
 
 

@@ -17,10 +17,6 @@ from markets.models import Market
 from tests.deploy.handler_support import zappa_handler
 from tests.deploy.zappa_stages import ROOT
 
-# Django's real WSGI handler (unlike the test Client) runs close_old_connections on every request,
-# which touches the connection a previous test left open: every test here may use the database.
-pytestmark = pytest.mark.django_db
-
 CUSTOM_DOMAIN = "meridian.example.com"
 EXECUTE_API = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 
@@ -93,6 +89,7 @@ def test_other_pages_on_the_execute_api_host_are_refused(
     assert response["statusCode"] == 400
 
 
+@pytest.mark.django_db
 def test_login_page(production_like: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     with zappa_handler("prod_use1", monkeypatch) as handler:
         response = handler.handler(api_gateway_event("/accounts/login/", host=CUSTOM_DOMAIN), None)
@@ -102,6 +99,7 @@ def test_login_page(production_like: Any, monkeypatch: pytest.MonkeyPatch) -> No
     assert "csrfmiddlewaretoken" in response["body"]
 
 
+@pytest.mark.django_db
 def test_login_page_over_plain_http_redirects_to_https(
     production_like: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +111,7 @@ def test_login_page_over_plain_http_redirects_to_https(
     assert response["headers"]["Location"] == f"https://{CUSTOM_DOMAIN}/accounts/login/"
 
 
+@pytest.mark.django_db
 def test_authenticated_rest_call_with_a_token(
     production_like: Any, monkeypatch: pytest.MonkeyPatch, editor: User, au: Market, de: Market
 ) -> None:
@@ -130,6 +129,7 @@ def test_authenticated_rest_call_with_a_token(
 
 
 @pytest.mark.parametrize("authorization", [None, "Token not-a-valid-secret"])
+@pytest.mark.django_db
 def test_rest_call_without_a_valid_token_is_refused(
     authorization: str | None, production_like: Any, monkeypatch: pytest.MonkeyPatch, au: Market
 ) -> None:

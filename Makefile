@@ -63,6 +63,11 @@ bench: venv
 bench-publish: venv
 	$(PY) bench/publish.py
 
+# Partner-key enforcement per request (SQLite file, memory, Redis if reachable) against no key check (≈1 min).
+.PHONY: bench-keys
+bench-keys: venv
+	$(PY) bench/keys.py
+
 # Content board vs Django admin over 1,000,000 items (PostgreSQL; creates and drops meridian_bench, ≈5 min).
 .PHONY: bench-board
 bench-board: venv

@@ -73,8 +73,8 @@ def limiter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PartnerL
     built = PartnerLimiter(storage)
     enforcement.set_limiter(built)
     yield built
+    enforcement.set_limiter(None)  # flushes its daily counts first, so the cleanup sees them all
     cleanup()
-    enforcement.set_limiter(None)
 
 
 @pytest.fixture

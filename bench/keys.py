@@ -1,0 +1,194 @@
+"""Benchmark: what partner-key enforcement costs per request on the protected endpoint.
+
+Run from the repository root with `python bench/keys.py` (or `make bench-keys`). It builds a
+throwaway SQLite database under a temporary MERIDIAN_VAR_DIR, issues keys on a "Partner Gold"
+plan (rate 50/s, burst 500, 20,000 a month: so each key's moving window holds up to 500 entries,
+as in production) and times, in-process with Django's RequestFactory:
+
+- the stand-in endpoint's view without any key check (the baseline), against
+- the same view behind `require_partner_key` (key lookup + throttle + quota + daily count),
+
+with the limiter on each storage: the SQLite file (the embedded default), `limits`' memory
+storage (one process only) and Redis (REDIS_URL, else redis://127.0.0.1:6379/15 if it answers;
+only this run's own key prefix is deleted afterwards). The key lookup is cached in-process for
+PARTNER_KEY_CACHE_SECONDS (5 s by default); one more row shows the cost without that cache.
+It also times the full middleware stack (Django's test Client) for scale.
+
+Every request is admitted: each key makes 400 requests, under its burst of 500.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PER_KEY = 400
+KEYS_PER_ROUND = 5
+ROUNDS = 5
+
+
+def configure(var_dir: str) -> None:
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "portal.settings.local",
+            "MERIDIAN_VAR_DIR": var_dir,
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            "GATEWAY_BACKEND": "local",
+            "API_GATEWAY_STAGES": "meridian:local",
+            "SHARED_TABLES_PUBLISH_ON_COMMIT": "0",
+        }
+    )
+    os.environ.pop("DATABASE_URL", None)
+
+
+def redis_url() -> str | None:
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=0.3).ping()
+    except Exception:
+        return None
+    return url
+
+
+def seed() -> tuple[Any, Any]:
+    from django.core.management import call_command
+
+    from accounts.partner_services import PlanInput, partner_create, plan_create
+
+    call_command("migrate", verbosity=0)
+    partner = partner_create(actor=None, name="Optus")
+    plan = plan_create(
+        actor=None,
+        data=PlanInput(
+            name="Partner Gold",
+            rate_limit=50,
+            burst_limit=500,
+            quota_limit=20_000,
+            quota_period="MONTH",
+            api_stages=["meridian:local"],
+        ),
+    )
+    return partner, plan
+
+
+def fresh_secrets(partner: Any, plan: Any, count: int) -> list[str]:
+    from accounts.partner_services import key_issue
+
+    return [
+        key_issue(actor=None, partner=partner, plan=plan, name=f"bench {uuid.uuid4().hex[:6]}").secret
+        for _ in range(count)
+    ]
+
+
+def time_calls(call: Callable[[str], int], secrets: list[str]) -> float:
+    """Return microseconds per request over PER_KEY requests with each secret."""
+    started = time.perf_counter()
+    for secret in secrets:
+        for _ in range(PER_KEY):
+            status = call(secret)
+            if status != 200:
+                raise RuntimeError(
+                    f"unexpected status {status}: the benchmark must only measure admitted requests"
+                )
+    return (time.perf_counter() - started) / (len(secrets) * PER_KEY) * 1e6
+
+
+def measure(call: Callable[[str], int], partner: Any, plan: Any) -> float:
+    """Median of ROUNDS rounds, each with fresh keys (so no key outgrows its burst)."""
+    results = []
+    for _ in range(ROUNDS):
+        results.append(time_calls(call, fresh_secrets(partner, plan, KEYS_PER_ROUND)))
+    return statistics.median(results)
+
+
+def main() -> int:
+    var_dir = tempfile.mkdtemp(prefix="meridian-bench-keys-")
+    configure(var_dir)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.http import HttpRequest, JsonResponse
+    from django.test import Client, RequestFactory
+
+    from accounts import enforcement
+    from accounts.enforcement import PartnerLimiter, require_partner_key, storage_from_uri
+
+    redis_prefix = f"meridian-bench-keys-{uuid.uuid4().hex[:8]}"
+    try:
+        partner, plan = seed()
+        factory = RequestFactory()
+
+        def bare_view(request: HttpRequest) -> JsonResponse:
+            return JsonResponse({"ok": True, "key": "-"})
+
+        protected_view = require_partner_key(bare_view, resource="/partners/probe")
+
+        def bare(secret: str) -> int:
+            return bare_view(factory.get("/partners/probe/", headers={"x-api-key": secret})).status_code
+
+        def protected(secret: str) -> int:
+            return protected_view(factory.get("/partners/probe/", headers={"x-api-key": secret})).status_code
+
+        storages: list[tuple[str, str]] = [
+            ("SQLite file (default)", f"meridian+sqlite:///{Path(var_dir) / 'bench-limits.sqlite3'}"),
+            ("memory (1 process)", "memory://"),
+        ]
+        url = redis_url()
+        if url:
+            storages.append((f"Redis ({url})", url))
+
+        baseline = measure(bare, partner, plan)
+        rows: list[tuple[str, float]] = []
+        for label, uri in storages:
+            enforcement.set_limiter(PartnerLimiter(storage_from_uri(uri, key_prefix=redis_prefix)))
+            settings.PARTNER_KEY_CACHE_SECONDS = 5
+            rows.append((f"{label}, key cache 5 s", measure(protected, partner, plan)))
+            if uri.startswith("meridian+sqlite"):
+                settings.PARTNER_KEY_CACHE_SECONDS = 0
+                rows.append((f"{label}, no key cache (1 query/request)", measure(protected, partner, plan)))
+                settings.PARTNER_KEY_CACHE_SECONDS = 5
+
+        # For scale: the whole middleware stack, probe route vs the health check's bare answer.
+        enforcement.set_limiter(PartnerLimiter(storage_from_uri(storages[0][1])))
+        client = Client()
+        full_probe = measure(
+            lambda s: client.get("/partners/probe/", headers={"x-api-key": s}).status_code, partner, plan
+        )
+        full_health = measure(lambda s: client.get("/healthcheck").status_code, partner, plan)
+
+        print(f"Per request, {KEYS_PER_ROUND * PER_KEY} requests a round, median of {ROUNDS} rounds")
+        print(f"  {'view without key checks (baseline)':<58} {baseline:8.1f} µs")
+        for label, value in rows:
+            print(f"  {label:<58} {value:8.1f} µs   +{value - baseline:6.1f} µs   x{value / baseline:5.1f}")
+        print("Full middleware stack (test Client):")
+        print(f"  {'GET /healthcheck (no view, no key)':<58} {full_health:8.1f} µs")
+        print(f"  {'GET /partners/probe/ with a key (SQLite file)':<58} {full_probe:8.1f} µs")
+    finally:
+        if redis_url():
+            import redis
+
+            client_r = redis.Redis.from_url(redis_url() or "")
+            stale = list(client_r.scan_iter(match=f"{redis_prefix}:*", count=1000))
+            if stale:
+                client_r.delete(*stale)
+        shutil.rmtree(var_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

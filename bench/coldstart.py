@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import statistics
 import struct
@@ -104,7 +105,7 @@ def lambda_environment(database: Path, *, region: str = "us-east-1") -> dict[str
         {
             "DJANGO_SETTINGS_MODULE": "portal.settings.production",
             "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "True",
-            "SECRET_KEY": "bench-" + "k" * 60,
+            "SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
             "DATABASE_URL": f"sqlite:///{database}",
             "ALLOWED_HOSTS": "dev.meridian.example.com",
             "SHARED_TABLES_PREFIX": "meridian-bench-",

@@ -16,7 +16,7 @@ from django.core.files.storage import FileSystemStorage
 from portal import secrets
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR
+from .base import BASE_DIR, STATICFILES_DIRS
 
 
 def _required(name: str) -> str:
@@ -75,6 +75,9 @@ STATIC_URL = os.environ.get("STATIC_URL") or (
     else "/static/"
 )
 STATIC_ROOT = Path(os.environ.get("STATIC_BUILD_DIR", BASE_DIR / "build" / "static"))
+# The package leaves the source static/ folder out; without this, every `zappa manage` command
+# would warn (staticfiles.W004) about a folder only collectstatic needs.
+STATICFILES_DIRS = [path for path in STATICFILES_DIRS if Path(path).is_dir()]
 STATIC_MANIFEST_DIR = Path(os.environ.get("STATIC_MANIFEST_DIR", BASE_DIR / "build" / "static-manifest"))
 _static_manifest = FileSystemStorage(location=STATIC_MANIFEST_DIR)
 STORAGES = {

@@ -49,6 +49,8 @@ def served(package: Path) -> Iterator[dict[str, Any]]:
         api_gateway_event("/dev/healthcheck", host=EXECUTE_API),
         api_gateway_event("/healthcheck/deep", host=HOST),
         api_gateway_event("/accounts/login/", host=HOST),
+        # what `zappa manage dev "..."` sends: the deployment checks must pass on the package
+        {"manage": "check --deploy --tag security --tag staticfiles --fail-level WARNING"},
     ]
     services = sorted(deploy_package_module().BOTOCORE_SERVICES)
     with (
@@ -73,6 +75,11 @@ def test_the_login_page_renders_with_static_urls_from_the_packaged_manifest(serv
     assert 'name="password"' in login["body"]
     # {% static %} gives absolute, hashed URLs without S3 (the manifest ships in the zip)
     assert re.search(r"https://static\.meridian\.example\.com/css/meridian\.[0-9a-f]{12}\.css", login["body"])
+
+
+def test_management_commands_run_on_the_package(served: dict[str, Any]) -> None:
+    # Zappa answers {} once the command returned; a failed check would have raised.
+    assert served["responses"][5] == {"elapsed_s": served["responses"][5]["elapsed_s"]}
 
 
 def test_the_package_keeps_the_aws_models_the_code_uses(served: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ as in production) and times, in-process with Django's RequestFactory:
 
 - the stand-in endpoint's view without any key check (the baseline), against
 - the same view behind `require_partner_key` (key lookup + throttle + quota + daily count),
+- and the same for the reference feed `GET /feed/v1/AU` (200 published items, the feed's default
+  page of 20): its view undecorated against the view behind the decorator,
 
 with the limiter on each storage: the SQLite file (the embedded default), `limits`' memory
 storage (one process only) and Redis (REDIS_URL, else redis://127.0.0.1:6379/15 if it answers;
@@ -48,6 +50,7 @@ def configure(var_dir: str) -> None:
             "GATEWAY_BACKEND": "local",
             "API_GATEWAY_STAGES": "meridian:local",
             "SHARED_TABLES_PUBLISH_ON_COMMIT": "0",
+            "SHARED_TABLES_BACKEND": "local",
         }
     )
     os.environ.pop("DATABASE_URL", None)
@@ -107,12 +110,39 @@ def time_calls(call: Callable[[str], int], secrets: list[str]) -> float:
     return (time.perf_counter() - started) / (len(secrets) * PER_KEY) * 1e6
 
 
-def measure(call: Callable[[str], int], partner: Any, plan: Any) -> float:
+def measure(call: Callable[[str], int], partner: Any, plan: Any, keys: int = KEYS_PER_ROUND) -> float:
     """Median of ROUNDS rounds, each with fresh keys (so no key outgrows its burst)."""
     results = []
     for _ in range(ROUNDS):
-        results.append(time_calls(call, fresh_secrets(partner, plan, KEYS_PER_ROUND)))
+        results.append(time_calls(call, fresh_secrets(partner, plan, keys)))
     return statistics.median(results)
+
+
+def publish_feed() -> None:
+    """AU and 200 items in the local shared tables, so the reference feed has real work to do."""
+    from datetime import UTC, datetime, timedelta
+
+    from content.services import ContentRow, content_upsert_bulk
+    from markets.services import market_create
+    from portal.shared_tables.publisher import drain
+
+    market_create(actor=None, code="AU", name="Australia", languages=["en"], timezone="Australia/Sydney")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    content_upsert_bulk(
+        actor=None,
+        rows=[
+            ContentRow(
+                upstream_id=f"bench-{n}",
+                content_type="article",
+                title=f"Story {n}",
+                source="bench",
+                language="en",
+                published_at=start + timedelta(minutes=n),
+            )
+            for n in range(200)
+        ],
+    )
+    drain()
 
 
 def main() -> int:
@@ -163,6 +193,31 @@ def main() -> int:
                 rows.append((f"{label}, no key cache (1 query/request)", measure(protected, partner, plan)))
                 settings.PARTNER_KEY_CACHE_SECONDS = 5
 
+        # The reference feed itself, undecorated vs behind the decorator (as portal/feed.py would
+        # wire it): the same endpoint with and without key checks.
+        from portal import feed
+
+        publish_feed()
+        feed_view = getattr(feed.feed, "__wrapped__", feed.feed)
+        protected_feed = require_partner_key(feed_view, resource="/feed/v1/{market}")
+
+        def feed_bare(secret: str) -> int:
+            return feed_view(
+                factory.get("/feed/v1/AU", headers={"x-api-key": secret}), market="AU"
+            ).status_code
+
+        def feed_protected(secret: str) -> int:
+            request = factory.get("/feed/v1/AU", headers={"x-api-key": secret})
+            return protected_feed(request, market="AU").status_code
+
+        feed_rows: list[tuple[str, float]] = []
+        for label, uri in storages:
+            if uri.startswith("memory"):
+                continue
+            enforcement.set_limiter(PartnerLimiter(storage_from_uri(uri, key_prefix=redis_prefix)))
+            feed_rows.append((f"{label}, key cache 5 s", measure(feed_protected, partner, plan, keys=1)))
+        feed_baseline = measure(feed_bare, partner, plan, keys=1)
+
         # For scale: the whole middleware stack, probe route vs the health check's bare answer.
         enforcement.set_limiter(PartnerLimiter(storage_from_uri(storages[0][1])))
         client = Client()
@@ -175,6 +230,11 @@ def main() -> int:
         print(f"  {'view without key checks (baseline)':<58} {baseline:8.1f} µs")
         for label, value in rows:
             print(f"  {label:<58} {value:8.1f} µs   +{value - baseline:6.1f} µs   x{value / baseline:5.1f}")
+        print(f"GET /feed/v1/AU (20 of 200 items), {PER_KEY} requests a round, median of {ROUNDS} rounds")
+        print(f"  {'feed without key checks (baseline)':<58} {feed_baseline:8.1f} µs")
+        for label, value in feed_rows:
+            extra = value - feed_baseline
+            print(f"  {label:<58} {value:8.1f} µs   +{extra:6.1f} µs   x{value / feed_baseline:5.2f}")
         print("Full middleware stack (test Client):")
         print(f"  {'GET /healthcheck (no view, no key)':<58} {full_health:8.1f} µs")
         print(f"  {'GET /partners/probe/ with a key (SQLite file)':<58} {full_probe:8.1f} µs")

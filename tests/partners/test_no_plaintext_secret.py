@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -97,10 +98,8 @@ def issue_and_rotate_everywhere(
         issued = key_issue(actor=admin_user, partner=partner, plan=plan, name="service")
     secrets.append(issued.secret)
     with capture(execute=True):
-        secrets.append(
-            key_rotate(actor=admin_user, key=issued.key, grace=__import__("datetime").timedelta(0)).secret
-        )
-    # Each secret works (they are real) before we look for them
+        secrets.append(key_rotate(actor=admin_user, key=issued.key, grace=timedelta(0)).secret)
+    # Six distinct secrets, each long enough to be a real key
     assert len(set(secrets)) == 6 and all(len(s) >= 40 for s in secrets)
     return secrets
 

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
-from content.models import ContentItem, ItemTag, Position, PositionState
-from content.selectors import ItemState, item_states, with_tags
+from content.models import ContentItem, ItemTag, Position, PositionState, Tag
+from content.selectors import ItemState, item_states
 from markets.models import Market
 
 # Sort name -> (model field, descending). Every key is indexed, so a page is an index range scan.
@@ -31,6 +31,8 @@ SORTS: dict[str, tuple[str, bool]] = {
 SORT_LABELS = {"newest": "Newest first", "oldest": "Oldest first", "upstream_id": "Upstream id (A–Z)"}
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
+# Rows of the sort order a title search scans before widening (see _fetch).
+SEARCH_WINDOWS = (20_000, 200_000)
 # Bulk "all matching the filter" and the on-demand count stop here.
 MATCH_CAP = 10_000
 # "none" = no override in window; the others are position states in window.
@@ -171,22 +173,71 @@ class BoardPage:
         return bool(self.prev_cursor)
 
 
+def _fetch(
+    queryset: QuerySet[ContentItem],
+    base: QuerySet[ContentItem],
+    *,
+    key_field: str,
+    walking_desc: bool,
+    order: tuple[str, str],
+    size: int,
+    windows: Sequence[int],
+) -> list[ContentItem]:
+    """Return up to size + 1 matching rows in `order`, scanning bounded windows first.
+
+    A substring search cannot use an index, and PostgreSQL underestimates how often it matches,
+    so it plans a full scan and a sort. Walking the sort index a window at a time finds a common
+    term's first page in a few thousand rows; a rare term widens the window and, at worst, ends
+    in the full scan it would have done anyway.
+    """
+    for window in windows:
+        bound = base.order_by(*order).values_list(key_field, flat=True)[window : window + 1].first()
+        if bound is None:
+            break  # the rest of the table is smaller than the window: just query it
+        lookup = f"{key_field}__gte" if walking_desc else f"{key_field}__lte"
+        rows = list(queryset.filter(**{lookup: bound}).order_by(*order)[: size + 1])
+        if len(rows) > size:
+            return rows
+    return list(queryset.order_by(*order)[: size + 1])
+
+
+def _with_tags(items: list[ContentItem]) -> list[ContentItem]:
+    prefetch_related_objects(items, Prefetch("tags", queryset=Tag.objects.only("id", "slug", "label")))
+    return items
+
+
 def board_page(
-    queryset: QuerySet[ContentItem], *, sort: str, size: int, after: str = "", before: str = ""
+    queryset: QuerySet[ContentItem],
+    *,
+    sort: str,
+    size: int,
+    after: str = "",
+    before: str = "",
+    windows: Sequence[int] = (),
 ) -> BoardPage:
-    """Return the page after (or before) a cursor, tags prefetched: two queries.
+    """Return the page after (or before) a cursor, tags prefetched: two queries (more when
+    `windows` asks for a windowed scan, see _fetch).
 
     Raises BadCursor on a cursor this board did not issue.
     """
     key_field, desc = SORTS[sort]
     order = (f"-{key_field}", "-pk") if desc else (key_field, "pk")
     reverse_order = (key_field, "pk") if desc else (f"-{key_field}", "-pk")
+    base = ContentItem.objects.all()
     if before:
         value, pk = decode_cursor(sort, before)
-        window = queryset.filter(_beyond(key_field, value, pk, forward_is_desc=not desc))
-        rows = list(with_tags(window.order_by(*reverse_order))[: size + 1])
+        past = _beyond(key_field, value, pk, forward_is_desc=not desc)
+        rows = _fetch(
+            queryset.filter(past),
+            base.filter(past),
+            key_field=key_field,
+            walking_desc=not desc,
+            order=reverse_order,
+            size=size,
+            windows=windows,
+        )
         more_before = len(rows) > size
-        items = list(reversed(rows[:size]))
+        items = _with_tags(list(reversed(rows[:size])))
         page = BoardPage(items=items)
         if items:
             page.next_cursor = encode_cursor(sort, items[-1])
@@ -195,9 +246,12 @@ def board_page(
         return page
     if after:
         value, pk = decode_cursor(sort, after)
-        queryset = queryset.filter(_beyond(key_field, value, pk, forward_is_desc=desc))
-    rows = list(with_tags(queryset.order_by(*order))[: size + 1])
-    items = rows[:size]
+        past = _beyond(key_field, value, pk, forward_is_desc=desc)
+        queryset, base = queryset.filter(past), base.filter(past)
+    rows = _fetch(
+        queryset, base, key_field=key_field, walking_desc=desc, order=order, size=size, windows=windows
+    )
+    items = _with_tags(rows[:size])
     page = BoardPage(items=items)
     if len(rows) > size:
         page.next_cursor = encode_cursor(sort, items[-1])

@@ -89,7 +89,8 @@ class BoardFilterForm(forms.Form):
     published_to = forms.DateField(
         required=False, label="Published until", widget=forms.DateInput(attrs={"type": "date"})
     )
-    market = forms.ChoiceField(required=False, label="Market")
+    # The view resolves the market against the user's markets (and refuses the others).
+    market = forms.CharField(required=False, label="Market", max_length=32)
     state = forms.ChoiceField(
         required=False,
         label="State in market",
@@ -103,7 +104,6 @@ class BoardFilterForm(forms.Form):
     def __init__(self, *args: Any, markets: list[Market], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.markets = {m.code: m for m in markets}
-        self.fields["market"].choices = [(m.code, f"{m.code} — {m.name}") for m in markets]  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         super().clean()

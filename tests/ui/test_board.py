@@ -179,7 +179,8 @@ def test_query_budget_with_every_filter(
 ) -> None:
     client = login(editor)
     client.get("/content/?market=AU")
-    with django_assert_max_num_queries(8):
+    # A title search may scan two bounded windows first: up to four more queries, never a COUNT.
+    with django_assert_max_num_queries(12):
         client.get(
             "/content/?market=AU&state=none&type=video&tag=ocean&q=Many&language=en&source=natgeo-tv"
             "&published_from=2026-01-01&published_to=2026-12-31&per_page=100"
@@ -236,3 +237,25 @@ def test_facets_suggest_known_values(board, items: list) -> None:
     html = board.get("/content/?market=AU").content.decode()
     assert '<option value="natgeo-tv">' in html and '<option value="polar">' in html
     assert Tag.objects.count() == 3
+
+
+@pytest.mark.parametrize("windows", [(5, 20), (1,), (1000,)])
+def test_windowed_title_search_gives_the_same_pages(
+    editor, au: Market, many: list, monkeypatch: pytest.MonkeyPatch, windows: tuple
+) -> None:
+    # Given 41 items whose title contains "Many 1" (two pages) and tiny scan windows
+    client = login(editor)
+    expected = [
+        i.upstream_id
+        for i in sorted(many, key=lambda i: (i.published_at, i.pk), reverse=True)
+        if "7" in i.title
+    ]
+    monkeypatch.setattr("content.views.SEARCH_WINDOWS", windows)
+    seen: list[str] = []
+    query: str | None = "market=AU&per_page=25&q=Many+1"
+    while query:
+        html = client.get(f"/content/?{query}").content.decode()
+        seen += ids_on(html)
+        query = next_link(html)
+    # Then the pages are exactly the matches in board order
+    assert seen == expected

@@ -169,6 +169,12 @@ class UsageSummary:
         return 0 if percent is None else max(0, min(100, round(percent)))
 
     @property
+    def marks(self) -> tuple[int, int]:
+        """The 50 % and 80 % marks of the quota (a <meter>'s low and high)."""
+        quota = self.quota or 0
+        return quota // 2, quota * 4 // 5
+
+    @property
     def level(self) -> int:
         """The highest alert threshold (50, 80, 100) the use has reached, else 0."""
         percent = self.percent

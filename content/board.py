@@ -33,6 +33,8 @@ PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 # Rows of the sort order a title search scans before widening (see _fetch).
 SEARCH_WINDOWS = (20_000, 200_000)
+# Up to this many items in one state of one market are filtered by id (see board_queryset).
+STATE_IDS_CAP = 5_000
 # Bulk "all matching the filter" and the on-demand count stop here.
 MATCH_CAP = 10_000
 # "none" = no override in window; the others are position states in window.
@@ -106,11 +108,19 @@ def board_queryset(board: BoardFilter, *, at: datetime) -> QuerySet[ContentItem]
     if board.published_to:
         qs = qs.filter(published_at__lt=board.published_to)
     if board.market is not None and board.state:
-        current = Position.objects.filter(market=board.market, item=OuterRef("pk")).filter(_in_window(at))
+        current = Position.objects.filter(market=board.market).filter(_in_window(at))
         if board.state == "none":
-            qs = qs.filter(~Exists(current.exclude(state=PositionState.DEFAULT)))
+            qs = qs.filter(~Exists(current.filter(item=OuterRef("pk")).exclude(state=PositionState.DEFAULT)))
         else:
-            qs = qs.filter(Exists(current.filter(state=board.state)))
+            # A market's overrides of one state are usually few: fetching their item ids first
+            # (one index scan) lets the page be a primary-key lookup plus a small sort, where the
+            # planner's semi-join starts parallel workers for a few hundred rows.
+            matching = current.filter(state=board.state)
+            ids = list(matching.values_list("item_id", flat=True)[: STATE_IDS_CAP + 1])
+            if len(ids) <= STATE_IDS_CAP:
+                qs = qs.filter(pk__in=ids)
+            else:
+                qs = qs.filter(Exists(matching.filter(item=OuterRef("pk"))))
     return qs
 
 

@@ -26,16 +26,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.storage import MemoryStorage, Storage
-from limits.strategies import MovingWindowRateLimiter
 
 from accounts.gateway.quota import period_bounds, period_id
 from accounts.tokens import hash_secret
+
+if TYPE_CHECKING:
+    # `limits` costs ≈80 ms to import (it pulls in its asyncio storages): it loads on the first
+    # partner request, not at every cold start (the URLconf imports this module).
+    from limits import RateLimitItem
+    from limits.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +98,8 @@ def throttle_item(rate: float, burst: int, namespace: str) -> RateLimitItem:
     `burst` requests per ceil(burst / rate) seconds: the burst is exact and the long-run rate
     never exceeds the plan's. When burst < rate the window is one second of the rate.
     """
+    from limits import RateLimitItemPerSecond
+
     if burst >= rate:
         return RateLimitItemPerSecond(burst, max(1, math.ceil(burst / rate - 1e-9)), namespace=namespace)
     return RateLimitItemPerSecond(max(1, math.ceil(rate)), 1, namespace=namespace)
@@ -114,6 +119,8 @@ class PartnerLimiter:
     def __init__(
         self, storage: Storage, *, clock: Callable[[], datetime] = _utcnow, namespace: str = "meridian"
     ) -> None:
+        from limits.strategies import MovingWindowRateLimiter
+
         self.storage = storage
         self.clock = clock
         self.namespace = namespace
@@ -217,6 +224,8 @@ def storage_from_uri(uri: str, *, key_prefix: str = "meridian-partners") -> Stor
         # Short timeouts: a slow Redis must not hold partner requests (enforcement fails open).
         return RedisStorage(uri, key_prefix=key_prefix, socket_timeout=0.5, socket_connect_timeout=0.5)
     if uri.startswith("memory://"):
+        from limits.storage import MemoryStorage
+
         # One process only: fine for a single runserver and for benchmarks, not for gunicorn.
         return MemoryStorage()
     if uri.startswith("meridian+sqlite://"):
@@ -361,12 +370,13 @@ def enforce(request: HttpRequest, *, resource: str | None = None) -> Decision:
     policy = policy_for(secret)
     if policy is None:
         return Decision(False, "unknown key", 403)
+    if getattr(settings, "GATEWAY_BACKEND", "local") != "local":
+        # API Gateway in front already throttled and counted; only refuse keys that stopped
+        # working. No limiter storage is opened (on Lambda there may be no writable disk for one).
+        refusal = policy.refusal(_utcnow())
+        return Decision(refusal is None, refusal or "ok", 403 if refusal else 200, policy=policy)
     limiter = get_limiter()
     method_path = f"{resource or request.path_info.rstrip('/') or '/'}/{request.method}"
-    if getattr(settings, "GATEWAY_BACKEND", "local") != "local":
-        # API Gateway in front already throttled and counted; only refuse keys that stopped working.
-        refusal = policy.refusal(limiter.clock())
-        return Decision(refusal is None, refusal or "ok", 403 if refusal else 200, policy=policy)
     try:
         decision = limiter.check(policy, stage=local_stage(), method_path=method_path)
     except Exception:

@@ -313,3 +313,21 @@ def test_method_throttle_applies_on_top_of_the_plan(
     time_machine.move_to(T0, tick=False)
     # Then the method's own limit binds
     assert [call(client, secret).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_behind_api_gateway_only_unusable_keys_are_refused_and_no_limiter_is_opened(
+    client: Client, issue: Callable[..., IssuedKey], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the apigateway backend (API Gateway throttles and counts in front of the portal)
+    issued = issue()
+    settings.GATEWAY_BACKEND = "apigateway"
+
+    def no_limiter() -> None:
+        raise AssertionError("the limiter must not be used behind API Gateway")
+
+    monkeypatch.setattr(enforcement, "get_limiter", no_limiter)
+    # Then a usable key passes untouched, a missing or suspended one is still refused
+    assert all(call(client, issued.secret).status_code == 200 for _ in range(3))
+    assert forbidden(call(client, None))
+    key_suspend(actor=None, key=issued.key)
+    assert forbidden(call(client, issued.secret))

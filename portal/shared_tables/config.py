@@ -10,7 +10,8 @@ from django.conf import settings
 from portal.shared_tables.backends import SharedTables, open_tables
 from portal.shared_tables.reader import SharedTablesReader
 
-_lock = threading.Lock()
+# Re-entrant: building a reader builds the tables it reads under the same lock.
+_lock = threading.RLock()
 _tables: dict[tuple[Any, ...], SharedTables] = {}
 _readers: dict[tuple[Any, ...], SharedTablesReader] = {}
 

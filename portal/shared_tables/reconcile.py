@@ -192,6 +192,14 @@ def reconcile(
         if market is not None and not builder.market_scoped:
             continue
         report.kinds.append(reconcile_kind(builder, tables=tables, market=market, repair=repair))
-    for line in report.lines():
-        logger.info("%s", line)
+    drift = {
+        f"{kind.table} {category}": d.count
+        for kind in report.kinds
+        for category, d in kind.drift.items()
+        if d.count
+    }
+    if drift:
+        logger.warning("Reconcile (%s): drift %s; repaired %s", market or "all markets", drift, repair)
+    else:
+        logger.info("Reconcile (%s): the tables match the database.", market or "all markets")
     return report

@@ -247,3 +247,22 @@ print(json.dumps({{
     assert result["items"] == [
         [e.candidate.content_id, e.decision.state, e.decision.reason] for e in in_process.entries
     ]
+
+
+def test_the_configured_reader_can_be_built_first(local_tables: SharedTables) -> None:
+    # Given no reader and no tables built yet for the current settings (a fresh process)
+    from threading import Thread
+
+    from portal.shared_tables import config
+
+    config.forget()
+    built: list[SharedTablesReader] = []
+
+    # When the feed endpoint asks for the reader first (it builds the tables under the same lock)
+    worker = Thread(target=lambda: built.append(config.shared_tables_reader()), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+
+    # Then it is built, without deadlocking, over the one shared tables instance
+    assert built, "building the reader deadlocked"
+    assert built[0].tables is config.shared_tables()

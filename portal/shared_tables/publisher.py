@@ -10,7 +10,8 @@ conditional puts (in parallel, in the backend) and one UPDATE for the rows that 
 Failures are per item: throttling and 5xx that outlive botocore's retries are retried later
 with exponential backoff and jitter, and after SHARED_TABLES_MAX_ATTEMPTS a row becomes a dead
 letter (visible on /publishing/, retried from there or with `manage.py shared_tables retry`).
-An item the tables refuse (too large, invalid) is a dead letter at once. When the tables cannot
+An item the tables refuse (too large, invalid) is a dead letter at once; a later successful publish
+of the same item closes the dead letters its version includes. When the tables cannot
 be reached at all, no attempt is counted against the rows: the drain stops, and on-commit
 publishing pauses for SHARED_TABLES_OUTAGE_PAUSE seconds while the sweep keeps probing.
 """
@@ -189,8 +190,33 @@ def _mark_failed(group: _Group, error: str, *, permanent: bool, now: datetime, r
         )
 
 
+def _close_covered_dead_letters(published: dict[tuple[str, str], int], now: datetime) -> None:
+    """Close dead letters of items just published at a version that includes their change."""
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for kind, key in published:
+        by_kind[kind].append(key)
+    covered: list[int] = []
+    for kind, keys in by_kind.items():
+        for start in range(0, len(keys), _UPDATE_CHUNK):
+            dead = OutboxEntry.objects.filter(
+                status=OutboxStatus.DEAD, kind=kind, key__in=keys[start : start + _UPDATE_CHUNK]
+            ).values_list("id", "key", "version")
+            covered.extend(row_id for row_id, key, version in dead if version <= published[(kind, key)])
+    if covered:
+        # The error stays on the row as history; the change itself reached the tables.
+        OutboxEntry.objects.filter(id__in=covered).update(status=OutboxStatus.PUBLISHED, published_at=now)
+        logger.info(
+            "Shared tables: %d dead letter(s) closed by a newer publish of the same item", len(covered)
+        )
+
+
 def _publish_batch(
-    tables: SharedTables, rows: Sequence[tuple[int, str, str, int, int]], now: datetime, result: DrainResult
+    tables: SharedTables,
+    rows: Sequence[tuple[int, str, str, int, int]],
+    now: datetime,
+    result: DrainResult,
+    *,
+    dead_letters_exist: bool = False,
 ) -> None:
     groups = _coalesce(rows)
     result.rows += len(rows)
@@ -244,9 +270,13 @@ def _publish_batch(
     outcomes: list[PutResult] = tables.put_if_newer(requests) if requests else []
     unavailable_ids: list[int] = []
     unavailable_error = ""
+    published: dict[tuple[str, str], int] = {}
     for group, outcome in zip(request_groups, outcomes, strict=True):
         result.requests += outcome.requests
         result.consumed_wcu += outcome.consumed_wcu
+        if outcome.done:
+            # Written, or refused because the stored version is already at least this one.
+            published[(group.kind, group.key)] = int(outcome.request.item["version"])
         if outcome.status == PutStatus.WRITTEN:
             result.written += 1
             done_ids.extend(group.row_ids)
@@ -261,6 +291,8 @@ def _publish_batch(
                 group, outcome.error, permanent=outcome.status == PutStatus.PERMANENT, now=now, result=result
             )
     _mark_done(done_ids, now)
+    if dead_letters_exist and published:
+        _close_covered_dead_letters(published, now)
     if unavailable_ids:
         result.unavailable = True
         _note(result, f"Shared tables unreachable: {unavailable_error}")
@@ -291,6 +323,7 @@ def drain(
     if last_id is None:
         return result
     after_id = 0
+    dead_letters_exist = OutboxEntry.objects.filter(status=OutboxStatus.DEAD).exists()
     while True:
         now = timezone.now()
         rows = list(
@@ -302,7 +335,7 @@ def drain(
         if not rows:
             break
         result.batches += 1
-        _publish_batch(tables, rows, now, result)
+        _publish_batch(tables, rows, now, result, dead_letters_exist=dead_letters_exist)
         after_id = rows[-1][0]
         if result.unavailable:
             _pause()

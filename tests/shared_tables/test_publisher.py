@@ -143,7 +143,7 @@ def test_a_batch_costs_a_constant_number_of_queries(
     market_update(actor=None, market=au, name="Australia!")
     market_update(actor=None, market=de, name="Deutschland")
 
-    # When they are drained in one batch: last id, select, 3 builds, 1 update
+    # When they are drained in one batch: last id, any dead letters?, select, 2 builds, 1 update
     with django_assert_max_num_queries(6):
         result = drain()
 
@@ -216,6 +216,29 @@ def test_throttled_items_back_off_then_become_dead_letters_then_retry(
     row.refresh_from_db()
     assert row.status == OutboxStatus.PUBLISHED
     assert local_tables.get_item("positions", ("AU", "c-0"))["state"] == "hidden"  # type: ignore[index]
+
+
+def test_a_newer_publish_closes_the_dead_letters_it_covers(
+    local_tables: SharedTables, au: Market, catalogue: list[ContentItem]
+) -> None:
+    # Given a position change that became a dead letter, and a later change of the same position
+    position_set(actor=None, market=au, item=catalogue[0], change=PositionChange(state="hidden"))
+    OutboxEntry.objects.update(status=OutboxStatus.DEAD, last_error="throttled")
+    newer_dead_elsewhere = OutboxEntry.objects.create(
+        kind=OutboxKind.POSITION, key="AU|c-1", version=1, status=OutboxStatus.DEAD
+    )
+    position_set(actor=None, market=au, item=catalogue[0], change=PositionChange(state="shown"))
+
+    # When the later change is published
+    drain()
+
+    # Then the dead letter it includes is closed (its error kept), and another item's is not
+    assert list(OutboxEntry.objects.filter(key="AU|c-0").values_list("status", "last_error")) == [
+        (OutboxStatus.PUBLISHED, "throttled"),
+        (OutboxStatus.PUBLISHED, ""),
+    ]
+    newer_dead_elsewhere.refresh_from_db()
+    assert newer_dead_elsewhere.status == OutboxStatus.DEAD
 
 
 def test_an_item_the_tables_refuse_is_a_dead_letter_at_once(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,9 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from moto.server import ThreadedMotoServer
 
-from portal.shared_tables import config
+from portal.shared_tables import config, items
 from portal.shared_tables.backends import SharedTables
-from portal.shared_tables.schemas import load_schema
+from portal.shared_tables.schemas import SCHEMA_DIR, load_schema
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -47,6 +47,29 @@ class MotoEndpoint:
         """Serve again on the same port; moto's state lives in the process, so no data is lost."""
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
+
+
+@pytest.fixture(autouse=True)
+def every_built_item_is_schema_valid(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Validate every item the builders produce (all the publisher and reconcile ever write)."""
+    violations: list[str] = []
+
+    def validating(builder: items.ItemBuilder) -> items.ItemBuilder:
+        if not (SCHEMA_DIR / f"{builder.table}.json").exists():
+            return builder
+        build = builder.build
+
+        def build_and_check(keys: Any) -> dict[str, Any]:
+            built = build(keys)
+            for key, item in built.items():
+                violations.extend(f"{builder.table} {key}: {e}" for e in schema_errors(builder.table, item))
+            return built
+
+        return replace(builder, build=build_and_check)
+
+    monkeypatch.setattr(items, "_BUILDERS", {kind: validating(b) for kind, b in items._BUILDERS.items()})
+    yield
+    assert not violations, violations
 
 
 @pytest.fixture(scope="session")

@@ -307,7 +307,7 @@ def positions_bulk_set(
                             Refusal(
                                 market_code=market.code,
                                 content_id=items[item_id],
-                                reason=f"Slot {slot} is already pinned for an overlapping window.",
+                                reason=f"Slot {values['slot']} is already pinned for an overlapping window.",
                             )
                         )
                         continue

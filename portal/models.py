@@ -77,3 +77,6 @@ class OutboxEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.key} v{self.version} ({self.status})"
+
+
+from portal.idempotency import IdempotencyRecord  # noqa: E402,F401  (registers the model)

@@ -93,6 +93,8 @@ class MarketCell:
     market: Market
     position: Position | None
     decision: Decision
+    # Images of the item blocked in this market by moderation: the item still shows, without them.
+    image_blocks: tuple[str, ...] = ()
 
 
 def item_matrix(*, markets: Iterable[Market], item: ContentItem, at: datetime) -> list[MarketCell]:
@@ -103,13 +105,25 @@ def item_matrix(*, markets: Iterable[Market], item: ContentItem, at: datetime) -
         p.market_id: p
         for p in Position.objects.filter(item=item, market__in=markets).select_related("author")
     }
+    blocks = image_blocks_by_item(items=[item], markets=markets)
     cand = candidate(item)
     cells = []
     for market in markets:
         position = positions.get(market.pk)
         spec = position_spec(position, item.upstream_id) if position else None
-        cells.append(MarketCell(market, position, MarketResolver(specs[market.pk], at).decide(cand, spec)))
+        decision = MarketResolver(specs[market.pk], at).decide(cand, spec)
+        cells.append(MarketCell(market, position, decision, tuple(blocks.get((item.pk, market.pk), ()))))
     return cells
+
+
+def image_blocks_by_item(
+    *, items: Sequence[ContentItem], markets: Iterable[Market]
+) -> dict[tuple[int, int], list[str]]:
+    """Return {(item pk, market pk): reasons} for the items' images blocked in `markets` (one query)."""
+    # Imported here: image selectors import this module's models, and most pages never need them.
+    from content.image_selectors import blocked_images_by_item
+
+    return blocked_images_by_item(items, markets)
 
 
 def market_preview(

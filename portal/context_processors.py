@@ -21,6 +21,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             "audit": can(user, Action.VIEW_AUDIT),
             "labels": can(user, Action.REVIEW_LABELS),
             "partners": can(user, Action.MANAGE_PARTNERS),
+            "publishing": can(user, Action.MANAGE_MARKETS),
             "admin": user.is_superuser,
         }
     }

@@ -17,6 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from accounts.enforcement import require_partner_key
 from markets.codes import market_code_error
 from portal.shared_tables.backends import SharedTablesError
 from portal.shared_tables.selectors import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, ReferenceFeed, reference_feed
@@ -85,8 +86,9 @@ def feed_payload(feed: ReferenceFeed) -> dict[str, Any]:
     }
 
 
-# Partner API-key enforcement goes here, as the outermost decorator of `feed` (it must refuse a
-# request before any work is done), e.g. `@partner_key_required`.
+# Partner API-key enforcement is the outermost decorator: a request without a valid key, or over
+# its plan's rate or quota, is refused before any work is done.
+@require_partner_key(resource="/feed/v1/{market}")
 @require_safe
 def feed(request: HttpRequest, market: str) -> JsonResponse:
     """Serve `market`'s resolved feed at `at` (default now), `limit` items (default 20, at most 100)."""

@@ -26,7 +26,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "shared_tables_reconcile": ("shared_tables", "reconcile", "--repair"),
     "gateway_usage_sync": ("gateway", "sync-usage"),
     "api_keys_expire": ("gateway", "expire-keys"),
-    "labels_sweep": ("labels", "process"),
+    # Bounded (LABEL_SWEEP_LIMIT jobs) so one run finishes well inside the Lambda timeout.
+    "labels_sweep": ("labels", "sweep"),
 }
 
 
@@ -71,5 +72,5 @@ def api_keys_expire(event: dict[str, Any], context: Any) -> str:
 
 
 def labels_sweep(event: dict[str, Any], context: Any) -> str:
-    """Label every due queued image (`manage.py labels process`)."""
+    """Requeue stuck jobs and label a bounded batch of due images (`manage.py labels sweep`)."""
     return _run("labels_sweep")

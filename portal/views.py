@@ -99,7 +99,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             status: OutboxEntry.objects.filter(status=status).order_by()[: OUTBOX_COUNT_CAP + 1].count()
             for status in (OutboxStatus.PENDING, OutboxStatus.DEAD)
         }
+    labels = None
+    if can(user, Action.REVIEW_LABELS):
+        from content.image_selectors import labels_status
+
+        status = labels_status()
+        labels = {"pending": status.labels.get("pending", 0), "failed": status.images.get("failed", 0)}
+    partner_alerts = None
+    if can(user, Action.MANAGE_PARTNERS):
+        from accounts.partner_selectors import expiring_keys, quota_alerts
+
+        partner_alerts = {"alerts": quota_alerts(user=user), "expiring": expiring_keys(user=user)}
     context = {
+        "labels": labels,
+        "partner_alerts": partner_alerts,
         "counts": counts,
         "active_counts": [c for c in counts if c.hidden or c.promoted or c.pinned or c.shown or c.rules],
         "markets_by_code": {m.code: m for m in markets},

@@ -51,3 +51,13 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     yield
+
+
+@pytest.fixture(autouse=True)
+def restore_script_prefix() -> Iterator[None]:
+    """Zappa's handler sets Django's (process-global) script prefix to the stage; undo it after."""
+    from django.urls import get_script_prefix, set_script_prefix
+
+    before = get_script_prefix()
+    yield
+    set_script_prefix(before)

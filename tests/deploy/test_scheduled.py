@@ -18,7 +18,7 @@ EXPECTED = {
     "shared_tables_reconcile": ("shared_tables", "reconcile", "--repair"),
     "gateway_usage_sync": ("gateway", "sync-usage"),
     "api_keys_expire": ("gateway", "expire-keys"),
-    "labels_sweep": ("labels", "process"),
+    "labels_sweep": ("labels", "sweep"),
 }
 
 
@@ -60,7 +60,7 @@ def test_a_failing_command_is_reported_as_itself_not_as_a_bad_signature() -> Non
     # arguments and then blame the function's signature)
     failing = mock.patch.object(scheduled, "call_command", side_effect=TypeError("bad batch size"))
     # when Zappa runs the scheduled function, then the real cause surfaces
-    with failing, pytest.raises(scheduled.ScheduledJobFailed, match="labels process failed: bad batch size"):
+    with failing, pytest.raises(scheduled.ScheduledJobFailed, match="labels sweep failed: bad batch size"):
         LambdaHandler.run_function(scheduled.labels_sweep, {}, None)
 
 

@@ -1,6 +1,5 @@
-"""The reference feed behind `require_partner_key`, exactly as the one-line edit in portal/feed.py
-would wire it (`@require_partner_key(resource="/feed/v1/{market}")` outermost): the decorator is
-applied here to the real feed view, on real published shared tables."""
+"""The reference feed behind `require_partner_key` (applied outermost in portal/feed.py), on real
+published shared tables."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from accounts.enforcement import require_partner_key
 from accounts.partner_models import UsagePlan
 from accounts.partner_services import IssuedKey, key_suspend
 from content.services import ContentRow, content_upsert_bulk
@@ -59,7 +57,8 @@ def published_au(settings: Any, tmp_path: Path, db: None) -> Iterator[None]:
 
 @pytest.fixture
 def protected_feed() -> Callable[..., HttpResponse]:
-    return require_partner_key(feed.feed, resource="/feed/v1/{market}")  # type: ignore[no-any-return]
+    """The routed feed view itself: portal/feed.py applies `require_partner_key` outermost."""
+    return feed.feed
 
 
 def get(view: Callable[..., HttpResponse], secret: str | None, market: str = "AU") -> HttpResponse:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from accounts import enforcement
+from accounts.enforcement import PartnerLimiter
+from accounts.gateway import set_gateway
+from accounts.gateway.sqlite_limits import SQLiteStorage
+from accounts.partner_services import PlanInput, key_issue, partner_create, plan_create
 from content.models import ContentItem
 from content.services import PositionChange, position_set
 from markets.models import Market
@@ -22,6 +29,37 @@ from tests.factories import ContentItemFactory, TagFactory
 pytestmark = pytest.mark.django_db
 
 AT = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def client(db: None, settings: Any, tmp_path: Path) -> Iterator[Client]:
+    """A partner's client: every request carries a valid key on a generous plan (the feed is keyed)."""
+    settings.GATEWAY_BACKEND = "local"
+    settings.API_GATEWAY_STAGES = ["meridian:local"]
+    set_gateway(None)
+    enforcement.set_limiter(PartnerLimiter(SQLiteStorage(path=tmp_path / "limits.sqlite3")))
+    partner = partner_create(actor=None, name="Feed tests")
+    plan = plan_create(
+        actor=None,
+        data=PlanInput(
+            name="Feed tests",
+            rate_limit=10_000,
+            burst_limit=5_000,
+            quota_limit=1_000_000,
+            quota_period="DAY",
+            quota_offset=0,
+            api_stages=["meridian:local"],
+        ),
+    )
+    issued = key_issue(actor=None, partner=partner, plan=plan, name="feed tests")
+    yield Client(HTTP_X_API_KEY=issued.secret)
+    enforcement.set_limiter(None)
+    set_gateway(None)
+
+
+def test_the_feed_refuses_a_request_without_a_partner_key(catalogue: list[ContentItem]) -> None:
+    response = Client().get("/feed/v1/AU", {"at": "2026-03-02T06:00:00Z"})
+    assert response.status_code == 403
 
 
 @pytest.fixture
@@ -79,7 +117,10 @@ def test_the_feed_keeps_no_session_and_needs_no_csrf(client: Client, catalogue: 
 def test_the_feed_reads_the_catalogue_in_one_query(
     client: Client, catalogue: list[ContentItem], django_assert_num_queries: Any
 ) -> None:
-    # When the feed is read, then the database is asked once (the candidates); decisions come from the tables
+    # Given the partner's key already checked once (keys are cached for a few seconds)
+    assert client.get("/feed/v1/AU", {"at": "2026-03-02T06:00:00Z"}).status_code == 200
+    # When the feed is read again, then the database is asked once (the candidates); decisions
+    # come from the tables
     with django_assert_num_queries(1):
         assert client.get("/feed/v1/AU", {"at": "2026-03-02T06:00:00Z"}).status_code == 200
 

@@ -1,4 +1,4 @@
-"""`manage.py labels process|retry|status`: drain the labelling queue locally, retry, report."""
+"""`manage.py labels process|sweep|retry|status`: drain the labelling queue, retry, report."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Command(BaseCommand):
         process = sub.add_parser("process", help="Label every due queued image now.")
         process.add_argument("--limit", type=int, default=1000, help="At most this many jobs.")
         process.add_argument("--backend", choices=["fake", "rekognition"], help="Override LABELLER_BACKEND.")
+        sub.add_parser("sweep", help="The scheduled job: requeue stuck jobs, then label a bounded batch.")
         retry = sub.add_parser("retry", help="Queue dead jobs again with a fresh attempt budget.")
         retry.add_argument("image_ids", nargs="*", type=int, help="Only these images (default: all dead).")
         sub.add_parser("status", help="Counts of images, jobs and labels, and the latest failures.")
@@ -35,6 +36,9 @@ class Command(BaseCommand):
             )
             for error in summary.errors[:20]:
                 self.stdout.write(self.style.ERROR(f"  {error}"))
+        elif action == "sweep":
+            outcome = jobs.sweep()
+            self.stdout.write(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in outcome.items()))
         elif action == "retry":
             count = jobs.retry_dead(image_ids=options["image_ids"] or None)
             self.stdout.write(self.style.SUCCESS(f"Queued {count} dead job(s) again."))

@@ -187,12 +187,7 @@ class Command(BaseCommand):
         if getattr(settings, "MERIDIAN_ENVIRONMENT", "") == "production":
             raise CommandError("Demo data is never loaded in production.")
         items = options["items"]
-        if (
-            not options["force"]
-            and Market.objects.filter(code="AU-OPTUS").exists()
-            and ContentItem.objects.count() >= items
-            and User.objects.filter(username="reviewer").exists()
-        ):
+        if not options["force"] and self._already_loaded(items):
             self.stdout.write("Demo data already loaded (use --force to re-check).")
             return
         markets = self._markets()
@@ -211,6 +206,19 @@ class Command(BaseCommand):
         from accounts.partner_demo import load_partner_demo
 
         load_partner_demo(write=self.stdout.write)
+
+    def _already_loaded(self, items: int) -> bool:
+        """Whether every part of the demo is there, so `make run` starts at once the second time."""
+        from accounts.partner_models import Partner
+        from content.image_models import ImageAsset
+
+        return (
+            Market.objects.filter(code="AU-OPTUS").exists()
+            and ContentItem.objects.count() >= items
+            and User.objects.filter(username="reviewer").exists()
+            and ImageAsset.objects.exists()
+            and Partner.objects.exists()
+        )
 
     def _markets(self) -> dict[str, Market]:
         existing = {m.code: m for m in Market.objects.all()}

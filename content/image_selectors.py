@@ -9,16 +9,32 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.conf import settings
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, Lower
 
 from content.image_models import (
     ImageAsset,
     ImageBlock,
     ImageLabel,
     ImageStatus,
+    LabelBands,
     LabelJob,
     LabelJobState,
     LabelStatus,
@@ -440,3 +456,80 @@ def failed_jobs(*, limit: int = 200) -> list[LabelJob]:
         .select_related("image")
         .order_by("-updated_at", "-id")[:limit]
     )
+
+
+# --- sections, bands and policies for the REST API -------------------------------------------
+
+
+def _section_image_count() -> Coalesce:
+    """Return an expression counting a section's images, as `section_image_ids(...).count()` does.
+
+    A correlated subquery, so a page of sections is counted in the page's own query.
+    """
+    mapped = SectionMapping.objects.annotate(lower_name=Lower("label_name")).filter(
+        section=OuterRef(OuterRef("pk")),
+        lower_name=Lower(OuterRef("name")),
+        min_confidence__lte=OuterRef("confidence"),
+    )
+    # A plain Func, not an aggregate, so Django adds no GROUP BY and the subquery yields one row.
+    distinct_images = Func(F("image_id"), function="COUNT", template="%(function)s(DISTINCT %(expressions)s)")
+    counted = (
+        ImageLabel.objects.filter(Exists(mapped), status=LabelStatus.APPROVED)
+        .order_by()
+        .annotate(n=distinct_images)
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def sections_with_counts() -> QuerySet[Section]:
+    """Return sections with `image_count`, their mappings and own bands (two queries a page)."""
+    return (
+        Section.objects.select_related("bands")
+        .prefetch_related("mappings")
+        .annotate(image_count=_section_image_count())
+        .order_by("name")
+    )
+
+
+def section_with_count(*, section_id: int) -> Section:
+    """Return one section as `sections_with_counts` does. Raises Section.DoesNotExist."""
+    return sections_with_counts().get(pk=section_id)
+
+
+def section_mapping_get(*, section: Section, mapping_id: int) -> SectionMapping:
+    """Return the mapping `mapping_id` of `section`. Raises SectionMapping.DoesNotExist."""
+    return SectionMapping.objects.select_related("section").get(section=section, pk=mapping_id)
+
+
+@dataclass(frozen=True)
+class BandsRead:
+    """The bands in force globally or for a section, and whether they are inherited."""
+
+    section_id: int | None
+    auto_accept: float
+    auto_reject: float
+    # True when no bands are stored for this scope: a section falls back to the global bands,
+    # the global bands to LABEL_AUTO_ACCEPT / LABEL_AUTO_REJECT.
+    inherited: bool
+    updated_at: datetime | None
+
+
+def label_bands_get(*, section: Section | None) -> BandsRead:
+    """Return the bands in force for `section` (None: the global bands); at most two queries."""
+    section_id = section.pk if section is not None else None
+    if section is not None:
+        own = LabelBands.objects.filter(section=section).first()
+        if own is not None:
+            return BandsRead(section_id, own.auto_accept, own.auto_reject, False, own.updated_at)
+    glob = LabelBands.objects.filter(section__isnull=True).first()
+    if glob is not None:
+        return BandsRead(section_id, glob.auto_accept, glob.auto_reject, section is not None, glob.updated_at)
+    return BandsRead(
+        section_id, float(settings.LABEL_AUTO_ACCEPT), float(settings.LABEL_AUTO_REJECT), True, None
+    )
+
+
+def market_policy_get(*, market: Market, policy_id: int) -> MarketModerationPolicy:
+    """Return `market`'s policy `policy_id`. Raises MarketModerationPolicy.DoesNotExist."""
+    return MarketModerationPolicy.objects.select_related("market").get(market=market, pk=policy_id)

@@ -752,17 +752,26 @@ def _section_members(section: Section) -> set[int]:
     return set(section_image_ids(section=section))
 
 
-def section_create(*, actor: User | None, name: str, via: str = "portal") -> Section:
-    """Create an app section. Raises AccessDenied; ValidationError on an empty or taken name."""
-    if actor is not None:
-        require(actor, Action.REVIEW_LABELS)
+def _section_name(name: str, *, other_than: Section | None = None) -> str:
+    """Return `name` trimmed; raise ValidationError (field `name`) when empty, long or taken."""
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the section a name, e.g. Polar."})
     if len(name) > 120:
         raise ValidationError({"name": "Keep the name under 120 characters."})
-    if Section.objects.filter(name__iexact=name).exists():
+    taken = Section.objects.filter(name__iexact=name)
+    if other_than is not None:
+        taken = taken.exclude(pk=other_than.pk)
+    if taken.exists():
         raise ValidationError({"name": f"A section named {name} already exists."})
+    return name
+
+
+def section_create(*, actor: User | None, name: str, via: str = "portal") -> Section:
+    """Create an app section. Raises AccessDenied; ValidationError on an empty or taken name."""
+    if actor is not None:
+        require(actor, Action.REVIEW_LABELS)
+    name = _section_name(name)
     with transaction.atomic():
         section = Section.objects.create(name=name)
         audit_record(
@@ -773,6 +782,105 @@ def section_create(*, actor: User | None, name: str, via: str = "portal") -> Sec
             via=via,
         )
     return section
+
+
+def section_rename(*, actor: User | None, section: Section, name: str, via: str = "portal") -> Section:
+    """Rename `section`; its images get a new version, since their shared item names it.
+
+    Raises AccessDenied unless `actor` may review labels; ValidationError on an empty, long or
+    taken name.
+    """
+    if actor is not None:
+        require(actor, Action.REVIEW_LABELS)
+    name = _section_name(name, other_than=section)
+    with transaction.atomic():
+        locked = Section.objects.select_for_update().get(pk=section.pk)
+        if locked.name == name:
+            return locked
+        before = locked.name
+        locked.name = name
+        locked.save(update_fields=["name"])
+        audit_record(
+            actor=actor,
+            record=AuditRecord(
+                action="section.rename",
+                object_type="section",
+                object_id=str(locked.pk),
+                object_repr=name,
+                before={"name": before},
+                after={"name": name},
+            ),
+            via=via,
+        )
+        _bump_and_publish(_section_members(locked))
+    return locked
+
+
+def section_delete(*, actor: User | None, section: Section, via: str = "portal") -> None:
+    """Delete `section` with its mappings and bands; its images get a new version.
+
+    Raises AccessDenied unless `actor` may review labels.
+    """
+    if actor is not None:
+        require(actor, Action.REVIEW_LABELS)
+    with transaction.atomic():
+        locked = Section.objects.select_for_update().get(pk=section.pk)
+        members = _section_members(locked)
+        name = locked.name
+        bands = LabelBands.objects.filter(section=locked).first()
+        before = {
+            "name": name,
+            "mappings": {m.label_name: m.min_confidence for m in locked.mappings.all()},
+            "bands": {"auto_accept": bands.auto_accept, "auto_reject": bands.auto_reject} if bands else None,
+        }
+        section_id = locked.pk
+        locked.delete()
+        audit_record(
+            actor=actor,
+            record=AuditRecord(
+                action="section.delete",
+                object_type="section",
+                object_id=str(section_id),
+                object_repr=name,
+                before=before,
+                after={"left": len(members)},
+            ),
+            via=via,
+        )
+        _bump_and_publish(members)
+
+
+def section_mapping_add(
+    *,
+    actor: User | None,
+    section: Section,
+    label_name: str,
+    min_confidence: Any,
+    via: str = "portal",
+) -> SectionMapping:
+    """Map a label that `section` does not map yet (section_mapping_set changes existing ones).
+
+    Raises AccessDenied unless `actor` may review labels; ValidationError when the label is
+    already mapped to the section, or as section_mapping_set.
+    """
+    if actor is not None:
+        require(actor, Action.REVIEW_LABELS)
+    with transaction.atomic():
+        # The section's row lock serialises two adds of the same label.
+        Section.objects.select_for_update().filter(pk=section.pk).first()
+        existing = SectionMapping.objects.filter(
+            section=section, label_name__iexact=(label_name or "").strip()
+        ).first()
+        if existing is not None:
+            raise ValidationError(
+                {
+                    "label_name": f"{existing.label_name} already maps to {section.name} "
+                    f"at {existing.min_confidence:g}; change its threshold instead."
+                }
+            )
+        return section_mapping_set(
+            actor=actor, section=section, label_name=label_name, min_confidence=min_confidence, via=via
+        )
 
 
 def section_mapping_set(
@@ -913,6 +1021,39 @@ def moderation_policy_set(
         )
         _bump_and_publish(changed)
     return policy
+
+
+def moderation_policy_add(
+    *,
+    actor: User | None,
+    market: Market,
+    category: str,
+    block_at: Any,
+    via: str = "portal",
+) -> MarketModerationPolicy:
+    """Add a policy for a category `market` does not moderate yet (moderation_policy_set changes one).
+
+    Raises AccessDenied unless `actor` may edit `market`'s settings; ValidationError when the
+    market already has a policy for the category, or as moderation_policy_set.
+    """
+    if actor is not None:
+        require(actor, Action.EDIT_MARKET_SETTINGS, market)
+    with transaction.atomic():
+        # The market's row lock serialises two adds of the same category.
+        Market.objects.select_for_update().filter(pk=market.pk).first()
+        existing = MarketModerationPolicy.objects.filter(
+            market=market, category__iexact=(category or "").strip()
+        ).first()
+        if existing is not None:
+            raise ValidationError(
+                {
+                    "category": f"{market.code} already blocks {existing.category} at "
+                    f"{existing.block_at:g}; change its threshold instead."
+                }
+            )
+        return moderation_policy_set(
+            actor=actor, market=market, category=category, block_at=block_at, via=via
+        )
 
 
 def moderation_policy_delete(

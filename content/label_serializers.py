@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from content.image_models import ImageAsset, ImageBlock, ImageLabel, ModerationLabel
+from content.image_models import (
+    ImageAsset,
+    ImageBlock,
+    ImageLabel,
+    LabelBands,
+    MarketModerationPolicy,
+    ModerationLabel,
+    Section,
+    SectionMapping,
+)
 
 
 class BoxSerializer(serializers.Serializer[Any]):
@@ -144,3 +154,118 @@ class DecisionResultSerializer(serializers.Serializer[Any]):
 class RetryResultSerializer(serializers.Serializer[Any]):
     job_id = serializers.IntegerField()
     state = serializers.CharField()
+
+
+# --- sections, mappings, admission, bands, moderation policies --------------------------------
+
+PERCENT_HELP = "A confidence in percent, 0–100."
+
+
+def _percent_field(help_text: str = PERCENT_HELP) -> serializers.FloatField:
+    return serializers.FloatField(min_value=0.0, max_value=100.0, help_text=help_text)
+
+
+class SectionMappingSerializer(serializers.ModelSerializer[SectionMapping]):
+    class Meta:
+        model = SectionMapping
+        fields = ["id", "label_name", "min_confidence"]
+
+
+class OwnBandsSerializer(serializers.ModelSerializer[LabelBands]):
+    class Meta:
+        model = LabelBands
+        fields = ["auto_accept", "auto_reject", "updated_at"]
+
+
+class SectionSerializer(serializers.ModelSerializer[Section]):
+    image_count = serializers.IntegerField(
+        read_only=True, help_text="Images with an approved label mapped here at its threshold or more."
+    )
+    mappings = SectionMappingSerializer(many=True, read_only=True)
+    bands = serializers.SerializerMethodField(
+        help_text="The section's own bands; null when it uses the global ones."
+    )
+
+    class Meta:
+        model = Section
+        fields = ["id", "name", "image_count", "mappings", "bands", "created_at"]
+
+    @extend_schema_field(OwnBandsSerializer(allow_null=True))
+    def get_bands(self, section: Section) -> dict[str, Any] | None:
+        own = getattr(section, "bands", None)
+        return OwnBandsSerializer(own).data if own is not None else None
+
+
+class SectionWriteSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=120, help_text="Unique, case-insensitively, e.g. Polar.")
+
+
+class MappingCreateSerializer(serializers.Serializer[Any]):
+    label_name = serializers.CharField(max_length=200, help_text="A label name, e.g. Glacier.")
+    min_confidence = _percent_field("Approved labels at this confidence or more admit their image.")
+
+
+class MappingUpdateSerializer(serializers.Serializer[Any]):
+    min_confidence = _percent_field("Approved labels at this confidence or more admit their image.")
+
+
+class AdmissionQuerySerializer(serializers.Serializer[Any]):
+    # The field is called `label` in the query string (?label=Glacier), shadowing Field.label.
+    label = serializers.CharField(max_length=200, help_text="A label name, e.g. Glacier.")  # type: ignore[assignment]
+    min_confidence = _percent_field("The threshold to try, e.g. 85.")
+
+
+class AdmissionSerializer(serializers.Serializer[Any]):
+    section_id = serializers.IntegerField()
+    label = serializers.CharField(source="label_name")  # type: ignore[assignment]
+    min_confidence = serializers.FloatField()
+    count = serializers.IntegerField(
+        source="by_label", help_text="Images with this label approved at the threshold or more."
+    )
+    section_now = serializers.IntegerField(help_text="Images in the section now.")
+    section_then = serializers.IntegerField(
+        help_text="Images in the section with this threshold for the label."
+    )
+    difference = serializers.IntegerField(
+        help_text="section_then − section_now: images that would join (or leave)."
+    )
+
+
+class BandsSerializer(serializers.Serializer[Any]):
+    section_id = serializers.IntegerField(allow_null=True, help_text="null for the global bands.")
+    auto_accept = serializers.FloatField(
+        help_text="Labels at this confidence or more are approved automatically."
+    )
+    auto_reject = serializers.FloatField(help_text="Labels below this confidence are rejected automatically.")
+    inherited = serializers.BooleanField(
+        help_text="No bands stored here: a section uses the global bands, the global bands the settings."
+    )
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class BandsWriteSerializer(serializers.Serializer[Any]):
+    auto_accept = _percent_field("Approve labels at this confidence or more automatically.")
+    auto_reject = _percent_field("Reject labels below this confidence automatically (≤ auto_accept).")
+    apply_to_pending = serializers.BooleanField(
+        default=False,
+        help_text="Also decide the labels pending now by the new bands; otherwise only new results use them.",
+    )
+
+
+class ModerationPolicySerializer(serializers.ModelSerializer[MarketModerationPolicy]):
+    market = serializers.CharField(source="market.code", read_only=True)
+
+    class Meta:
+        model = MarketModerationPolicy
+        fields = ["id", "market", "category", "block_at", "updated_at"]
+
+
+class ModerationPolicyCreateSerializer(serializers.Serializer[Any]):
+    category = serializers.CharField(
+        max_length=200, help_text="A top-level moderation category, e.g. Violence."
+    )
+    block_at = _percent_field("Block images whose label in this category reaches this confidence.")
+
+
+class ModerationPolicyUpdateSerializer(serializers.Serializer[Any]):
+    block_at = _percent_field("Block images whose label in this category reaches this confidence.")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -409,7 +409,19 @@ def refusal_response(decision: Decision) -> HttpResponse:
 ViewFunc = Callable[..., HttpResponse]
 
 
-def require_partner_key(view: ViewFunc | None = None, *, resource: str | None = None) -> Any:
+@overload
+def require_partner_key(view: ViewFunc, *, resource: str | None = None) -> ViewFunc: ...
+
+
+@overload
+def require_partner_key(
+    view: None = None, *, resource: str | None = None
+) -> Callable[[ViewFunc], ViewFunc]: ...
+
+
+def require_partner_key(
+    view: ViewFunc | None = None, *, resource: str | None = None
+) -> ViewFunc | Callable[[ViewFunc], ViewFunc]:
     """Decorate a view so that it answers only requests with a usable partner key.
 
     `resource` names the API resource for per-method throttles (e.g. "/feed/v1/{market}");

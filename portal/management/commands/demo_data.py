@@ -131,12 +131,13 @@ ITEM_COUNT = 5000
 
 def _title(rng: random.Random, topic: str) -> str:
     template = rng.choice(TOPICS[topic])
-    return template.format(
+    title = template.format(
         place=rng.choice(PLACES),
         animal=rng.choice(ANIMALS),
         planet=rng.choice(PLANETS),
         year=rng.randint(1888, 2025),
     )
+    return title[0].upper() + title[1:]
 
 
 def _published_at(rng: random.Random, now: datetime) -> datetime:

@@ -79,7 +79,7 @@ def test_creating_a_token_shows_the_secret_exactly_once(editor: User) -> None:
     assert response.status_code == 200
     html = response.content.decode()
     secret = secret_on(html)
-    assert 'id="token-copy"' in html and "js/tokens.js" in html
+    assert 'id="token-copy"' in html and "js/copy-secret.js" in html
     assert response["Cache-Control"] == "no-store"
     # And only its hash is stored
     token = ApiToken.objects.get(user=editor)

@@ -1,10 +1,11 @@
-// API tokens page: copy the one-time secret. (Revoke buttons confirm through portal.js's data-confirm.)
+// One-time secrets (API tokens, partner keys): a Copy button for any `[data-copy-target]` (the id
+// of the read-only field), its result spoken in the page's `[data-copy-status]` element.
 (function () {
   "use strict";
 
   function copySecret(button) {
     var input = document.getElementById(button.getAttribute("data-copy-target"));
-    var status = document.getElementById("token-copy-status");
+    var status = document.querySelector("[data-copy-status]");
     if (!input) { return; }
     function done(message) { if (status) { status.textContent = message; } }
     function fallback() {
@@ -25,12 +26,12 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-copy-target]").forEach(function (button) {
-      button.hidden = false; // only offered when this script runs; the field can always be selected by hand
+      button.hidden = false; // offered only when this script runs; the field can always be selected by hand
       button.addEventListener("click", function () { copySecret(button); });
+      var input = document.getElementById(button.getAttribute("data-copy-target"));
+      if (input) {
+        input.addEventListener("focus", function () { input.select(); });
+      }
     });
-    var secret = document.getElementById("token-secret");
-    if (secret) {
-      secret.addEventListener("focus", function () { secret.select(); });
-    }
   });
 })();

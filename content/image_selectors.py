@@ -305,7 +305,9 @@ def moderation_categories() -> list[str]:
 
 def market_policies(*, market: Market) -> list[MarketModerationPolicy]:
     """Return `market`'s moderation policies."""
-    return list(MarketModerationPolicy.objects.filter(market=market).order_by("category"))
+    return list(
+        MarketModerationPolicy.objects.filter(market=market).select_related("market").order_by("category")
+    )
 
 
 def market_blocks(*, market: Market, limit: int = 200) -> tuple[int, list[ImageBlock]]:

@@ -749,6 +749,9 @@ def images_decide_pending(
 def _section_members(section: Section) -> set[int]:
     from content.image_selectors import section_image_ids
 
+    # section_get prefetches `mappings`; that cache would hide a change just made, so that images
+    # joining or leaving would never get their new version.
+    getattr(section, "_prefetched_objects_cache", {}).pop("mappings", None)
     return set(section_image_ids(section=section))
 
 

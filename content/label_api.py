@@ -6,6 +6,7 @@ Thin: access first (through `accounts.access`), then parse, call one service or 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, cast
 
 from django.db.models import QuerySet
@@ -435,9 +436,11 @@ class SectionAdmissionView(APIView):
             label_name=query.validated_data["label"],
             min_confidence=query.validated_data["min_confidence"],
         )
-        data = AdmissionSerializer(admission).data
-        data["section_id"] = section.pk
-        return Response(data)
+        return Response(
+            AdmissionSerializer(
+                {**asdict(admission), "section_id": section.pk, "difference": admission.difference}
+            ).data
+        )
 
 
 def _bands_response(section: Section | None) -> Response:

@@ -140,7 +140,10 @@ class UploadResultSerializer(serializers.Serializer[Any]):
 
 class LabelDecisionSerializer(serializers.Serializer[Any]):
     label_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=10_000
+        # A bigger id cannot exist and would overflow the database's 64-bit integer (a 500).
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        allow_empty=False,
+        max_length=10_000,
     )
     status = serializers.ChoiceField(choices=["approved", "rejected"])
 

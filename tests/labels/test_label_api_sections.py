@@ -49,7 +49,7 @@ def api(request: pytest.FixtureRequest, role: str) -> APIClient:
 
 def approved_image(new_image: Callable[..., Any], labels: list[tuple[str, float]]) -> ImageAsset:
     """Upload a real image, label it, and approve every label (as the system)."""
-    image = new_image()
+    image: ImageAsset = new_image()
     image_labels_store(image_id=image.pk, result=result(labels))
     ids = list(ImageLabel.objects.filter(image=image).values_list("pk", flat=True))
     labels_decide(actor=None, label_ids=ids, status=LabelStatus.APPROVED, via="command")
@@ -58,7 +58,7 @@ def approved_image(new_image: Callable[..., Any], labels: list[tuple[str, float]
 
 
 def moderated_image(new_image: Callable[..., Any], violence: float) -> ImageAsset:
-    image = new_image()
+    image: ImageAsset = new_image()
     image_labels_store(
         image_id=image.pk,
         result=result([("Sky", 80.0)], moderation=[("Violence", "", "Violence", violence, 1)]),
@@ -255,7 +255,8 @@ def test_section_delete_by_role(
         assert not LabelBands.objects.exists()
         assert fresh.version == image.version + 1 and fresh.version in image_outbox(image)
         entry = AuditEntry.objects.get(action="section.delete")
-        assert entry.before["mappings"] == {"Glacier": 90.0} and entry.after == {"left": 1}
+        assert entry.before is not None and entry.before["mappings"] == {"Glacier": 90.0}
+        assert entry.after == {"left": 1}
         assert api(request, role).delete(f"/api/v1/sections/{polar.pk}/").status_code == 404
     else:
         assert response.status_code == 403

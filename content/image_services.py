@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -775,15 +775,22 @@ def section_create(*, actor: User | None, name: str, via: str = "portal") -> Sec
     if actor is not None:
         require(actor, Action.REVIEW_LABELS)
     name = _section_name(name)
-    with transaction.atomic():
-        section = Section.objects.create(name=name)
-        audit_record(
-            actor=actor,
-            record=AuditRecord(
-                action="section.create", object_type="section", object_id=str(section.pk), object_repr=name
-            ),
-            via=via,
-        )
+    try:
+        with transaction.atomic():
+            section = Section.objects.create(name=name)
+            audit_record(
+                actor=actor,
+                record=AuditRecord(
+                    action="section.create",
+                    object_type="section",
+                    object_id=str(section.pk),
+                    object_repr=name,
+                ),
+                via=via,
+            )
+    except IntegrityError:
+        # Two requests took the name at once: the unique constraint decided, a 400 not a 500.
+        raise ValidationError({"name": f"A section named {name} already exists."}) from None
     return section
 
 
@@ -802,7 +809,12 @@ def section_rename(*, actor: User | None, section: Section, name: str, via: str 
             return locked
         before = locked.name
         locked.name = name
-        locked.save(update_fields=["name"])
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=["name"])
+        except IntegrityError:
+            # Another request took the name meanwhile: the unique constraint decided.
+            raise ValidationError({"name": f"A section named {name} already exists."}) from None
         audit_record(
             actor=actor,
             record=AuditRecord(

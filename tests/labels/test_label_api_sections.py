@@ -757,3 +757,19 @@ def test_policy_update_refuses_bad_thresholds_and_foreign_policies(admin_user: A
     assert MarketModerationPolicy.objects.count() == 2
     policy.refresh_from_db()
     assert policy.block_at == 60.0
+
+
+def test_a_name_taken_by_a_concurrent_request_is_a_field_error(
+    reviewer: Any, polar: Section, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the up-front name check misses a section created meanwhile (as two requests racing would)
+    section_create(actor=reviewer, name="Ocean")
+    monkeypatch.setattr("content.image_services._section_name", lambda name, **_: name)
+    client = APIClient()
+    client.force_login(reviewer)
+    # when a section is created or renamed with the taken name, then the unique constraint answers 400
+    created = client.post("/api/v1/sections/", {"name": "Ocean"}, format="json")
+    renamed = client.patch(f"/api/v1/sections/{polar.pk}/", {"name": "Ocean"}, format="json")
+    assert created.status_code == 400 and "already exists" in created.json()["name"][0]
+    assert renamed.status_code == 400 and "already exists" in renamed.json()["name"][0]
+    assert sorted(Section.objects.values_list("name", flat=True)) == ["Ocean", "Polar"]

@@ -34,6 +34,9 @@ class SyncSerializer(serializers.Serializer[Any]):
 
 
 class PartnerSerializer(serializers.ModelSerializer[Partner]):
+    # May be "": an EmailField would promise a valid address (format: email) in every answer.
+    contact_email = serializers.CharField(read_only=True)
+
     class Meta:
         model = Partner
         fields = [

@@ -38,6 +38,8 @@ class ContentItemSerializer(serializers.ModelSerializer[ContentItem]):
     """An item in a list; `tags` are the effective tags (upstream plus editors' changes)."""
 
     tags = serializers.SlugRelatedField[Tag](many=True, read_only=True, slug_field="slug")
+    # Items without a link have url "": a URLField would promise an absolute URI (format: uri).
+    url = serializers.CharField(read_only=True)
 
     class Meta:
         model = ContentItem

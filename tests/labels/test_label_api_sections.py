@@ -773,3 +773,16 @@ def test_a_name_taken_by_a_concurrent_request_is_a_field_error(
     assert created.status_code == 400 and "already exists" in created.json()["name"][0]
     assert renamed.status_code == 400 and "already exists" in renamed.json()["name"][0]
     assert sorted(Section.objects.values_list("name", flat=True)) == ["Ocean", "Polar"]
+
+
+def test_section_list_pages_by_cursor_and_refuses_a_forged_cursor(reviewer: Any) -> None:
+    for name in ["Arctic", "Desert", "Ocean"]:
+        section_create(actor=reviewer, name=name)
+    client = APIClient()
+    client.force_login(reviewer)
+    first = client.get("/api/v1/sections/?page_size=2").json()
+    assert [s["name"] for s in first["results"]] == ["Arctic", "Desert"]
+    second = client.get(first["next"]).json()
+    assert [s["name"] for s in second["results"]] == ["Ocean"] and second["next"] is None
+    forged = client.get("/api/v1/sections/?cursor=forged")
+    assert forged.status_code == 400 and "cursor" in forged.json()

@@ -127,7 +127,9 @@ class ImageViewSet(viewsets.GenericViewSet[ImageAsset]):
     def upload(self, request: Request) -> Response:
         _require_upload(request.user)
         files = request.FILES.getlist("files")
-        body = ImageUploadSerializer(data={"files": files, "content_id": request.data.get("content_id", "")})
+        # A JSON list or string body has no fields to read: it fails validation as "no files".
+        fields = request.data if hasattr(request.data, "get") else {}
+        body = ImageUploadSerializer(data={"files": files, "content_id": fields.get("content_id", "")})
         body.is_valid(raise_exception=True)
         result = svc.images_upload(
             actor=request.user,  # type: ignore[arg-type]

@@ -1,11 +1,25 @@
 """Root URLs. Health checks are answered by middleware before routing."""
 
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from portal import views
+
+# The API docs are third-party pages with an inline <style> (both) and an inline init script plus
+# web fonts (Redoc), so they get their own relaxed policy; every other page keeps the strict one.
+# The split Swagger view serves its init script from a URL, so Swagger UI needs no inline script.
+_swagger_csp = csp_update({"style-src": ["'unsafe-inline'"]})
+_redoc_csp = csp_update(
+    {
+        "script-src": ["'unsafe-inline'"],
+        "style-src": ["'unsafe-inline'", "https://fonts.googleapis.com"],
+        "font-src": ["'self'", "https://fonts.gstatic.com"],
+        "worker-src": ["blob:"],
+    }
+)
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -25,7 +39,9 @@ urlpatterns = [
     path("feed/", include("portal.feed_urls")),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path(
+        "api/docs/", _swagger_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"
+    ),
+    path("api/redoc/", _redoc_csp(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
     path("django-admin/", admin.site.urls),
 ]

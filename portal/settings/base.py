@@ -25,6 +25,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
+    "axes",
     "portal",
     "accounts",
     "markets",
@@ -44,6 +46,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # After authentication: a retried API write with the same Idempotency-Key is replayed.
     "portal.idempotency.IdempotencyMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -66,6 +71,11 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+# Axes first: it refuses a locked-out login before any password is checked (docs/security.md).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -139,6 +149,40 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Security headers (every environment; production adds HSTS and secure cookies) -----------
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+# HTMX reads the CSRF token from <body hx-headers>, never from the cookie, so scripts need not see it.
+CSRF_COOKIE_HTTPONLY = True
+# Images may come from the media bucket / CloudFront in production (CSP_IMG_HOSTS, comma-separated).
+_CSP_IMG_HOSTS = [h.strip() for h in os.environ.get("CSP_IMG_HOSTS", "").split(",") if h.strip()]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", *_CSP_IMG_HOSTS],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
+
+# Login abuse (docs/decisions/006-login-lockout.md): 5 failures lock for 15 minutes, answered 429.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# The login form's field; API tokens never pass through authenticate(), so axes never sees them.
+AXES_USERNAME_FORM_FIELD = "username"
 
 # --- Meridian ---------------------------------------------------------------------------------
 # Shared admin tables: "local" (a SQLite file under var/) or "dynamodb".

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.files.storage import FileSystemStorage
+from django.http import HttpRequest
 
 from portal import secrets
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, STATICFILES_DIRS
+from .base import BASE_DIR, CONTENT_SECURITY_POLICY, STATICFILES_DIRS
 
 
 def _required(name: str) -> str:
@@ -61,6 +63,7 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 AWS_STORAGE_BUCKET_NAME = os.environ.get("MEDIA_BUCKET", "")
 AWS_STATIC_BUCKET_NAME = os.environ.get("STATIC_BUCKET", "")
@@ -108,6 +111,43 @@ if os.environ.get("STATICFILES_UPLOAD") == "1":
             "manifest_storage": _static_manifest,
         },
     }
+
+# Static files (and media images) come from S3/CloudFront: the CSP must allow those origins.
+_asset_origins = sorted(
+    {
+        f"{parts.scheme}://{parts.netloc}"
+        for parts in (urlsplit(url) for url in (STATIC_URL, os.environ.get("MEDIA_URL_ORIGIN", "")))
+        if parts.scheme in ("http", "https") and parts.netloc
+    }
+    | (
+        {f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{AWS_S3_REGION_NAME}.amazonaws.com"}
+        if AWS_STORAGE_BUCKET_NAME and AWS_S3_REGION_NAME
+        else set()
+    )
+)
+# A new dict: base.py's stays as it is for anything else that imports it.
+_directives = {name: list(values) for name, values in CONTENT_SECURITY_POLICY["DIRECTIVES"].items()}
+for _directive in ("script-src", "style-src", "img-src", "font-src"):
+    _directives[_directive] = [*_directives.get(_directive, ["'self'"]), *_asset_origins]
+CONTENT_SECURITY_POLICY = {**CONTENT_SECURITY_POLICY, "DIRECTIVES": _directives}
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    """The caller's address as API Gateway saw it: the right-most X-Forwarded-For entry it appended.
+
+    Entries further left are whatever the client sent and can be forged; AXES_PROXY_HOPS is how
+    many trusted proxies appended (1 for a regional API Gateway, 2 behind CloudFront too).
+    """
+    header = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    forwarded = [part.strip() for part in header.split(",") if part.strip()]
+    hops = int(os.environ.get("AXES_PROXY_HOPS", "1"))
+    if len(forwarded) >= hops:
+        return forwarded[-hops]
+    remote: str | None = request.META.get("REMOTE_ADDR")
+    return remote
+
+
+AXES_CLIENT_IP_CALLABLE = _client_ip
 
 SHARED_TABLES_BACKEND = os.environ.get("SHARED_TABLES_BACKEND", "dynamodb")
 SHARED_TABLES_PREFIX = _required("SHARED_TABLES_PREFIX")

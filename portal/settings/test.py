@@ -20,3 +20,6 @@ SHARED_TABLES_BACKEND = "local"
 SHARED_TABLES_PUBLISH_ON_COMMIT = True
 MEDIA_ROOT = _TMP / "media"
 MERIDIAN_ENVIRONMENT = "test"
+# Django's test Client.login() calls authenticate() without a request, which django-axes refuses;
+# the lockout suite (tests/hardening/test_login_abuse.py) turns axes back on around its tests.
+AXES_ENABLED = False

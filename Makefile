@@ -74,10 +74,10 @@ bench-board: venv
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} $(PY) bench/board.py
 
 # 50 users × 60 s of board reads, API position writes and partner feed reads against gunicorn -w 3
-# on loopback (locust; PostgreSQL; creates and drops meridian_load, ≈2 min). USERS=, SECONDS= to vary.
+# on loopback (locust; PostgreSQL; creates and drops meridian_load, ≈2 min). LOAD_USERS=, LOAD_SECONDS= to vary.
 .PHONY: bench-load
 bench-load: venv
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} $(PY) bench/load.py --users $${USERS:-50} --seconds $${SECONDS:-60}
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} $(PY) bench/load.py --users $${LOAD_USERS:-50} --seconds $${LOAD_SECONDS:-60}
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
+from portal.bulk import bulk_insert
 from portal.models import AuditEntry
 
 BATCH_SIZE = 1000
@@ -53,7 +54,8 @@ def audit_bulk(*, actor: Any, records: Iterable[AuditRecord], via: str = "portal
     """Write many audit entries sharing one batch id, in batches; return the batch id."""
     batch = uuid.uuid4()
     fields = _actor_fields(actor)
-    AuditEntry.objects.bulk_create(
+    bulk_insert(
+        AuditEntry,
         (
             AuditEntry(
                 **fields,

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from portal.bulk import bulk_insert
 from portal.models import OutboxEntry, OutboxKind
 
 BATCH_SIZE = 1000
@@ -26,7 +27,8 @@ def outbox_enqueue(*, kind: OutboxKind | str, key: str, version: int) -> None:
 
 def outbox_enqueue_many(*, kind: OutboxKind | str, entries: Iterable[tuple[str, int]]) -> None:
     """Record many (key, version) changes of one kind, in batches."""
-    OutboxEntry.objects.bulk_create(
+    bulk_insert(
+        OutboxEntry,
         (OutboxEntry(kind=kind, key=key, version=version) for key, version in entries),
         batch_size=BATCH_SIZE,
     )

@@ -118,10 +118,12 @@ class RuleForm(VersionedForm):
     ends_at = WallClockField(required=False, label="Until")
     note = forms.CharField(required=False, max_length=500, widget=forms.TextInput)
 
-    def __init__(self, *args: Any, timezone: str = "UTC", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, timezone: str = "UTC", editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tz = timezone
-        self.fields["version"].required = False
+        # A new rule has no version yet; an edit must say which version it was made against, or a
+        # stale form could silently overwrite someone else's change.
+        self.fields["version"].required = editing
 
     def clean(self) -> dict[str, Any]:
         super().clean()

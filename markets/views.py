@@ -188,7 +188,7 @@ def rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
     if request.method == "GET":
         form = RuleForm(initial=_rule_initial(rule, market.timezone), timezone=market.timezone)
         return _rule_page(request, market, form, rule)
-    form = RuleForm(request.POST, timezone=market.timezone)
+    form = RuleForm(request.POST, timezone=market.timezone, editing=True)
     if not form.is_valid():
         return _rule_page(request, market, form, rule, status=422)
     try:
@@ -230,12 +230,13 @@ def rule_remove(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
     if request.method == "GET":
         return page(request, "markets/rule_delete.html", {**_rights(request, market), "rule": rule})
     version = request.POST.get("version", "")
-    try:
-        rule_delete(
-            actor=actor_of(request),
-            rule=rule,
-            expected_version=int(version) if version.isdigit() else None,
+    if not version.isdigit():
+        messages.error(
+            request, "Reload the rule and try again: the form did not say which version it deletes."
         )
+        return redirect("markets:rule_edit", code=market.code, rule_id=rule.pk)
+    try:
+        rule_delete(actor=actor_of(request), rule=rule, expected_version=int(version))
     except Conflict as exc:
         messages.error(request, f"{exc.message} Nothing was deleted.")
         return redirect("markets:rule_edit", code=market.code, rule_id=rule.pk)

@@ -283,3 +283,19 @@ def test_two_writers_on_one_rule_lose_no_update(postgres_only: None, admin_user:
     rule.refresh_from_db()
     assert rule.version == start + wins
     assert AuditEntry.objects.filter(action="rule.update").count() == wins
+
+
+@pytest.mark.django_db
+def test_rule_edit_and_delete_without_a_version_are_refused(client: Client, au_manager: Any, au: Any) -> None:
+    # Given a rule, and forms posted without the version they were made against
+    rule = rule_create(actor=au_manager, market=au, action="promote", match_content_types=["video"], boost=2)
+    client.force_login(au_manager)
+    edit = client.post(
+        f"/markets/AU/rules/{rule.pk}/", {"action": "promote", "boost": "9", "match_content_types": ["video"]}
+    )
+    delete = client.post(f"/markets/AU/rules/{rule.pk}/delete/", {})
+    # Then neither is applied: the edit re-renders with an error, the delete is refused with a message
+    assert edit.status_code == 422
+    assert delete.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.boost, rule.version) == (2, 1)

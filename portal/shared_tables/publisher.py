@@ -349,7 +349,8 @@ def drain(
     if not result.unavailable and result.batches:
         resume()
     if result.rows:
-        log = logger.warning if (result.unavailable or result.dead or result.retrying) else logger.info
+        # A clean drain runs after every commit: DEBUG keeps it out of the way; trouble is a WARNING.
+        log = logger.warning if (result.unavailable or result.dead or result.retrying) else logger.debug
         log("Shared tables: %s", result.summary())
     return result
 

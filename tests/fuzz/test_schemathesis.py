@@ -7,10 +7,13 @@ Bounded and deterministic (derandomized, a few examples per operation) so CI sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -62,6 +65,23 @@ def token_for(role: str, markets: dict[str, Market]) -> str:
     for grant, code in ROLES[role]:
         Membership.objects.create(user=user, role=grant, market=markets[code] if code else None)
     return api_token_create(actor=user, user=user, name="fuzz").secret
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection() -> Iterator[None]:
+    """Stop the plain WSGI handler from closing the test's database connection after each request.
+
+    Django's own test client does the same: `close_old_connections` runs on every request's start
+    and end and closes a connection that is inside a transaction, which here is the test's own
+    (on PostgreSQL the next query then fails with "the connection is closed").
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture(params=list(ROLES))

@@ -59,7 +59,7 @@ def test_rate_5_burst_10_admits_exactly_10_instant_requests(
     refused = answers[10]
     assert refused["X-RateLimit-Reason"] == "throttle"
     assert refused.json() == {"message": "Too Many Requests", "reason": "throttle"}
-    assert 1 <= int(refused["Retry-After"]) <= 2
+    assert int(refused["Retry-After"]) in (1, 2)
     assert answers[0].json() == {"ok": True, "key": secret[:10]}
 
 

@@ -309,3 +309,19 @@ def content_facets() -> dict[str, list[str]]:
     facets["tag"] = list(Tag.objects.order_by("slug").values_list("slug", flat=True)[:1000])
     cache.set("content:facets", facets, 600)
     return facets
+
+
+def preview_rows(
+    *, market: Market, resolved: Sequence[Resolved]
+) -> list[tuple[Resolved, ContentItem | None, list[str]]]:
+    """Pair each resolved entry with its item and the item's images blocked in `market` (two queries)."""
+    items = ContentItem.objects.filter(upstream_id__in=[r.candidate.content_id for r in resolved]).only(
+        "id", "upstream_id", "title", "content_type", "source", "published_at"
+    )
+    by_id = {item.upstream_id: item for item in items}
+    blocks = image_blocks_by_item(items=list(by_id.values()), markets=[market])
+    rows = []
+    for entry in resolved:
+        item = by_id.get(entry.candidate.content_id)
+        rows.append((entry, item, blocks.get((item.pk, market.pk), []) if item else []))
+    return rows

@@ -46,7 +46,7 @@ from content.services import item_tags_update as tags_update
 from markets.forms import add_service_errors, utc_to_wall
 from markets.models import Market
 from markets.selectors import market_get, market_list
-from portal.audit_views import item_history
+from portal.audit_selectors import item_history
 from portal.errors import Conflict
 from portal.views import actor_of, page, portal_view
 

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import Action, can, grants_for, require
-from content.models import ContentItem, Position
+from content.models import Position
 from content.pin_services import pins_reorder
-from content.selectors import image_blocks_by_item, market_dashboard_counts, market_pins, market_preview
+from content.selectors import market_dashboard_counts, market_pins, market_preview, preview_rows
 from markets.forms import (
     MarketSettingsForm,
     PreviewForm,
@@ -27,7 +27,6 @@ from markets.forms import (
     wall_to_utc,
 )
 from markets.models import Market, Rule
-from markets.resolver import Resolved
 from markets.selectors import market_get, market_list, market_rules
 from markets.services import market_update, rule_create, rule_delete, rule_update
 from portal.errors import Conflict
@@ -306,18 +305,9 @@ def preview(request: HttpRequest, code: str) -> HttpResponse:
     else:
         status = 422
     resolved = market_preview(market=market, at=at, limit=limit, include_hidden=show_hidden)
-    items = ContentItem.objects.filter(upstream_id__in=[r.candidate.content_id for r in resolved]).only(
-        "id", "upstream_id", "title", "content_type", "source", "published_at"
-    )
-    by_id = {item.upstream_id: item for item in items}
-    blocks = image_blocks_by_item(items=list(by_id.values()), markets=[market])
-
-    def row(r: Resolved) -> tuple[Resolved, ContentItem | None, list[str]]:
-        item = by_id.get(r.candidate.content_id)
-        return r, item, blocks.get((item.pk, market.pk), []) if item else []
-
-    visible = [row(r) for r in resolved if r.decision.visible]
-    hidden = [row(r) for r in resolved if not r.decision.visible]
+    rows = preview_rows(market=market, resolved=resolved)
+    visible = [row for row in rows if row[0].decision.visible]
+    hidden = [row for row in rows if not row[0].decision.visible]
     context = {
         **_rights(request, market),
         "form": form,

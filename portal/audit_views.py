@@ -10,27 +10,23 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from accounts.access import Action, can, require
-from content.models import ContentItem
+from accounts.access import Action, require
 from markets.models import Market
 from markets.selectors import market_list
+from portal.audit_selectors import AuditFilter, audit_search
 from portal.models import AuditEntry
 from portal.views import page, portal_view
 
 PAGE_SIZE = 50
-# Entries without a market that every reader of the log may see; the rest are admins' only.
-SHARED_OBJECT_TYPES = ("content", "tag")
 OBJECT_TYPES = [
     ("", "Any"),
     ("content", "Content item"),
@@ -52,66 +48,6 @@ KNOWN_ACTIONS = [
     "content.tags",
     "tag.create",
 ]
-
-
-def _scope(user: Any, markets: Iterable[Market]) -> Q | None:
-    """Return the entries `user` may read (None = all of them)."""
-    if can(user, Action.MANAGE_USERS):
-        return None
-    codes = [m.code for m in markets]
-    return Q(market_code__in=codes) | Q(market_code="", object_type__in=SHARED_OBJECT_TYPES)
-
-
-def item_history(
-    *, user: Any, item: ContentItem, markets: Iterable[Market], limit: int = 50
-) -> list[AuditEntry]:
-    """Return the audit entries of `item` (its content, tags and positions) that `user` may read."""
-    entries = AuditEntry.objects.filter(object_type__in=["content", "position"], object_id=item.upstream_id)
-    scope = _scope(user, markets)
-    if scope is not None:
-        entries = entries.filter(scope)
-    return list(entries.order_by("-created_at", "-id")[:limit])
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    actor: str = ""
-    market: Market | None = None
-    object_type: str = ""
-    object_id: str = ""
-    action: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
-    batches: tuple[str, ...] = ()
-
-
-def audit_search(*, user: Any, markets: Iterable[Market], where: AuditFilter) -> QuerySet[AuditEntry]:
-    """Return the entries `user` may read that match `where`, newest first."""
-    entries = AuditEntry.objects.all()
-    scope = _scope(user, markets)
-    if scope is not None:
-        entries = entries.filter(scope)
-    if where.actor:
-        entries = entries.filter(actor_name__iexact=where.actor)
-    if where.market is not None:
-        entries = entries.filter(market_code=where.market.code)
-    if where.object_type:
-        entries = entries.filter(object_type=where.object_type)
-    if where.object_id:
-        entries = entries.filter(object_id=where.object_id)
-    if where.action:
-        # "position" finds position.set and position.reset.
-        if "." in where.action:
-            entries = entries.filter(action=where.action)
-        else:
-            entries = entries.filter(action__startswith=f"{where.action}.")
-    if where.since:
-        entries = entries.filter(created_at__gte=where.since)
-    if where.until:
-        entries = entries.filter(created_at__lt=where.until)
-    if where.batches:
-        entries = entries.filter(batch__in=where.batches)
-    return entries.order_by("-created_at", "-id")
 
 
 def _is_uuid(value: str) -> bool:

@@ -20,11 +20,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.access import AccessDenied, Action, can, grants_for, markets_for
 from accounts.models import User
 from content.selectors import market_dashboard_counts
-from portal.models import AuditEntry, OutboxEntry, OutboxStatus
+from portal.audit_selectors import audit_recent
 
 View = Callable[..., HttpResponse]
-# Counting dead or waiting outbox rows stops here: the dashboard needs "a lot", not the number.
-OUTBOX_COUNT_CAP = 10_000
 
 
 def actor_of(request: HttpRequest) -> User:
@@ -92,13 +90,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     sees_all = Action.VIEW_MARKET in grants.everywhere
     markets = list(markets_for(user, Action.VIEW_MARKET).order_by("code"))
     counts = market_dashboard_counts(markets=markets, at=timezone.now(), all_markets=sees_all)
-    recent = list(AuditEntry.objects.filter(actor=actor_of(request)).order_by("-created_at", "-id")[:10])
+    recent = audit_recent(user=actor_of(request))
     publishing = None
     if can(user, Action.MANAGE_MARKETS):
-        publishing = {
-            status: OutboxEntry.objects.filter(status=status).order_by()[: OUTBOX_COUNT_CAP + 1].count()
-            for status in (OutboxStatus.PENDING, OutboxStatus.DEAD)
-        }
+        from portal.shared_tables.selectors import publish_status
+
+        publishing = publish_status()
     labels = None
     if can(user, Action.REVIEW_LABELS):
         from content.image_selectors import labels_status
@@ -119,7 +116,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "recent": recent,
         "roles": sorted(grants.roles),
         "publishing": publishing,
-        "outbox_cap": OUTBOX_COUNT_CAP,
         "can_board": can(user, Action.VIEW_CONTENT),
     }
     return render(request, "portal/dashboard.html", context)

@@ -89,4 +89,4 @@ class ApiToken(models.Model):
         return "active"
 
 
-from accounts.partner_models import *  # noqa: E402,F401,F403
+from accounts.partners.models import *  # noqa: E402,F401,F403

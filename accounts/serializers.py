@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import ApiToken
-from markets.serializers import AwareDateTimeField, StrictCharField, StrictFieldsMixin
+from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin
 
 MAX_TOKEN_DAYS = 3650
 

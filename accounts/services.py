@@ -14,7 +14,7 @@ from accounts.access import Action, forget_grants, require
 from accounts.models import GLOBAL_ROLES, ApiToken, Membership, Role, User
 from accounts.tokens import hash_secret, new_secret
 from markets.models import Market
-from portal.audit import AuditRecord, audit_record
+from portal.audit.services import AuditRecord, audit_record
 
 TOKEN_PREFIX = "mrd_"
 

@@ -70,7 +70,7 @@ def redis_url() -> str | None:
 def seed() -> tuple[Any, Any]:
     from django.core.management import call_command
 
-    from accounts.partner_services import PlanInput, partner_create, plan_create
+    from accounts.partners.services import PlanInput, partner_create, plan_create
 
     call_command("migrate", verbosity=0)
     partner = partner_create(actor=None, name="Optus")
@@ -89,7 +89,7 @@ def seed() -> tuple[Any, Any]:
 
 
 def fresh_secrets(partner: Any, plan: Any, count: int) -> list[str]:
-    from accounts.partner_services import key_issue
+    from accounts.partners.services import key_issue
 
     return [
         key_issue(actor=None, partner=partner, plan=plan, name=f"bench {uuid.uuid4().hex[:6]}").secret
@@ -155,8 +155,8 @@ def main() -> int:
     from django.http import HttpRequest, JsonResponse
     from django.test import Client, RequestFactory
 
-    from accounts import enforcement
-    from accounts.enforcement import PartnerLimiter, require_partner_key, storage_from_uri
+    from accounts.partners import enforcement
+    from accounts.partners.enforcement import PartnerLimiter, require_partner_key, storage_from_uri
 
     redis_prefix = f"meridian-bench-keys-{uuid.uuid4().hex[:8]}"
     try:
@@ -193,9 +193,9 @@ def main() -> int:
                 rows.append((f"{label}, no key cache (1 query/request)", measure(protected, partner, plan)))
                 settings.PARTNER_KEY_CACHE_SECONDS = 5
 
-        # The reference feed itself, undecorated vs behind the decorator (as portal/feed.py would
+        # The reference feed itself, undecorated vs behind the decorator (as shared_tables/feed.py would
         # wire it): the same endpoint with and without key checks.
-        from portal import feed
+        from portal.shared_tables import feed
 
         publish_feed()
         feed_view = getattr(feed.feed, "__wrapped__", feed.feed)

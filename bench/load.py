@@ -132,8 +132,8 @@ if __name__ != "__main__":
 SETUP_SCRIPT = """
 import json
 from accounts.models import User
-from accounts.partner_models import Partner
-from accounts.partner_services import PlanInput, key_issue, plan_create
+from accounts.partners.models import Partner
+from accounts.partners.services import PlanInput, key_issue, plan_create
 from accounts.services import api_token_create
 from content.models import ContentItem
 from markets.models import Market

@@ -101,7 +101,7 @@ def seed() -> None:
     from content.models import ContentItem
     from content.services import PositionChange, positions_bulk_set
     from markets.services import market_create
-    from portal.models import OutboxEntry, OutboxKind, OutboxStatus
+    from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
 
     call_command("migrate", verbosity=0)
     market = market_create(
@@ -137,7 +137,7 @@ def seed() -> None:
 
 def raw_conditional_puts(client: Any, table: str, items: list[dict[str, Any]]) -> tuple[float, float]:
     """Put `items` with the pipeline's condition from THREADS threads sharing `client`."""
-    from portal.shared_tables.dynamodb import to_item
+    from positioning.dynamodb import to_item
 
     def put(item: dict[str, Any]) -> float:
         response = client.put_item(
@@ -165,10 +165,10 @@ def main() -> None:
         import django
 
         django.setup()
-        from portal.shared_tables.backends import KEY_ATTRIBUTES
         from portal.shared_tables.config import shared_tables
         from portal.shared_tables.items import build_positions
         from portal.shared_tables.publisher import drain
+        from positioning.tables import KEY_ATTRIBUTES
 
         t0 = time.perf_counter()
         seed()

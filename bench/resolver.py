@@ -21,7 +21,7 @@ from pathlib import Path
 # Run as a script from anywhere: make the repository root importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from markets.resolver import (  # noqa: E402
+from positioning.resolver import (  # noqa: E402
     HIDE,
     PROMOTE,
     VISIBLE,

@@ -47,15 +47,10 @@ from content.services import (
     positions_bulk_set,
     tag_create,
 )
-from markets.api import (
-    MARKET_CODE_PARAMETER,
-    if_match_parameter,
-    is_schema_view,
-    market_or_404,
-    with_etag,
-)
-from markets.api import expected_version as expected_version_of
+from markets.api import MARKET_CODE_PARAMETER, market_or_404
 from markets.models import Market
+from portal.api.etags import expected_version as expected_version_of
+from portal.api.etags import if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 
 CONTENT_ID_PARAMETER = OpenApiParameter(

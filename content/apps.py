@@ -6,7 +6,12 @@ class ContentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # The `images` shared-table builder (content/labelling/shared_items.py).
-        from content.labelling.shared_items import register
+        # The `images` shared-table builder (content/labels/shared_items.py).
+        from content.labels.shared_items import register
 
         register()
+
+        from portal import tasks
+
+        # Labelling never runs in a web request locally: the sweep or `manage.py labels process` does.
+        tasks.register("labels.label_images", "content.labels.jobs.process_images", local="skip")

@@ -20,8 +20,8 @@ from content.board import (
 )
 from content.models import ContentType, PositionState
 from content.services import PositionChange
-from markets.forms import VersionedForm, WallClockField, wall_to_utc
 from markets.models import Market
+from portal.forms import VersionedForm, WallClockField, wall_to_utc
 
 # What an editor asks for, and the position state it becomes.
 ACTION_STATES = {

@@ -131,4 +131,4 @@ class Position(models.Model):
         return f"{self.market_id}:{self.item_id} {self.state}"
 
 
-from content.image_models import *  # noqa: E402,F401,F403
+from content.labels.models import *  # noqa: E402,F401,F403

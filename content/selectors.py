@@ -10,7 +10,8 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from content.models import ContentItem, Position, PositionState, Tag
 from markets.models import Market
-from markets.resolver import (
+from markets.selectors import market_spec, market_specs
+from positioning.resolver import (
     Candidate,
     Decision,
     MarketResolver,
@@ -18,7 +19,6 @@ from markets.resolver import (
     Resolved,
     resolve_feed,
 )
-from markets.selectors import market_spec, market_specs
 
 # Preview candidates: the most recent items, as a recency-ordered search would return them.
 PREVIEW_POOL = 500
@@ -121,7 +121,7 @@ def image_blocks_by_item(
 ) -> dict[tuple[int, int], list[str]]:
     """Return {(item pk, market pk): reasons} for the items' images blocked in `markets` (one query)."""
     # Imported here: image selectors import this module's models, and most pages never need them.
-    from content.image_selectors import blocked_images_by_item
+    from content.labels.selectors import blocked_images_by_item
 
     return blocked_images_by_item(items, markets)
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from content.models import ContentItem, ContentType, Position, PositionState, Tag
 from content.services import MAX_UPSERT_ROWS, ContentRow
 from markets.models import Market
-from markets.serializers import AwareDateTimeField, StrictCharField, StrictFieldsMixin
+from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin
 
 MAX_BULK_CONTENT_IDS = 10_000
 

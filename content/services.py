@@ -22,10 +22,11 @@ from accounts.models import User
 from content.models import ContentItem, ItemTag, Position, PositionState, Tag, TagEdit, TagEditOp
 from markets.codes import language_error
 from markets.models import Market
-from portal.audit import AuditRecord, audit_bulk, audit_record
+from portal.audit.services import AuditRecord, audit_bulk, audit_record
 from portal.errors import Conflict
-from portal.models import OutboxKind
-from portal.outbox import outbox_enqueue_many, position_key
+from portal.shared_tables.keys import position_key
+from portal.shared_tables.models import OutboxKind
+from portal.shared_tables.outbox import outbox_enqueue_many
 
 BATCH_SIZE = 1000
 MAX_UPSERT_ROWS = 1000

@@ -43,12 +43,12 @@ from content.models import ContentItem, ContentType, Position
 from content.selectors import content_facets, content_get, item_matrix
 from content.services import BulkResult, PositionChange, position_set, positions_bulk_set
 from content.services import item_tags_update as tags_update
-from markets.forms import add_service_errors, utc_to_wall
 from markets.models import Market
 from markets.selectors import market_get, market_list
-from portal.audit_selectors import item_history
+from portal.audit.selectors import item_history
 from portal.errors import Conflict
-from portal.views import actor_of, page, portal_view
+from portal.forms import add_service_errors, utc_to_wall
+from portal.pages import actor_of, page, portal_view
 
 BOARD_MARKET_SESSION_KEY = "board_market"
 

@@ -6,14 +6,11 @@ not exist answers 404, one the caller may not act on answers 403.
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +31,7 @@ from markets.serializers import (
     RuleWriteSerializer,
 )
 from markets.services import market_update, rule_create, rule_delete, rule_update
+from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 
 # --- shared by the markets and content APIs ---------------------------------------------------
@@ -41,47 +39,6 @@ from portal.api.pagination import DefaultCursorPagination
 MARKET_CODE_PARAMETER = OpenApiParameter(
     "code", OpenApiTypes.STR, OpenApiParameter.PATH, description="Market code, e.g. AU or AU-OPTUS."
 )
-
-
-def if_match_parameter(kind: str) -> OpenApiParameter:
-    """Return the documented If-Match header for resources whose ETag is `"<kind>-<version>"`."""
-    return OpenApiParameter(
-        "If-Match",
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        required=False,
-        description=(
-            f'The ETag you read (e.g. "{kind}-3"). When it is stale the change is refused with 412 '
-            "and the current values; without it the change is unconditional."
-        ),
-    )
-
-
-def etag(kind: str, version: int) -> str:
-    """Return the strong ETag of a versioned resource: `"<kind>-<version>"`."""
-    return f'"{kind}-{version}"'
-
-
-def expected_version(request: Request, kind: str) -> int | None:
-    """Return the version an If-Match header asks for, None when absent or `*`.
-
-    Raises a 400 ValidationError when the header is not one of our ETags for `kind`.
-    """
-    header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
-        return None
-    match = re.fullmatch(rf'"{re.escape(kind)}-(\d+)"', header.strip())
-    if match is None:
-        raise serializers.ValidationError(
-            {"If-Match": [f'Send the ETag you read, e.g. "{kind}-3" (with the quotes), or *.']}
-        )
-    return int(match[1])
-
-
-def with_etag(response: Response, kind: str, version: int) -> Response:
-    """Set the ETag header of `response` and return it."""
-    response["ETag"] = etag(kind, version)
-    return response
 
 
 def market_or_404(request: Request, code: str, action: Action = Action.VIEW_MARKET) -> Market:
@@ -96,11 +53,6 @@ def market_or_404(request: Request, code: str, action: Action = Action.VIEW_MARK
         return market_get(user=request.user, code=code, action=action)
     except Market.DoesNotExist:
         raise NotFound(f"There is no market {code!r}.") from None
-
-
-def is_schema_view(view: Any) -> bool:
-    """Return whether drf-spectacular is inspecting `view` (there is no request to scope by)."""
-    return bool(getattr(view, "swagger_fake_view", False))
 
 
 class MarketCursorPagination(DefaultCursorPagination):

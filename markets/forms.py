@@ -1,90 +1,16 @@
-"""Forms of the market pages, and wall-clock time entry in a market's time zone.
-
-People enter windows in the market's local time; services take aware UTC. The conversion
-happens here, once, so every form (rules, positions, bulk, preview) treats DST gaps the same way.
-"""
+"""Forms of the market pages: settings, rules and the preview (times in the market's zone)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils.dateparse import parse_datetime
 
 from content.models import ContentType
 from markets.models import RuleAction, Visibility
-
-WALL_FORMAT = "%Y-%m-%dT%H:%M"
-
-
-class WallClockField(forms.DateTimeField):
-    """A datetime-local input whose value is a naive wall-clock time (no zone applied yet)."""
-
-    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=WALL_FORMAT)
-
-    def to_python(self, value: Any) -> datetime | None:
-        if value in self.empty_values:
-            return None
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = parse_datetime(str(value).strip())
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise ValidationError("Enter a date and time, e.g. 2026-11-28 06:00.", code="invalid")
-        return parsed
-
-    def prepare_value(self, value: Any) -> Any:
-        return value
-
-
-def wall_to_utc(value: datetime | None, tz: str, *, field: str = "") -> datetime | None:
-    """Return the aware UTC time of wall-clock `value` in zone `tz` (aware values are converted).
-
-    Raises ValidationError (on `field`) for a time that does not exist there (a DST gap).
-    """
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        return value.astimezone(UTC)
-    zone = ZoneInfo(tz)
-    local = value.replace(tzinfo=zone)
-    utc = local.astimezone(UTC)
-    if utc.astimezone(zone).replace(tzinfo=None) != value:
-        message = f"{value:%d %b %Y %H:%M} does not exist in {tz} (the clocks change then)."
-        raise ValidationError({field: message} if field else message, code="nonexistent")
-    return utc
-
-
-def utc_to_wall(value: datetime | None, tz: str) -> datetime | None:
-    """Return `value` as a naive wall-clock time in zone `tz`, for a form's initial value."""
-    if value is None:
-        return None
-    return value.astimezone(ZoneInfo(tz)).replace(tzinfo=None, second=0, microsecond=0)
-
-
-def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Show a service's ValidationError on the form: on its fields where they exist, else on top."""
-    if hasattr(exc, "error_dict"):
-        for name, messages in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, messages)
-    else:
-        form.add_error(None, exc.messages)
-
-
-def split_list(raw: str) -> list[str]:
-    """Return the distinct non-empty items of a comma-separated input, in order."""
-    return list(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
-
-
-class VersionedForm(forms.Form):
-    """A form that carries the version of the object it edits (optimistic concurrency)."""
-
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+from portal.forms import VersionedForm, WallClockField, split_list, wall_to_utc
 
 
 class MarketSettingsForm(VersionedForm):

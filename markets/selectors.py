@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from accounts.access import Action, markets_for
 from markets.models import Market, Rule
-from markets.resolver import MarketSpec, RuleSpec
+from positioning.resolver import MarketSpec, RuleSpec
 
 
 def rule_spec(rule: Rule) -> RuleSpec:

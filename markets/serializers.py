@@ -7,61 +7,12 @@ The strict fields here exist so that wrong JSON types are refused instead of coe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from markets.models import Market, Rule, RuleAction, Visibility
-
-
-class StrictCharField(serializers.CharField):
-    """A string field that refuses numbers and booleans instead of turning them into text."""
-
-    default_error_messages = {"invalid": "Must be a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 datetime that must carry its UTC offset; stored and returned in UTC.
-
-    A naive time is refused rather than read as UTC: an editor in Sydney who writes 06:00 means
-    06:00 in Sydney, and guessing would shift a campaign window by hours.
-    """
-
-    default_error_messages = {
-        "naive": "Give a time zone with the time, e.g. 2026-03-01T06:00:00+11:00 or 2026-02-28T19:00:00Z."
-    }
-
-    def enforce_timezone(self, value: datetime) -> datetime:
-        if timezone.is_naive(value):
-            self.fail("naive")
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            self.fail("overflow")
-            raise  # unreachable: fail() raises; keeps type checkers content
-
-
-class StrictFieldsMixin:
-    """Refuse keys the serializer does not accept, so a typo ("titel") is not silently ignored."""
-
-    fields: Any
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(set(data) - writable)
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
-        return super().to_internal_value(data)  # type: ignore[misc]
-
+from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin
 
 # --- markets ---------------------------------------------------------------------------------
 

@@ -13,10 +13,10 @@ from django.db import transaction
 from accounts.access import Action, require
 from accounts.models import User
 from markets.models import Market, Rule, RuleAction, Visibility
-from portal.audit import AuditRecord, audit_record, snapshot
+from portal.audit.services import AuditRecord, audit_record, snapshot
 from portal.errors import Conflict
-from portal.models import OutboxKind
-from portal.outbox import outbox_enqueue
+from portal.shared_tables.models import OutboxKind
+from portal.shared_tables.outbox import outbox_enqueue
 
 MARKET_FIELDS = ("code", "name", "languages", "timezone", "default_visibility", "active")
 RULE_FIELDS = (

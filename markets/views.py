@@ -16,21 +16,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import Action, can, grants_for, require
 from content.models import Position
-from content.pin_services import pins_reorder
+from content.pins import pins_reorder
 from content.selectors import market_dashboard_counts, market_pins, market_preview, preview_rows
-from markets.forms import (
-    MarketSettingsForm,
-    PreviewForm,
-    RuleForm,
-    add_service_errors,
-    utc_to_wall,
-    wall_to_utc,
-)
+from markets.forms import MarketSettingsForm, PreviewForm, RuleForm
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list, market_rules
 from markets.services import market_update, rule_create, rule_delete, rule_update
 from portal.errors import Conflict
-from portal.views import actor_of, page, portal_view
+from portal.forms import add_service_errors, utc_to_wall, wall_to_utc
+from portal.pages import actor_of, page, portal_view
 
 
 @portal_view

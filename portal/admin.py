@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from portal.models import AuditEntry, OutboxEntry
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry
 
 
 @admin.register(AuditEntry)

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class PortalConfig(AppConfig):
     name = "portal"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from portal import tasks
+
+        # Inline locally (the tests and `make run` see published state at once); on Lambda an
+        # async invocation, so the user's request never waits on the tables.
+        tasks.register("shared_tables.publish", "portal.shared_tables.publisher.publish_task")

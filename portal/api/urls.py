@@ -23,8 +23,8 @@ urlpatterns = [
     path("", include("accounts.api_urls")),
     path("", include("markets.api_urls")),
     path("", include("content.api_urls")),
-    path("", include("accounts.partner_api_urls")),
-    path("", include("content.label_api_urls")),
-    path("", include("portal.publishing_api_urls")),
+    path("", include("accounts.partners.api_urls")),
+    path("", include("content.labels.api_urls")),
+    path("", include("portal.shared_tables.api_urls")),
     re_path(r"^(?P<unmatched>.*)$", api_not_found),
 ]

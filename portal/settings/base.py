@@ -137,8 +137,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PositionStateEnum": "content.models.PositionState",
         "DecisionStateEnum": "markets.serializers.DECISION_STATES",
-        "ImageStatusEnum": "content.image_models.ImageStatus",
-        "QuotaPeriodEnum": "accounts.partner_models.QuotaPeriod",
+        "ImageStatusEnum": "content.labels.models.ImageStatus",
+        "QuotaPeriodEnum": "accounts.partners.models.QuotaPeriod",
     },
 }
 
@@ -185,6 +185,8 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_USERNAME_FORM_FIELD = "username"
 
 # --- Meridian ---------------------------------------------------------------------------------
+# Inside AWS Lambda (Zappa): background tasks become async invocations (portal/tasks.py).
+ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 # Shared admin tables: "local" (a SQLite file under var/) or "dynamodb".
 SHARED_TABLES_BACKEND = os.environ.get("SHARED_TABLES_BACKEND", "local")
 SHARED_TABLES_PREFIX = os.environ.get("SHARED_TABLES_PREFIX", "meridian-local-")

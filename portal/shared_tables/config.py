@@ -7,8 +7,9 @@ from typing import Any
 
 from django.conf import settings
 
-from portal.shared_tables.backends import SharedTables, open_tables
-from portal.shared_tables.reader import SharedTablesReader
+from positioning.backends import open_tables
+from positioning.reader import SharedTablesReader
+from positioning.tables import SharedTables
 
 # Re-entrant: building a reader builds the tables it reads under the same lock.
 _lock = threading.RLock()

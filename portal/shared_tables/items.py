@@ -4,7 +4,7 @@ The publisher never trusts a payload: an outbox row only names an item (kind + k
 item is rebuilt here from what the database holds now, at the row's current version. Builders
 are registered per OutboxKind, so another area adds its item type (the `images` table) with
 `register_builder(ItemBuilder(kind=OutboxKind.IMAGE, table="images", ...))` from its app's
-`ready()`, plus a JSON Schema in `portal/shared_tables/schemas/images.json`.
+`ready()`, plus a JSON Schema in `positioning/schemas/images.json`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 from content.models import ContentItem, Position
 from markets.models import Market, Rule
-from portal.models import OutboxKind
-from portal.outbox import position_key
-from portal.shared_tables.backends import (
+from portal.shared_tables.keys import position_key
+from portal.shared_tables.models import OutboxKind
+from positioning.tables import (
     MAX_ITEM_BYTES,
     SCHEMA_VERSION,
     Item,

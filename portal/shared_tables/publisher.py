@@ -19,9 +19,7 @@ publishing pauses for SHARED_TABLES_OUTAGE_PAUSE seconds while the sweep keeps p
 from __future__ import annotations
 
 import logging
-import os
 import random
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -33,8 +31,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.models import OutboxEntry, OutboxStatus
-from portal.shared_tables.backends import (
+from portal.shared_tables.config import shared_tables
+from portal.shared_tables.items import builder_for
+from portal.shared_tables.models import OutboxEntry, OutboxStatus
+from portal.shared_tables.outage import pause, resume
+from portal.shared_tables.outbox import request_publish
+from positioning.tables import (
     MAX_ITEM_BYTES,
     PutRequest,
     PutResult,
@@ -43,8 +45,6 @@ from portal.shared_tables.backends import (
     item_size,
     oversize_error,
 )
-from portal.shared_tables.config import shared_tables
-from portal.shared_tables.items import builder_for
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,6 @@ logger = logging.getLogger(__name__)
 _NO_BUILDER_DELAY = timedelta(hours=1)
 _UPDATE_CHUNK = 500
 _MAX_ERRORS_KEPT = 20
-
-_pause_lock = threading.Lock()
-_paused_until = 0.0
 
 
 @dataclass
@@ -98,27 +95,6 @@ class DrainResult:
 def _note(result: DrainResult, message: str) -> None:
     if len(result.errors) < _MAX_ERRORS_KEPT:
         result.errors.append(message)
-
-
-# --- the outage pause ------------------------------------------------------------------------
-
-
-def outage_paused() -> bool:
-    """Return whether on-commit publishing is paused after the tables were found unreachable."""
-    return time.monotonic() < _paused_until
-
-
-def _pause() -> None:
-    global _paused_until
-    with _pause_lock:
-        _paused_until = time.monotonic() + float(settings.SHARED_TABLES_OUTAGE_PAUSE)
-
-
-def resume() -> None:
-    """End an outage pause (a drain that reached the tables does this)."""
-    global _paused_until
-    with _pause_lock:
-        _paused_until = 0.0
 
 
 def retry_delay(attempts: int) -> float:
@@ -338,7 +314,7 @@ def drain(
         _publish_batch(tables, rows, now, result, dead_letters_exist=dead_letters_exist)
         after_id = rows[-1][0]
         if result.unavailable:
-            _pause()
+            pause()
             break
         if len(rows) < batch_size:
             break
@@ -364,17 +340,5 @@ def publish_task() -> dict[str, Any]:
 
 
 def publish_soon() -> None:
-    """Drain the outbox right after a commit: inline locally, as a Zappa async task on Lambda.
-
-    Does nothing while an outage pause is on (the sweep probes the tables meanwhile).
-    """
-    if outage_paused():
-        return
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        # Only on Lambda, where Zappa is in the package: it invokes this same function
-        # asynchronously with the task path "portal.shared_tables.publisher.publish_task".
-        from zappa.asynchronous import task
-
-        task(publish_task)()
-        return
-    publish_task()
+    """Drain the outbox right after a commit (see `portal.shared_tables.outbox.request_publish`)."""
+    request_publish()

@@ -24,9 +24,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.shared_tables.backends import PutRequest, SharedTables, item_key, to_json
 from portal.shared_tables.config import shared_tables
 from portal.shared_tables.items import KEY_CHUNK, ItemBuilder, builders
+from positioning.tables import PutRequest, SharedTables, item_key, to_json
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 
 from content.models import ContentItem
 from markets.models import Market
-from markets.resolver import Candidate
-from portal.models import OutboxEntry, OutboxKind, OutboxStatus
-from portal.shared_tables.backends import SharedTablesError
 from portal.shared_tables.config import shared_tables, shared_tables_reader
-from portal.shared_tables.publisher import outage_paused
-from portal.shared_tables.reader import PublishedMarket
+from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
+from portal.shared_tables.outage import outage_paused
+from positioning.reader import PublishedMarket
+from positioning.resolver import Candidate
+from positioning.tables import SharedTablesError
 
 FEED_DEFAULT_LIMIT = 20
 FEED_MAX_LIMIT = 100

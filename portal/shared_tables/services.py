@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.access import Action, require
 from accounts.models import User
-from portal.audit import AuditRecord, audit_record
-from portal.models import OutboxEntry, OutboxStatus
+from portal.audit.services import AuditRecord, audit_record
+from portal.shared_tables.models import OutboxEntry, OutboxStatus
 
 # Publishing is an admin's job. There is no dedicated action for it in accounts.access, and
 # managing markets is the admin-only action closest to "operating what the public APIs read".
@@ -52,7 +52,7 @@ def dead_letters_retry(
             ),
             via=via,
         )
-        from portal.publishing import request_publish
+        from portal.shared_tables.outbox import request_publish
 
         transaction.on_commit(request_publish)
     return len(ids)

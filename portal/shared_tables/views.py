@@ -11,9 +11,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import require
+from portal.pages import actor_of, portal_view
 from portal.shared_tables.selectors import dead_letters, publish_status
 from portal.shared_tables.services import PUBLISHING_ACTION, dead_letters_retry
-from portal.views import actor_of, portal_view
 
 # The page lists this many dead letters; "Retry all" covers every one of them.
 PAGE_LIMIT = 200

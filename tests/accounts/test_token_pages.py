@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.models import ApiToken, User
 from accounts.services import api_token_create
-from portal.models import AuditEntry
+from portal.audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 PAGE = "/accounts/tokens/"

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from content.models import ContentItem, ItemTag, Position, Tag, TagEdit
 from markets.models import Market, Rule
-from portal.models import AuditEntry, OutboxEntry
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.factories import ContentItemFactory, TagFactory
 
 

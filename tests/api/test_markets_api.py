@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from markets.models import Market
-from portal.models import AuditEntry, OutboxEntry
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.api.conftest import db_state
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,8 @@ import pytest
 
 from content.models import Tag
 from markets.models import Market, Rule
-from portal.models import AuditEntry, OutboxEntry
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.api.conftest import db_state
 from tests.factories import RuleFactory
 

@@ -18,7 +18,8 @@ from content.services import (
     item_tags_update,
     tag_create,
 )
-from portal.models import AuditEntry, OutboxEntry
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,9 @@ from accounts.models import User
 from content.models import ContentItem, Position
 from content.services import PositionChange, position_reset, position_set, positions_bulk_set
 from markets.models import Market
+from portal.audit.models import AuditEntry
 from portal.errors import Conflict
-from portal.models import AuditEntry, OutboxEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.factories import ContentItemFactory
 
 pytestmark = pytest.mark.django_db

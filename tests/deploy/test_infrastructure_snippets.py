@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from portal.health import HEALTH_PATH
-from portal.shared_tables.backends import KEY_ATTRIBUTES
+from positioning.tables import KEY_ATTRIBUTES
 from tests.deploy.zappa_stages import ROOT, raw_settings
 
 

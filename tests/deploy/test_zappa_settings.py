@@ -327,9 +327,9 @@ def test_the_build_refuses_an_interpreter_that_is_not_the_runtime() -> None:
 
 
 def test_the_role_allows_every_dynamodb_call_the_shared_tables_adapter_makes() -> None:
-    # given the operations portal/shared_tables/dynamodb.py sends (create_table is an operator's
+    # given the operations positioning/dynamodb.py sends (create_table is an operator's
     # one-time job with their own credentials, docs/deploy.md)
-    source = (ROOT / "portal" / "shared_tables" / "dynamodb.py").read_text()
+    source = (ROOT / "positioning" / "dynamodb.py").read_text()
     calls = set(re.findall(r"""(?:_call|_pages)\(\s*["']([a-z_]+)["']|client\.([a-z_]+)\(""", source))
     operations = {name for pair in calls for name in pair if name} - {
         "create_table",

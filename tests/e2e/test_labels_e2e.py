@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from content.image_models import ImageLabel, LabelStatus
-from content.image_services import image_labels_store, images_upload, section_create, section_mapping_set
-from content.labelling.base import Box, DetectedLabel, Instance, LabellingResult
+from content.labels.labellers.base import Box, DetectedLabel, Instance, LabellingResult
+from content.labels.models import ImageLabel, LabelStatus
+from content.labels.services import image_labels_store, images_upload, section_create, section_mapping_set
 from tests.labels.conftest import make_image
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

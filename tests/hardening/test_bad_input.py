@@ -23,7 +23,8 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.services import api_token_create
 from markets.models import Market
-from portal.models import AuditEntry, OutboxEntry
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.factories import ContentItemFactory, RuleFactory, TagFactory
 
 pytestmark = pytest.mark.django_db

@@ -17,8 +17,8 @@ from content.models import ContentItem, Position
 from content.services import PositionChange, position_set
 from markets.models import Market, Rule
 from markets.services import market_update, rule_create, rule_update
+from portal.audit.models import AuditEntry
 from portal.errors import Conflict
-from portal.models import AuditEntry
 from tests.factories import ContentItemFactory, TagFactory
 
 

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
-from accounts.partner_models import Partner, PartnerApiKey, UsagePlan
-from content.image_models import ImageAsset, Section
+from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
+from content.labels.models import ImageAsset, Section
 from content.models import ContentItem
 from markets.models import Rule
 

@@ -13,16 +13,17 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts import enforcement
-from accounts.gateway import set_gateway
 from accounts.models import ApiToken, User
-from accounts.partner_models import Partner, PartnerApiKey, UsagePlan
-from accounts.partner_services import PlanInput, partner_create, plan_create
+from accounts.partners import enforcement
+from accounts.partners.gateway import set_gateway
+from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
+from accounts.partners.services import PlanInput, partner_create, plan_create
 from accounts.services import api_token_create
 from content.models import ContentItem, Position, Tag
 from markets.models import Market, Rule
+from portal.audit.models import AuditEntry
 from portal.idempotency import IdempotencyRecord
-from portal.models import AuditEntry, OutboxEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.factories import ContentItemFactory, TagFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from content.image_models import ImageAsset
-from content.image_services import images_upload
-from content.labelling.base import DetectedLabel, DetectedModeration, LabellingResult
+from content.labels.labellers.base import DetectedLabel, DetectedModeration, LabellingResult
+from content.labels.models import ImageAsset
+from content.labels.services import images_upload
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

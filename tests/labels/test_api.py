@@ -10,8 +10,8 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from content.image_models import ImageAsset, ImageLabel, LabelStatus
-from content.image_services import image_labels_store
+from content.labels.models import ImageAsset, ImageLabel, LabelStatus
+from content.labels.services import image_labels_store
 from tests.factories import ContentItemFactory
 from tests.labels.conftest import make_image, result
 
@@ -144,7 +144,7 @@ def test_list_query_count_is_flat(reviewer: Any, new_image: Any, django_assert_m
 
 
 def test_retry_endpoint(reviewer: Any, new_image: Any) -> None:
-    from content.labelling import jobs
+    from content.labels import jobs
     from tests.labels.test_jobs import Failing
 
     image = new_image()

@@ -8,15 +8,15 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.access import AccessDenied
-from content.image_models import ImageBlock, ImageLabel, LabelStatus, Section
-from content.image_selectors import (
+from content.labels.models import ImageBlock, ImageLabel, LabelStatus, Section
+from content.labels.selectors import (
     blocked_images_by_item,
     image_sections,
     image_shared_items,
     section_admission,
     section_image_ids,
 )
-from content.image_services import (
+from content.labels.services import (
     bands_set,
     image_labels_store,
     labels_decide,
@@ -26,7 +26,7 @@ from content.image_services import (
     section_mapping_delete,
     section_mapping_set,
 )
-from portal.models import OutboxEntry, OutboxKind
+from portal.shared_tables.models import OutboxEntry, OutboxKind
 from tests.factories import ContentItemFactory
 from tests.labels.conftest import result
 

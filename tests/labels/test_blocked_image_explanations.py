@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from content.image_services import image_labels_store, moderation_policy_set
+from content.labels.services import image_labels_store, moderation_policy_set
 from content.selectors import item_matrix
 from markets.models import Market
 from tests.factories import ContentItemFactory

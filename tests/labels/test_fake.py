@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from content.labelling import get_labeller
-from content.labelling.base import ImageRef, LabellerError
-from content.labelling.fake import FakeLabeller, fake_responses
+from content.labels.labellers import get_labeller
+from content.labels.labellers.base import ImageRef, LabellerError
+from content.labels.labellers.fake import FakeLabeller, fake_responses
 
 
 def ref(seed: str) -> ImageRef:

@@ -10,10 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from content.image_models import ImageStatus, LabelJob, LabelJobState
-from content.labelling import jobs
-from content.labelling.base import ImageRef, LabellerError, LabellingResult
-from content.labelling.fake import FakeLabeller
+from content.labels import jobs
+from content.labels.labellers.base import ImageRef, LabellerError, LabellingResult
+from content.labels.labellers.fake import FakeLabeller
+from content.labels.models import ImageStatus, LabelJob, LabelJobState
+from portal import tasks
 
 
 class Failing:
@@ -111,19 +112,21 @@ def test_retry_dead_gives_a_fresh_attempt_budget(new_image: Any) -> None:
     assert (job.state, job.attempts, image.status) == (LabelJobState.QUEUED, 0, ImageStatus.QUEUED)
 
 
-def test_dispatch_does_nothing_outside_lambda(new_image: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dispatch_does_nothing_outside_lambda(new_image: Any, settings: Any) -> None:
     # Labelling never runs in a web request: locally, dispatch leaves the job queued.
-    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    settings.ON_LAMBDA = False
     image = new_image()
-    jobs.dispatch([image.pk])
+    tasks.dispatch("labels.label_images", image_ids=[image.pk])
     assert LabelJob.objects.get(image=image).state == LabelJobState.QUEUED
 
 
-def test_dispatch_on_lambda_invokes_the_async_task(new_image: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dispatch_on_lambda_invokes_the_async_task(
+    new_image: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
     calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "meridian-prod")
-    monkeypatch.setattr("zappa.asynchronous.run", lambda func, kwargs: calls.append((func, kwargs)))
-    jobs.dispatch([7, 8])
+    settings.ON_LAMBDA = True
+    monkeypatch.setattr("zappa.asynchronous.run", lambda func, args, kwargs: calls.append((func, kwargs)))
+    tasks.dispatch("labels.label_images", image_ids=[7, 8])
     assert calls == [(jobs.process_images, {"image_ids": [7, 8]})]
 
 

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
-from content.image_models import (
+from content.labels.models import (
     ImageAsset,
     ImageBlock,
     ImageLabel,
@@ -23,8 +23,8 @@ from content.image_models import (
     Section,
     SectionMapping,
 )
-from content.image_selectors import section_image_ids
-from content.image_services import (
+from content.labels.selectors import section_image_ids
+from content.labels.services import (
     bands_set,
     image_labels_store,
     labels_decide,
@@ -32,7 +32,8 @@ from content.image_services import (
     section_create,
     section_mapping_set,
 )
-from portal.models import AuditEntry, OutboxEntry, OutboxKind
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry, OutboxKind
 from tests.labels.conftest import result
 
 ROLES = ["admin_user", "editor", "au_manager", "reviewer", "nobody"]
@@ -764,7 +765,7 @@ def test_a_name_taken_by_a_concurrent_request_is_a_field_error(
 ) -> None:
     # given the up-front name check misses a section created meanwhile (as two requests racing would)
     section_create(actor=reviewer, name="Ocean")
-    monkeypatch.setattr("content.image_services._section_name", lambda name, **_: name)
+    monkeypatch.setattr("content.labels.services._section_name", lambda name, **_: name)
     client = APIClient()
     client.force_login(reviewer)
     # when a section is created or renamed with the taken name, then the unique constraint answers 400

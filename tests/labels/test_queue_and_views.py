@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from content.image_models import ImageLabel, LabelStatus
-from content.image_selectors import QueueFilters, image_shared_items, review_queue
-from content.image_services import (
+from content.labels.models import ImageLabel, LabelStatus
+from content.labels.selectors import QueueFilters, image_shared_items, review_queue
+from content.labels.services import (
     image_labels_store,
     moderation_policy_set,
     section_create,
@@ -55,7 +55,7 @@ def test_queue_filters_by_label_confidence_status_version_and_reviewer(
     auto = review_queue(filters=QueueFilters(status=LabelStatus.APPROVED, reviewer="auto"))
     assert [i.pk for i in auto] == [queue_images[1].pk]
     label = ImageLabel.objects.get(name="Sea")
-    from content.image_services import labels_decide
+    from content.labels.services import labels_decide
 
     labels_decide(actor=reviewer, label_ids=[label.pk], status="rejected")
     by_reviewer = review_queue(filters=QueueFilters(status="", reviewer="reviewer"))
@@ -63,7 +63,7 @@ def test_queue_filters_by_label_confidence_status_version_and_reviewer(
 
 
 def test_queue_filters_by_category(new_image: Any) -> None:
-    from content.labelling.base import DetectedLabel, LabellingResult
+    from content.labels.labellers.base import DetectedLabel, LabellingResult
 
     image = new_image()
     image_labels_store(
@@ -104,8 +104,8 @@ def test_queue_page_query_count_does_not_grow(
 def test_the_review_page_shows_boxes_decisions_and_the_fake_marker(
     client: Client, reviewer: Any, new_image: Any
 ) -> None:
-    from content.labelling import jobs
-    from content.labelling.fake import FakeLabeller
+    from content.labels import jobs
+    from content.labels.labellers.fake import FakeLabeller
 
     image = new_image()
     jobs.process(labeller=FakeLabeller())
@@ -260,7 +260,7 @@ def test_upload_page_by_role_and_clear_errors(
     body = response.content.decode()
     assert response.status_code == 200
     assert "fake.jpg is not an image Meridian can read" in body
-    from content.image_models import ImageAsset
+    from content.labels.models import ImageAsset
 
     assert not ImageAsset.objects.exists()  # all or nothing
     ok = client.post(reverse("labels:upload"), {"images": [SimpleUploadedFile("ok.png", png())]})
@@ -268,7 +268,7 @@ def test_upload_page_by_role_and_clear_errors(
 
 
 def test_failures_show_their_error_and_retry(client: Client, reviewer: Any, new_image: Any) -> None:
-    from content.labelling import jobs
+    from content.labels import jobs
     from tests.labels.test_jobs import Failing
 
     image = new_image()

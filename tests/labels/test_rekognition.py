@@ -8,10 +8,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from content.image_models import ImageStatus, LabelJobState
-from content.labelling.base import ImageRef, LabellerError, parse_detect_moderation_labels
-from content.labelling.jobs import claim, run_job
-from content.labelling.rekognition import RekognitionLabeller, client_config
+from content.labels.jobs import claim, run_job
+from content.labels.labellers.base import ImageRef, LabellerError, parse_detect_moderation_labels
+from content.labels.labellers.rekognition import RekognitionLabeller, client_config
+from content.labels.models import ImageStatus, LabelJobState
 from tests.labels.conftest import fixture
 
 REF = ImageRef(bucket="meridian-images", key="images/ab/abc.jpg", checksum="ab" * 32)
@@ -227,7 +227,8 @@ def test_boto3_is_not_imported_by_the_adapter_module_at_import_time() -> None:
 
     code = (
         "import sys, django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','portal.settings.test');"
-        "django.setup(); import content.labelling.rekognition, content.labelling.jobs, content.label_views;"
+        "django.setup(); import content.labels.labellers.rekognition, content.labels.jobs;"
+        "import content.labels.views;"
         "print('boto3' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

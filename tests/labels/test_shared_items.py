@@ -6,10 +6,10 @@ from typing import Any
 
 import jsonschema
 
-from content.image_services import image_labels_store, moderation_policy_set
-from portal.models import OutboxKind
+from content.labels.services import image_labels_store, moderation_policy_set
 from portal.shared_tables.items import builder_for
-from portal.shared_tables.schemas import load_schema
+from portal.shared_tables.models import OutboxKind
+from positioning.schemas import load_schema
 from tests.labels.conftest import result
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from content.image_models import ImageAsset
+from content.labels.models import ImageAsset
 
 pytestmark = pytest.mark.django_db
 

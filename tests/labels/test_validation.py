@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from PIL import Image
 
-from content.labelling.validation import MAX_BYTES, preview, thumbnail, validate_image
+from content.labels.labellers.validation import MAX_BYTES, preview, thumbnail, validate_image
 from tests.labels.conftest import make_image
 
 

@@ -12,8 +12,9 @@ from accounts.models import User
 from markets.codes import market_code_error, timezone_error
 from markets.models import Market, Rule
 from markets.services import market_create, market_update, rule_create, rule_delete, rule_update
+from portal.audit.models import AuditEntry
 from portal.errors import Conflict
-from portal.models import AuditEntry, OutboxEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.factories import TagFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Tests for markets/resolver.py: precedence tiers, windows, reasons and feed order.
+"""Tests for positioning/resolver.py: precedence tiers, windows, reasons and feed order.
 
 Pure data in, decisions out: none of these tests touch the database.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from markets.resolver import (
+from positioning.resolver import (
     HIDE,
     OPT_IN,
     PROMOTE,
@@ -694,7 +694,7 @@ def test_resolver_imports_without_django() -> None:
     # Given a fresh interpreter with no Django settings, when the resolver is imported,
     # then Django is not loaded (the public-API Lambda reuses this module as is)
     root = Path(__file__).resolve().parents[2]
-    code = "import sys, markets.resolver; assert 'django' not in sys.modules, sorted(sys.modules)"
+    code = "import sys, positioning.resolver; assert 'django' not in sys.modules, sorted(sys.modules)"
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=False

@@ -1,4 +1,4 @@
-"""Property tests for markets/resolver.py: invariants that hold for any market, item and time.
+"""Property tests for positioning/resolver.py: invariants that hold for any market, item and time.
 
 Small alphabets (5 tags, 3 types, 3 sources, windows within two hours of `AT`) make rules,
 positions and items collide often, which is where precedence bugs live.
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets.resolver import (
+from positioning.resolver import (
     HIDE,
     OPT_IN,
     PROMOTE,

@@ -13,13 +13,13 @@ import pytest
 from django.test import Client
 from limits.storage import Storage
 
-from accounts import enforcement
-from accounts.enforcement import PartnerLimiter
-from accounts.gateway import set_gateway
-from accounts.gateway.sqlite_limits import SQLiteStorage
 from accounts.models import User
-from accounts.partner_models import Partner, UsagePlan
-from accounts.partner_services import IssuedKey, PlanInput, key_issue, partner_create, plan_create
+from accounts.partners import enforcement
+from accounts.partners.enforcement import PartnerLimiter
+from accounts.partners.gateway import set_gateway
+from accounts.partners.gateway.sqlite_limits import SQLiteStorage
+from accounts.partners.models import Partner, UsagePlan
+from accounts.partners.services import IssuedKey, PlanInput, key_issue, partner_create, plan_create
 
 # Redis runs beside PostgreSQL on every development and CI machine; db 15 is the tests' own.
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"

@@ -10,8 +10,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.partner_models import KeyStatus, KeyUsage, Partner, PartnerApiKey, QuotaTopUp, UsagePlan
-from accounts.partner_services import IssuedKey
+from accounts.partners.models import KeyStatus, KeyUsage, Partner, PartnerApiKey, QuotaTopUp, UsagePlan
+from accounts.partners.services import IssuedKey
 from accounts.services import api_token_create
 from tests.partners.conftest import STAGE, T0
 
@@ -216,7 +216,7 @@ def test_key_list_filters_and_stays_flat_in_queries(
     admin_user: User, issue: Callable[..., IssuedKey], django_assert_max_num_queries: Any
 ) -> None:
     keys = [issue(name=f"app {n}").key for n in range(8)]
-    from accounts.partner_services import key_suspend
+    from accounts.partners.services import key_suspend
 
     key_suspend(actor=None, key=keys[0])
     client = APIClient()

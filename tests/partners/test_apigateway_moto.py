@@ -14,8 +14,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.models import User
-from accounts.partner_models import Partner, PartnerApiKey, SyncState, UsagePlan
-from accounts.partner_services import (
+from accounts.partners.models import Partner, PartnerApiKey, SyncState, UsagePlan
+from accounts.partners.services import (
     gateway_reconcile,
     key_issue,
     key_resume,
@@ -34,7 +34,7 @@ from tests.partners.conftest import plan_input
 
 def count_calls(client: Any, operation: str) -> list[dict[str, Any]]:
     """Record every call of `operation` the backend's boto3 client makes."""
-    from accounts.gateway import get_gateway
+    from accounts.partners.gateway import get_gateway
 
     seen: list[dict[str, Any]] = []
     backend: Any = get_gateway()
@@ -169,7 +169,7 @@ def test_rotation_and_expiry_on_the_gateway(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # moto has no get_usage/update_usage: the carry-over is tested with the Stubber elsewhere
-    from accounts.gateway.apigateway import ApiGatewayBackend
+    from accounts.partners.gateway.apigateway import ApiGatewayBackend
 
     monkeypatch.setattr(ApiGatewayBackend, "remaining", lambda self, **kw: 123)
     monkeypatch.setattr(ApiGatewayBackend, "set_remaining", lambda self, **kw: None)

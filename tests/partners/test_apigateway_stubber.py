@@ -11,11 +11,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from accounts.gateway import GatewayError, set_gateway
-from accounts.gateway.apigateway import ApiGatewayBackend
 from accounts.models import User
-from accounts.partner_models import KeyUsage, Partner, PartnerApiKey, QuotaTopUp, SyncState, UsagePlan
-from accounts.partner_services import key_sync, key_top_up, usage_sync
+from accounts.partners.gateway import GatewayError, set_gateway
+from accounts.partners.gateway.apigateway import ApiGatewayBackend
+from accounts.partners.models import KeyUsage, Partner, PartnerApiKey, QuotaTopUp, SyncState, UsagePlan
+from accounts.partners.services import key_sync, key_top_up, usage_sync
 from tests.partners.conftest import T0
 
 

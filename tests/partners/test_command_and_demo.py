@@ -11,10 +11,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from accounts.gateway import GatewayError
-from accounts.partner_demo import load_partner_demo
-from accounts.partner_models import KeyStatus, KeyUsage, Partner, PartnerApiKey, SyncState, UsagePlan
-from accounts.partner_services import IssuedKey
+from accounts.partners.demo import load_partner_demo
+from accounts.partners.gateway import GatewayError
+from accounts.partners.models import KeyStatus, KeyUsage, Partner, PartnerApiKey, SyncState, UsagePlan
+from accounts.partners.services import IssuedKey
 from tests.partners.conftest import T0
 
 
@@ -46,7 +46,7 @@ def test_reconcile_locally_reports_and_repairs_unsynced_objects(plan: UsagePlan)
 
 
 def test_gateway_failures_end_the_command_with_an_error(monkeypatch: pytest.MonkeyPatch, db: None) -> None:
-    from accounts import partner_services
+    from accounts.partners import services as partner_services
 
     def down(**kwargs: Any) -> int:
         raise GatewayError("get_usage: ServiceUnavailable")

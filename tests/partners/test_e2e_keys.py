@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from accounts.partner_models import Partner, PartnerApiKey, UsagePlan
+from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
 
 pytestmark = pytest.mark.e2e
 

@@ -15,10 +15,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts import enforcement
-from accounts.enforcement import PartnerLimiter, throttle_item
-from accounts.partner_models import KeyStatus, KeyUsage, PartnerApiKey, UsagePlan
-from accounts.partner_services import IssuedKey, key_revoke, key_suspend, partner_update, usage_sync
+from accounts.partners import enforcement
+from accounts.partners.enforcement import PartnerLimiter, throttle_item
+from accounts.partners.models import KeyStatus, KeyUsage, PartnerApiKey, UsagePlan
+from accounts.partners.services import IssuedKey, key_revoke, key_suspend, partner_update, usage_sync
 from tests.partners.conftest import T0
 
 PROBE = "/partners/probe/"
@@ -182,7 +182,7 @@ def test_refused_requests_do_not_use_quota_or_count_as_usage(
     # Then the day shows 5 used, 0 remaining; a top-up of 2 admits exactly 2 more
     row = KeyUsage.objects.get(key=issued.key)
     assert (row.day, row.used, row.remaining) == (T0.date(), 5, 0)
-    from accounts.partner_services import key_top_up
+    from accounts.partners.services import key_top_up
 
     with django_capture_on_commit_callbacks(execute=True):
         key_top_up(actor=None, key=issued.key, amount=2, reason="launch day")
@@ -299,7 +299,7 @@ def test_method_throttle_applies_on_top_of_the_plan(
     time_machine: Any,
 ) -> None:
     # Given a plan of 100/s whose probe method is throttled to 2/s with a burst of 2
-    from accounts.gateway.base import MethodThrottle
+    from accounts.partners.gateway.base import MethodThrottle
 
     plan = make_plan(
         name="Method",

@@ -1,5 +1,5 @@
-"""The reference feed behind `require_partner_key` (applied outermost in portal/feed.py), on real
-published shared tables."""
+"""The reference feed behind `require_partner_key` (applied outermost in portal/shared_tables/feed.py),
+on real published shared tables."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from accounts.partner_models import UsagePlan
-from accounts.partner_services import IssuedKey, key_suspend
+from accounts.partners.models import UsagePlan
+from accounts.partners.services import IssuedKey, key_suspend
 from content.services import ContentRow, content_upsert_bulk
 from markets.services import market_create
-from portal import feed
-from portal.shared_tables import config
+from portal.shared_tables import config, feed
 from portal.shared_tables.publisher import drain
 
 AT = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -57,7 +56,7 @@ def published_au(settings: Any, tmp_path: Path, db: None) -> Iterator[None]:
 
 @pytest.fixture
 def protected_feed() -> Callable[..., HttpResponse]:
-    """The routed feed view itself: portal/feed.py applies `require_partner_key` outermost."""
+    """The routed feed view itself: portal/shared_tables/feed.py applies `require_partner_key` outermost."""
     return feed.feed
 
 

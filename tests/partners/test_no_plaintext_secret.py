@@ -18,9 +18,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.partner_models import Partner, PartnerApiKey, UsagePlan
-from accounts.partner_services import key_issue, key_retry_sync, key_rotate, plan_create
-from portal.models import AuditEntry
+from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
+from accounts.partners.services import key_issue, key_retry_sync, key_rotate, plan_create
+from portal.audit.models import AuditEntry
 from tests.partners.conftest import plan_input
 
 
@@ -163,8 +163,8 @@ def test_a_re_issue_after_a_failed_first_sync_leaks_nothing(
     django_capture_on_commit_callbacks: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from accounts.gateway import GatewayError
-    from accounts.gateway.apigateway import ApiGatewayBackend
+    from accounts.partners.gateway import GatewayError
+    from accounts.partners.gateway.apigateway import ApiGatewayBackend
 
     with django_capture_on_commit_callbacks(execute=True):
         plan = plan_create(actor=admin_user, data=plan_input(api_stages=[apigateway["stage"]]))

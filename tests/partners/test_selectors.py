@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from accounts.access import AccessDenied
-from accounts.gateway.quota import offset_error, period_bounds
 from accounts.models import User
-from accounts.partner_models import KeyUsage, PartnerApiKey, QuotaTopUp, UsagePlan
-from accounts.partner_selectors import (
+from accounts.partners.gateway.quota import offset_error, period_bounds
+from accounts.partners.models import KeyUsage, PartnerApiKey, QuotaTopUp, UsagePlan
+from accounts.partners.selectors import (
     expiring_keys,
     key_list,
     key_usage_chart,
@@ -22,7 +22,7 @@ from accounts.partner_selectors import (
     quota_alerts,
     usage_summaries,
 )
-from accounts.partner_services import IssuedKey, key_revoke, key_suspend, partner_create, plan_update
+from accounts.partners.services import IssuedKey, key_revoke, key_suspend, partner_create, plan_update
 from tests.partners.conftest import T0, plan_input
 
 DENIED_ROLES = ["editor", "au_editor", "au_manager", "reviewer", "nobody"]
@@ -209,6 +209,6 @@ def test_plan_limit_warning_near_and_at_300(plan: UsagePlan, admin_user: User) -
 def test_fresh_plan_update_with_the_same_values_changes_nothing(plan: UsagePlan, admin_user: User) -> None:
     fresh = UsagePlan.objects.get(pk=plan.pk)
     plan_update(actor=admin_user, plan=fresh, data=plan_input())
-    from portal.models import AuditEntry
+    from portal.audit.models import AuditEntry
 
     assert not AuditEntry.objects.filter(action="usage_plan.update").exists()

@@ -12,14 +12,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from accounts import enforcement
 from accounts.access import AccessDenied
-from accounts.gateway import GatewayError, set_gateway
-from accounts.gateway.base import DayUsage, KeySpec, MethodThrottle, PlanSpec
-from accounts.gateway.local import LocalGateway
 from accounts.models import User
-from accounts.partner_models import KeyStatus, Partner, PartnerApiKey, QuotaTopUp, SyncState, UsagePlan
-from accounts.partner_services import (
+from accounts.partners import enforcement
+from accounts.partners.gateway import GatewayError, set_gateway
+from accounts.partners.gateway.base import DayUsage, KeySpec, MethodThrottle, PlanSpec
+from accounts.partners.gateway.local import LocalGateway
+from accounts.partners.models import KeyStatus, Partner, PartnerApiKey, QuotaTopUp, SyncState, UsagePlan
+from accounts.partners.services import (
     IssuedKey,
     gateway_reconcile,
     key_issue,
@@ -38,7 +38,7 @@ from accounts.partner_services import (
     usage_sync,
 )
 from accounts.tokens import hash_secret
-from portal.models import AuditEntry
+from portal.audit.models import AuditEntry
 from tests.partners.conftest import T0, plan_input
 
 DENIED_ROLES = ["editor", "au_editor", "au_manager", "reviewer", "nobody"]
@@ -71,7 +71,7 @@ class FlakyGateway(LocalGateway):
         if not key.gateway_id:
             self.secrets.append(secret)
             if secret is None:
-                from accounts.gateway.base import SecretUnavailable
+                from accounts.partners.gateway.base import SecretUnavailable
 
                 raise SecretUnavailable()
         return key.gateway_id or f"key-{key.pk}"
@@ -535,7 +535,7 @@ def test_usage_sync_stores_used_and_remaining_per_day(
 def test_local_usage_reads_counters(
     issue: Callable[..., IssuedKey], plan: UsagePlan, time_machine: Any
 ) -> None:
-    from accounts.partner_services import key_spec, plan_spec
+    from accounts.partners.services import key_spec, plan_spec
 
     time_machine.move_to(T0, tick=False)
     issued = issue()

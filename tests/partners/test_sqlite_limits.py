@@ -9,7 +9,7 @@ from typing import Any
 from limits import RateLimitItemPerSecond
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
-from accounts.gateway.sqlite_limits import SQLiteStorage
+from accounts.partners.gateway.sqlite_limits import SQLiteStorage
 
 
 def test_counters_expire_and_clear(tmp_path: Path, time_machine: Any) -> None:

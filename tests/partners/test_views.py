@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
-from accounts.partner_models import KeyStatus, KeyUsage, Partner, PartnerApiKey, QuotaTopUp, UsagePlan
-from accounts.partner_services import IssuedKey
+from accounts.partners.models import KeyStatus, KeyUsage, Partner, PartnerApiKey, QuotaTopUp, UsagePlan
+from accounts.partners.services import IssuedKey
 from tests.partners.conftest import T0
 
 DENIED_ROLES = ["editor", "au_editor", "au_manager", "reviewer", "nobody"]

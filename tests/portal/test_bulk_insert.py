@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import User
+from portal.audit.models import AuditEntry
 from portal.bulk import bulk_insert
-from portal.models import AuditEntry, OutboxEntry
+from portal.shared_tables.models import OutboxEntry
 
 pytestmark = pytest.mark.django_db
 

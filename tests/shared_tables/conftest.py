@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from moto.server import ThreadedMotoServer
 
 from portal.shared_tables import config, items
-from portal.shared_tables.backends import SharedTables
-from portal.shared_tables.schemas import SCHEMA_DIR, load_schema
+from positioning.schemas import SCHEMA_DIR, load_schema
+from positioning.tables import SharedTables
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

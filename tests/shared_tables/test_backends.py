@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from portal.shared_tables.backends import (
+from positioning.tables import (
     MAX_BATCH_GET_KEYS,
     MAX_ITEM_BYTES,
     PutRequest,

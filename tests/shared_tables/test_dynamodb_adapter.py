@@ -16,8 +16,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from portal.shared_tables.backends import PutRequest, PutStatus, TablesUnavailable
-from portal.shared_tables.dynamodb import DynamoTables, from_attribute, to_attribute
+from positioning.dynamodb import DynamoTables, from_attribute, to_attribute
+from positioning.tables import PutRequest, PutStatus, TablesUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def stubbed(threads: int = 1) -> tuple[DynamoTables, Stubber]:
 def test_importing_the_adapter_and_the_reader_does_not_import_boto3() -> None:
     # Given a fresh interpreter
     code = (
-        "import sys; import portal.shared_tables.dynamodb, portal.shared_tables.reader;"
+        "import sys; import positioning.dynamodb, positioning.reader;"
         "print('boto3' in sys.modules, 'botocore' in sys.modules)"
     )
 
@@ -169,7 +169,7 @@ def test_an_unreachable_endpoint_stops_the_remaining_puts_quickly(
 
 def test_batch_get_retries_unprocessed_keys(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given DynamoDB leaving one key unprocessed on the first call
-    monkeypatch.setattr("portal.shared_tables.dynamodb.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("positioning.dynamodb.time.sleep", lambda seconds: None)
     tables, stubber = stubbed()
     key_a = {"content_id": {"S": "a"}}
     key_b = {"content_id": {"S": "b"}}
@@ -199,7 +199,7 @@ def test_batch_get_retries_unprocessed_keys(aws_env: None, monkeypatch: pytest.M
 def test_batch_get_gives_up_after_bounded_retries(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given DynamoDB that never processes a key
     sleeps: list[float] = []
-    monkeypatch.setattr("portal.shared_tables.dynamodb.time.sleep", sleeps.append)
+    monkeypatch.setattr("positioning.dynamodb.time.sleep", sleeps.append)
     tables, stubber = stubbed()
     for _ in range(6):
         stubber.add_response(
@@ -238,7 +238,7 @@ def test_reader_environment_selects_the_backend(tmp_path: Path) -> None:
         "SHARED_TABLES_LOCAL_PATH": str(tmp_path / "t.sqlite3"),
     }
     code = (
-        "from portal.shared_tables.reader import SharedTablesReader;"
+        "from positioning.reader import SharedTablesReader;"
         "r = SharedTablesReader.from_env(); print(r.tables.backend_name, r.tables.table_name('markets'))"
     )
 

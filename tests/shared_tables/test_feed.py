@@ -10,20 +10,20 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from accounts import enforcement
-from accounts.enforcement import PartnerLimiter
-from accounts.gateway import set_gateway
-from accounts.gateway.sqlite_limits import SQLiteStorage
-from accounts.partner_services import PlanInput, key_issue, partner_create, plan_create
+from accounts.partners import enforcement
+from accounts.partners.enforcement import PartnerLimiter
+from accounts.partners.gateway import set_gateway
+from accounts.partners.gateway.sqlite_limits import SQLiteStorage
+from accounts.partners.services import PlanInput, key_issue, partner_create, plan_create
 from content.models import ContentItem
 from content.services import PositionChange, position_set
 from markets.models import Market
 from markets.services import rule_create
-from portal.models import OutboxKind
-from portal.outbox import outbox_enqueue_many
 from portal.shared_tables import config
-from portal.shared_tables.backends import SharedTables, TablesUnavailable
+from portal.shared_tables.models import OutboxKind
+from portal.shared_tables.outbox import outbox_enqueue_many
 from portal.shared_tables.publisher import drain
+from positioning.tables import SharedTables, TablesUnavailable
 from tests.factories import ContentItemFactory, TagFactory
 
 pytestmark = pytest.mark.django_db

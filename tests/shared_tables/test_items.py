@@ -14,7 +14,6 @@ from content.services import PositionChange, item_tags_update, position_reset, p
 from markets.models import Market
 from markets.selectors import market_spec
 from markets.services import rule_create, rule_update
-from portal.shared_tables.backends import MAX_ITEM_BYTES, item_size
 from portal.shared_tables.items import (
     build_content,
     build_markets,
@@ -22,7 +21,8 @@ from portal.shared_tables.items import (
     builder_for,
     market_item_size_error,
 )
-from portal.shared_tables.reader import market_from_item
+from positioning.reader import market_from_item
+from positioning.tables import MAX_ITEM_BYTES, item_size
 from tests.factories import ContentItemFactory, TagFactory
 from tests.shared_tables.conftest import assert_schema_valid
 

@@ -24,13 +24,13 @@ from content.services import (
 )
 from markets.models import Market, Rule
 from markets.services import market_update, rule_create, rule_update
-from portal.models import OutboxEntry, OutboxKind, OutboxStatus
-from portal.outbox import outbox_enqueue_many
-from portal.shared_tables import config, publisher
-from portal.shared_tables.backends import KEY_ATTRIBUTES, PutRequest, SharedTables
+from portal.shared_tables import config, outage
 from portal.shared_tables.items import build_positions
+from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
+from portal.shared_tables.outbox import outbox_enqueue_many
 from portal.shared_tables.publisher import drain
 from portal.shared_tables.reconcile import reconcile
+from positioning.tables import KEY_ATTRIBUTES, PutRequest, SharedTables
 from tests.factories import ContentItemFactory, TagFactory
 from tests.shared_tables.conftest import MotoEndpoint, assert_schema_valid
 
@@ -161,7 +161,7 @@ def test_an_outage_during_1000_changes_loses_nothing(
     settings.SHARED_TABLES_OUTAGE_PAUSE = 120
     config.forget()
     tables = config.shared_tables()
-    publisher.resume()
+    outage.resume()
     for slug in ("ocean", "hunting"):
         TagFactory(slug=slug)
     items = [ContentItemFactory(upstream_id=f"c-{n:03d}", tag_slugs=["ocean"]) for n in range(300)]
@@ -206,7 +206,7 @@ def test_an_outage_during_1000_changes_loses_nothing(
     assert open_rows.count() == 1000
     assert set(open_rows.values_list("attempts", flat=True)) == {0}
     # And after the first failed publish, publishing after commit paused instead of slowing every change
-    assert publisher.outage_paused()
+    assert outage.outage_paused()
     assert outage_seconds < 120
 
     # When DynamoDB is back and the minute sweep runs
@@ -222,7 +222,7 @@ def test_an_outage_during_1000_changes_loses_nothing(
     assert sum(1 for i in stored["content"] if "hunting" in i["tags"]) == 200
     au_item = tables.get_item("markets", ("AU",))
     assert au_item is not None and len(au_item["rules"]) == Rule.objects.filter(market=au).count() == 100
-    assert not publisher.outage_paused()
+    assert not outage.outage_paused()
 
     # When an item fails for good (its tags exceed DynamoDB's 400 KB item limit)
     huge = tuple(f"tag-{n:05d}-{'x' * 50}" for n in range(7000))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -23,13 +22,13 @@ from content.services import (
 )
 from markets.models import Market
 from markets.services import market_update, rule_create
-from portal.models import OutboxEntry, OutboxKind, OutboxStatus
-from portal.outbox import outbox_enqueue
-from portal.shared_tables import publisher
-from portal.shared_tables.backends import PutRequest, PutResult, PutStatus, SharedTables
+from portal.shared_tables import outage
 from portal.shared_tables.items import _BUILDERS, ItemBuilder, register_builder
+from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
+from portal.shared_tables.outbox import outbox_enqueue
 from portal.shared_tables.publisher import drain, publish_soon, retry_delay
 from portal.shared_tables.services import dead_letters_retry
+from positioning.tables import PutRequest, PutResult, PutStatus, SharedTables
 from tests.factories import ContentItemFactory, TagFactory
 from tests.shared_tables.conftest import assert_schema_valid
 
@@ -62,9 +61,9 @@ class ScriptedTables:
 
 @pytest.fixture(autouse=True)
 def no_pause() -> Iterator[None]:
-    publisher.resume()
+    outage.resume()
     yield
-    publisher.resume()
+    outage.resume()
 
 
 @pytest.fixture
@@ -287,18 +286,18 @@ def test_an_outage_counts_no_attempt_and_pauses_on_commit_publishing(
     assert (row.status, row.attempts, row.next_attempt_at) == (OutboxStatus.PENDING, 0, None)
     assert "unreachable" in row.last_error
     # And publishing after commit pauses (the sweep keeps probing)
-    assert publisher.outage_paused()
+    assert outage.outage_paused()
 
     # When the tables are back, the sweep publishes it and lifts the pause
     assert drain().written == 1
-    assert not publisher.outage_paused()
+    assert not outage.outage_paused()
 
 
 def test_publish_soon_does_nothing_while_paused(
     local_tables: SharedTables, au: Market, catalogue: list[ContentItem], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a pause after an outage
-    monkeypatch.setattr(publisher, "_paused_until", float("inf"))
+    monkeypatch.setattr(outage, "_paused_until", float("inf"))
     position_set(actor=None, market=au, item=catalogue[0], change=PositionChange(state="hidden"))
 
     # When a commit asks to publish, then nothing is attempted
@@ -385,7 +384,11 @@ def test_publishing_on_commit_can_be_switched_off(
 
 
 def test_on_lambda_publishing_is_a_zappa_async_task(
-    local_tables: SharedTables, au: Market, catalogue: list[ContentItem], monkeypatch: pytest.MonkeyPatch
+    local_tables: SharedTables,
+    au: Market,
+    catalogue: list[ContentItem],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
 ) -> None:
     # Given the code runs on Lambda, where Zappa invokes tasks asynchronously
     from zappa import asynchronous
@@ -399,7 +402,7 @@ def test_on_lambda_publishing_is_a_zappa_async_task(
         def send(self, task_path: str, args: Any, kwargs: Any) -> None:
             sent.append((task_path, args, kwargs))
 
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "meridian-dev")
+    settings.ON_LAMBDA = True
     monkeypatch.setitem(asynchronous.ASYNC_CLASSES, "lambda", FakeLambdaAsync)
     position_set(actor=None, market=au, item=catalogue[0], change=PositionChange(state="hidden"))
 
@@ -423,5 +426,5 @@ def test_retry_delays_grow_exponentially_with_jitter_and_a_cap(settings: Any) ->
         delays = [retry_delay(attempts) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1
-    assert os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None
+    assert settings.ON_LAMBDA is False
     assert Position.objects.count() == 0

@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import api_token_create
-from portal.models import AuditEntry, OutboxEntry, OutboxKind, OutboxStatus
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -18,13 +18,13 @@ from content.models import ContentItem
 from content.selectors import market_preview
 from content.services import PositionChange, item_tags_update, position_reset, position_set
 from markets.models import Market
-from markets.resolver import Candidate
 from markets.services import rule_create
-from portal.models import OutboxKind
-from portal.outbox import outbox_enqueue_many
-from portal.shared_tables.backends import PutRequest, SharedTables, SharedTablesError
+from portal.shared_tables.models import OutboxKind
+from portal.shared_tables.outbox import outbox_enqueue_many
 from portal.shared_tables.publisher import drain
-from portal.shared_tables.reader import SharedTablesReader
+from positioning.reader import SharedTablesReader
+from positioning.resolver import Candidate
+from positioning.tables import PutRequest, SharedTables, SharedTablesError
 from tests.factories import ContentItemFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -222,8 +222,8 @@ def test_the_reader_runs_without_django_in_another_process(
     script = f"""
 import json, sys
 from datetime import datetime
-from markets.resolver import Candidate
-from portal.shared_tables.reader import SharedTablesReader
+from positioning.resolver import Candidate
+from positioning.reader import SharedTablesReader
 page = [Candidate(c, t, s, frozenset(tags)) for c, t, s, tags in json.loads(sys.argv[1])]
 feed = SharedTablesReader.from_env().feed("AU", page, at=datetime.fromisoformat("{AT.isoformat()}"))
 print(json.dumps({{

@@ -10,11 +10,11 @@ from content.models import ContentItem
 from content.services import PositionChange, position_set
 from markets.models import Market
 from markets.services import market_update, rule_create
-from portal.models import OutboxKind
-from portal.outbox import outbox_enqueue_many
-from portal.shared_tables.backends import PutRequest, SharedTables
+from portal.shared_tables.models import OutboxKind
+from portal.shared_tables.outbox import outbox_enqueue_many
 from portal.shared_tables.publisher import drain
 from portal.shared_tables.reconcile import reconcile
+from positioning.tables import PutRequest, SharedTables
 from tests.factories import ContentItemFactory, TagFactory
 
 pytestmark = pytest.mark.django_db

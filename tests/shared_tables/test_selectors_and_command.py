@@ -13,11 +13,11 @@ from content.models import ContentItem
 from content.services import PositionChange, position_set
 from markets.models import Market
 from markets.services import market_update
-from portal.models import OutboxEntry, OutboxKind, OutboxStatus
 from portal.shared_tables import config
-from portal.shared_tables.backends import SharedTables, TablesUnavailable
+from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
 from portal.shared_tables.publisher import drain
 from portal.shared_tables.selectors import market_publish_state, publish_status
+from positioning.tables import SharedTables, TablesUnavailable
 from tests.factories import ContentItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,8 +148,8 @@ def test_publish_fails_loudly_when_the_tables_are_unreachable(
     local_tables: SharedTables, au: Market, item: ContentItem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a pending change and tables that refuse connections
-    from portal.shared_tables import publisher
-    from portal.shared_tables.backends import PutResult, PutStatus
+    from portal.shared_tables import outage
+    from positioning.tables import PutResult, PutStatus
 
     position_set(actor=None, market=au, item=item, change=PositionChange(state="hidden"))
     monkeypatch.setattr(
@@ -162,4 +162,4 @@ def test_publish_fails_loudly_when_the_tables_are_unreachable(
     with pytest.raises(CommandError, match="unreachable"):
         run("publish")
     assert OutboxEntry.objects.get(key="AU|c-1").status == OutboxStatus.PENDING
-    publisher.resume()
+    outage.resume()

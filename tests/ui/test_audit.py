@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from markets.models import Market
-from portal.models import AuditEntry
+from portal.audit.models import AuditEntry
 from tests.ui.conftest import login
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

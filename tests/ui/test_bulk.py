@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 
 from content.models import ContentItem, Position
 from markets.models import Market
-from portal.models import AuditEntry, OutboxEntry
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.factories import PositionFactory
 from tests.ui.conftest import BASE, login
 

@@ -8,7 +8,8 @@ import time_machine
 
 from content.selectors import market_dashboard_counts
 from markets.models import Market
-from portal.models import AuditEntry, OutboxEntry
+from portal.audit.models import AuditEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.factories import PositionFactory, RuleFactory
 from tests.ui.conftest import login
 

@@ -10,7 +10,7 @@ import time_machine
 
 from content.models import Position
 from markets.models import Market
-from portal.models import AuditEntry
+from portal.audit.models import AuditEntry
 from tests.factories import PositionFactory, RuleFactory, TagFactory
 from tests.ui.conftest import login
 

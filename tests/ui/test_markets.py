@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from markets.models import Market, Rule
-from portal.models import AuditEntry
+from portal.audit.models import AuditEntry
 from tests.factories import PositionFactory, RuleFactory, TagFactory
 from tests.ui.conftest import BASE, login
 

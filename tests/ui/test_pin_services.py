@@ -1,4 +1,4 @@
-"""content.pin_services.pins_reorder: moving pinned slots up and down, swapping on conflict."""
+"""content.pins.pins_reorder: moving pinned slots up and down, swapping on conflict."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from django.core.exceptions import ValidationError
 
 from accounts.access import AccessDenied
 from content.models import Position
-from content.pin_services import pins_reorder
+from content.pins import pins_reorder
 from markets.models import Market
+from portal.audit.models import AuditEntry
 from portal.errors import Conflict
-from portal.models import AuditEntry, OutboxEntry
+from portal.shared_tables.models import OutboxEntry
 from tests.factories import PositionFactory
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

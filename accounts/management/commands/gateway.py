@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts import partner_services as services
-from accounts.gateway import GatewayError, get_gateway
+from accounts.partners import services
+from accounts.partners.gateway import GatewayError, get_gateway
 
 
 class Command(BaseCommand):

@@ -6,8 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from content.image_selectors import failed_jobs, labels_status
-from content.labelling import get_labeller, jobs
+from content.labels import jobs
+from content.labels.labellers import get_labeller
+from content.labels.selectors import failed_jobs, labels_status
 
 
 class Command(BaseCommand):

@@ -201,17 +201,17 @@ class Command(BaseCommand):
                 f"{Rule.objects.count()} rules, {Position.objects.count()} positions."
             )
         )
-        from content.label_demo import load_label_demo
+        from content.labels.demo import load_label_demo
 
         self.stdout.write(self.style.SUCCESS(f"Demo images (fake labeller): {load_label_demo()}."))
-        from accounts.partner_demo import load_partner_demo
+        from accounts.partners.demo import load_partner_demo
 
         load_partner_demo(write=self.stdout.write)
 
     def _already_loaded(self, items: int) -> bool:
         """Whether every part of the demo is there, so `make run` starts at once the second time."""
-        from accounts.partner_models import Partner
-        from content.image_models import ImageAsset
+        from accounts.partners.models import Partner
+        from content.labels.models import ImageAsset
 
         return (
             Market.objects.filter(code="AU-OPTUS").exists()

@@ -10,13 +10,13 @@ manage.py shared_tables prune [--days 30]           # delete old published outbo
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from markets.models import Market
-from portal.shared_tables.backends import SharedTablesError
+from positioning.tables import SharedTablesError
 
 # A sweep on Lambda stops starting new batches after this many seconds, well inside the
 # function's timeout; rows left over are the next minute's.
@@ -73,7 +73,7 @@ class Command(BaseCommand):
         from portal.shared_tables.publisher import drain
 
         budget = options["time_budget"]
-        if budget is None and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        if budget is None and settings.ON_LAMBDA:
             budget = _LAMBDA_TIME_BUDGET
         result = drain(batch_size=options["batch_size"], time_budget=budget)
         self.stdout.write(result.summary())

@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import Action, can, grants_for, require
 from content.models import Position
-from content.pins import pins_reorder
 from content.selectors import market_dashboard_counts, market_pins, market_preview, preview_rows
+from content.services.pins import pins_reorder
 from markets.forms import MarketSettingsForm, PreviewForm, RuleForm
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list, market_rules

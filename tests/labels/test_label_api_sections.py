@@ -765,7 +765,7 @@ def test_a_name_taken_by_a_concurrent_request_is_a_field_error(
 ) -> None:
     # given the up-front name check misses a section created meanwhile (as two requests racing would)
     section_create(actor=reviewer, name="Ocean")
-    monkeypatch.setattr("content.labels.services._section_name", lambda name, **_: name)
+    monkeypatch.setattr("content.labels.services.sections._section_name", lambda name, **_: name)
     client = APIClient()
     client.force_login(reviewer)
     # when a section is created or renamed with the taken name, then the unique constraint answers 400

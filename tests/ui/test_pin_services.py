@@ -1,4 +1,4 @@
-"""content.pins.pins_reorder: moving pinned slots up and down, swapping on conflict."""
+"""content.services.pins.pins_reorder: moving pinned slots up and down, swapping on conflict."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.access import AccessDenied
 from content.models import Position
-from content.pins import pins_reorder
+from content.services.pins import pins_reorder
 from markets.models import Market
 from portal.audit.models import AuditEntry
 from portal.errors import Conflict

@@ -1,40 +1,26 @@
-"""Writes for content: ingestion upserts, editors' tags and per-market positions.
-
-Each service checks access first, then writes the change, its audit entries and outbox rows in
-one transaction. Position writers lock the market rows they touch, so versions of one market's
-positions grow without gaps or races (SQLite serialises writers anyway).
-"""
+"""Writes for positions: set, reset and bulk changes per market, versioned, audited, published."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.text import slugify
 
 from accounts.access import Action, can, require
 from accounts.models import User
-from content.models import ContentItem, ItemTag, Position, PositionState, Tag, TagEdit, TagEditOp
-from markets.codes import language_error
+from content.models import ContentItem, Position, PositionState
+from content.services.base import BATCH_SIZE, POSITION_FIELDS
 from markets.models import Market
 from portal.audit.services import AuditRecord, audit_bulk, audit_record
 from portal.errors import Conflict
 from portal.shared_tables.keys import position_key
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
-
-BATCH_SIZE = 1000
-MAX_UPSERT_ROWS = 1000
-EARLIEST_PUBLISHED = datetime(1888, 1, 1, tzinfo=UTC)
-POSITION_FIELDS = ("state", "boost", "slot", "section", "starts_at", "ends_at", "reason")
-
-
-# --- positions -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -353,266 +339,4 @@ def positions_bulk_set(
     missing = len(item_ids) - len(ordered_ids)
     if missing:
         result.refused.append(Refusal(market_code="", reason="Content item not found.", count=missing))
-    return result
-
-
-# --- tags ------------------------------------------------------------------------------------
-
-
-def tag_create(*, actor: User | None, slug: str, label: str = "", via: str = "portal") -> Tag:
-    """Create a tag (editors and admins). Raises AccessDenied; ValidationError on a bad slug."""
-    if actor is not None:
-        require(actor, Action.EDIT_TAGS)
-    tag = Tag(slug=slug.strip().lower(), label=(label or slug).strip())
-    tag.full_clean()
-    with transaction.atomic():
-        tag.save()
-        audit_record(
-            actor=actor,
-            record=AuditRecord(
-                action="tag.create", object_type="tag", object_id=tag.slug, object_repr=tag.label
-            ),
-            via=via,
-        )
-    return tag
-
-
-def _effective_tag_ids(items: Sequence[ContentItem], slug_to_id: dict[str, int]) -> dict[int, set[int]]:
-    """Return each item's effective tag ids: upstream tags plus editors' adds minus removes."""
-    edits: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for item_id, tag_id, op in TagEdit.objects.filter(item__in=items).values_list("item_id", "tag_id", "op"):
-        edits[item_id].append((tag_id, op))
-    effective: dict[int, set[int]] = {}
-    for item in items:
-        tags = {slug_to_id[s] for s in item.upstream_tags if s in slug_to_id}
-        for tag_id, op in edits.get(item.pk, ()):
-            if op == TagEditOp.ADD:
-                tags.add(tag_id)
-            else:
-                tags.discard(tag_id)
-        effective[item.pk] = tags
-    return effective
-
-
-def _write_item_tags(effective: dict[int, set[int]]) -> None:
-    ItemTag.objects.filter(item_id__in=list(effective)).delete()
-    ItemTag.objects.bulk_create(
-        (ItemTag(item_id=item_id, tag_id=tag_id) for item_id, tags in effective.items() for tag_id in tags),
-        batch_size=BATCH_SIZE,
-    )
-
-
-def item_tags_update(
-    *,
-    actor: User | None,
-    item: ContentItem,
-    add: Sequence[str] = (),
-    remove: Sequence[str] = (),
-    via: str = "portal",
-) -> ContentItem:
-    """Add and remove tags on an item as an editor; the change survives re-ingestion.
-
-    Raises AccessDenied unless `actor` may edit tags; ValidationError on unknown tags or a tag
-    both added and removed.
-    """
-    if actor is not None:
-        require(actor, Action.EDIT_TAGS)
-    add_set, remove_set = {s.strip() for s in add if s.strip()}, {s.strip() for s in remove if s.strip()}
-    if add_set & remove_set:
-        raise ValidationError({"tags": f"Cannot add and remove {', '.join(sorted(add_set & remove_set))}."})
-    tags = {t.slug: t for t in Tag.objects.filter(slug__in=add_set | remove_set)}
-    unknown = sorted((add_set | remove_set) - set(tags))
-    if unknown:
-        raise ValidationError({"tags": f"Unknown tag(s): {', '.join(unknown)}."})
-    with transaction.atomic():
-        locked = ContentItem.objects.select_for_update().get(pk=item.pk)
-        before = sorted(locked.tags.values_list("slug", flat=True))
-        for slug, op in [
-            *((s, TagEditOp.ADD) for s in add_set),
-            *((s, TagEditOp.REMOVE) for s in remove_set),
-        ]:
-            TagEdit.objects.update_or_create(
-                item=locked, tag=tags[slug], defaults={"op": op, "author": actor}
-            )
-        slug_to_id = dict(
-            Tag.objects.filter(slug__in=[*locked.upstream_tags, *tags]).values_list("slug", "id")
-        )
-        _write_item_tags(_effective_tag_ids([locked], slug_to_id))
-        after = sorted(locked.tags.values_list("slug", flat=True))
-        if after != before:
-            locked.version += 1
-            locked.save(update_fields=["version", "updated_at"])
-            outbox_enqueue_many(kind=OutboxKind.CONTENT, entries=[(locked.upstream_id, locked.version)])
-        audit_record(
-            actor=actor,
-            record=AuditRecord(
-                action="content.tags",
-                object_type="content",
-                object_id=locked.upstream_id,
-                object_repr=locked.title[:300],
-                before={"tags": before},
-                after={"tags": after, "added": sorted(add_set), "removed": sorted(remove_set)},
-            ),
-            via=via,
-        )
-    return locked
-
-
-# --- ingestion -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContentRow:
-    """One item as the ingestion pipeline sends it, keyed by its upstream id."""
-
-    upstream_id: str
-    content_type: str
-    title: str
-    source: str
-    language: str
-    published_at: datetime
-    summary: str = ""
-    url: str = ""
-    premium: bool = False
-    tags: tuple[str, ...] = ()
-
-
-@dataclass
-class UpsertResult:
-    """What a bulk upsert did, by upstream id."""
-
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-
-
-class BulkValidationError(ValidationError):
-    """Some rows are invalid; nothing was written. `row_errors` maps row index to field errors."""
-
-    def __init__(self, row_errors: dict[int, dict[str, list[str]]]) -> None:
-        super().__init__(f"{len(row_errors)} row(s) are invalid; nothing was written.")
-        self.row_errors = row_errors
-
-
-_ITEM_FIELDS = ("content_type", "title", "summary", "url", "source", "language", "published_at", "premium")
-# Fields the shared `content` item carries: a change in them gives the item a new version.
-_PUBLISHED_FIELDS = ("content_type", "source", "upstream_tags")
-
-
-def _row_errors(row: ContentRow) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    candidate = ContentItem(upstream_id=row.upstream_id, **{f: getattr(row, f) for f in _ITEM_FIELDS})
-    try:
-        candidate.clean_fields(exclude=["upstream_tags", "version"])
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    if not row.upstream_id.strip():
-        errors.setdefault("upstream_id", []).append("This field is required.")
-    if row.published_at.tzinfo is None:
-        errors.setdefault("published_at", []).append("Give a time zone with the time.")
-    elif row.published_at < EARLIEST_PUBLISHED:
-        errors.setdefault("published_at", []).append("Content starts in 1888.")
-    lang = language_error(row.language)
-    if lang:
-        errors.setdefault("language", []).append(lang)
-    bad_tags = [t for t in row.tags if not slugify(t) or len(slugify(t)) > 64]
-    if bad_tags:
-        errors.setdefault("tags", []).append(f"Not usable as tags: {', '.join(map(str, bad_tags))}.")
-    return errors
-
-
-def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: str = "api") -> UpsertResult:
-    """Create or update up to 1,000 items by upstream id, all or nothing.
-
-    Repeating the same rows changes nothing (idempotent). Raises AccessDenied unless `actor` may
-    import content; BulkValidationError with per-row field errors (nothing written); ValidationError
-    when there are too many rows.
-    """
-    if actor is not None:
-        require(actor, Action.IMPORT_CONTENT)
-    if len(rows) > MAX_UPSERT_ROWS:
-        raise ValidationError({"items": f"Send at most {MAX_UPSERT_ROWS} items per request."})
-    row_errors: dict[int, dict[str, list[str]]] = {}
-    seen: dict[str, int] = {}
-    for index, row in enumerate(rows):
-        errors = _row_errors(row)
-        if row.upstream_id in seen:
-            errors.setdefault("upstream_id", []).append(
-                f"Duplicate of row {seen[row.upstream_id]} in this request."
-            )
-        seen.setdefault(row.upstream_id, index)
-        if errors:
-            row_errors[index] = errors
-    if row_errors:
-        raise BulkValidationError(row_errors)
-
-    result = UpsertResult()
-    normalised = {row.upstream_id: (row, sorted({slugify(t) for t in row.tags})) for row in rows}
-    with transaction.atomic():
-        existing = {
-            item.upstream_id: item
-            for item in ContentItem.objects.select_for_update().filter(upstream_id__in=list(normalised))
-        }
-        all_slugs = {slug for _, slugs in normalised.values() for slug in slugs}
-        known = set(Tag.objects.filter(slug__in=all_slugs).values_list("slug", flat=True))
-        Tag.objects.bulk_create(
-            [Tag(slug=s, label=s.replace("-", " ").title()) for s in sorted(all_slugs - known)],
-            ignore_conflicts=True,
-        )
-        to_create: list[ContentItem] = []
-        to_update: list[ContentItem] = []
-        audits: list[AuditRecord] = []
-        for upstream_id, (row, slugs) in normalised.items():
-            values: dict[str, Any] = {f: getattr(row, f) for f in _ITEM_FIELDS}
-            values["upstream_tags"] = slugs
-            item = existing.get(upstream_id)
-            if item is None:
-                item = ContentItem(upstream_id=upstream_id, version=1, **values)
-                to_create.append(item)
-                result.created.append(upstream_id)
-                audits.append(
-                    AuditRecord(
-                        action="content.create",
-                        object_type="content",
-                        object_id=upstream_id,
-                        object_repr=row.title[:300],
-                        after={"title": row.title, "type": row.content_type, "tags": slugs},
-                    )
-                )
-                continue
-            changed = {k: v for k, v in values.items() if getattr(item, k) != v}
-            if not changed:
-                result.unchanged.append(upstream_id)
-                continue
-            before = {k: getattr(item, k) for k in changed}
-            for k, v in changed.items():
-                setattr(item, k, v)
-            if set(changed) & set(_PUBLISHED_FIELDS):
-                item.version += 1
-            to_update.append(item)
-            result.updated.append(upstream_id)
-            audits.append(
-                AuditRecord(
-                    action="content.update",
-                    object_type="content",
-                    object_id=upstream_id,
-                    object_repr=item.title[:300],
-                    before={k: v.isoformat() if isinstance(v, datetime) else v for k, v in before.items()},
-                    after={k: v.isoformat() if isinstance(v, datetime) else v for k, v in changed.items()},
-                )
-            )
-        ContentItem.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
-        if to_update:
-            ContentItem.objects.bulk_update(
-                to_update, [*_ITEM_FIELDS, "upstream_tags", "version"], batch_size=BATCH_SIZE
-            )
-        touched_ids = set(result.created) | set(result.updated)
-        if touched_ids:
-            touched = list(ContentItem.objects.filter(upstream_id__in=touched_ids))
-            slug_to_id = dict(Tag.objects.filter(slug__in=all_slugs).values_list("slug", "id"))
-            _write_item_tags(_effective_tag_ids(touched, slug_to_id))
-            outbox_enqueue_many(
-                kind=OutboxKind.CONTENT, entries=[(i.upstream_id, i.version) for i in touched]
-            )
-            audit_bulk(actor=actor, records=audits, via=via)
     return result

@@ -8,7 +8,7 @@ from django.db import transaction
 from accounts.access import Action, require
 from accounts.models import User
 from content.models import Position, PositionState
-from content.services import PositionChange, position_set
+from content.services.positions import PositionChange, position_set
 from markets.models import Market
 from portal.errors import Conflict
 

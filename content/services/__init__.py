@@ -1,0 +1,54 @@
+"""Writes for content: ingestion upserts, editors' tags and per-market positions.
+
+Each service checks access first, then writes the change, its audit entries and outbox rows in
+one transaction. Position writers lock the market rows they touch, so versions of one market's
+positions grow without gaps or races (SQLite serialises writers anyway).
+"""
+
+from content.services.base import (
+    BATCH_SIZE,
+    EARLIEST_PUBLISHED,
+    MAX_UPSERT_ROWS,
+    POSITION_FIELDS,
+)
+from content.services.ingestion import (
+    BulkValidationError,
+    ContentRow,
+    UpsertResult,
+    content_upsert_bulk,
+)
+from content.services.pins import (
+    pins_reorder,
+)
+from content.services.positions import (
+    BulkResult,
+    PositionChange,
+    Refusal,
+    position_reset,
+    position_set,
+    positions_bulk_set,
+)
+from content.services.tags import (
+    item_tags_update,
+    tag_create,
+)
+
+__all__ = [
+    "BATCH_SIZE",
+    "BulkResult",
+    "BulkValidationError",
+    "ContentRow",
+    "EARLIEST_PUBLISHED",
+    "MAX_UPSERT_ROWS",
+    "POSITION_FIELDS",
+    "PositionChange",
+    "Refusal",
+    "UpsertResult",
+    "content_upsert_bulk",
+    "item_tags_update",
+    "pins_reorder",
+    "position_reset",
+    "position_set",
+    "positions_bulk_set",
+    "tag_create",
+]

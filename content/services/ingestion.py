@@ -1,0 +1,179 @@
+"""Ingestion: the bulk upsert of content items by upstream id, all rows valid or none written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.text import slugify
+
+from accounts.access import Action, require
+from accounts.models import User
+from content.models import ContentItem, Tag
+from content.services.base import BATCH_SIZE, EARLIEST_PUBLISHED, MAX_UPSERT_ROWS
+from content.services.tags import _effective_tag_ids, _write_item_tags
+from markets.codes import language_error
+from portal.audit.services import AuditRecord, audit_bulk
+from portal.shared_tables.models import OutboxKind
+from portal.shared_tables.outbox import outbox_enqueue_many
+
+
+@dataclass(frozen=True)
+class ContentRow:
+    """One item as the ingestion pipeline sends it, keyed by its upstream id."""
+
+    upstream_id: str
+    content_type: str
+    title: str
+    source: str
+    language: str
+    published_at: datetime
+    summary: str = ""
+    url: str = ""
+    premium: bool = False
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class UpsertResult:
+    """What a bulk upsert did, by upstream id."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+class BulkValidationError(ValidationError):
+    """Some rows are invalid; nothing was written. `row_errors` maps row index to field errors."""
+
+    def __init__(self, row_errors: dict[int, dict[str, list[str]]]) -> None:
+        super().__init__(f"{len(row_errors)} row(s) are invalid; nothing was written.")
+        self.row_errors = row_errors
+
+
+_ITEM_FIELDS = ("content_type", "title", "summary", "url", "source", "language", "published_at", "premium")
+# Fields the shared `content` item carries: a change in them gives the item a new version.
+_PUBLISHED_FIELDS = ("content_type", "source", "upstream_tags")
+
+
+def _row_errors(row: ContentRow) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    candidate = ContentItem(upstream_id=row.upstream_id, **{f: getattr(row, f) for f in _ITEM_FIELDS})
+    try:
+        candidate.clean_fields(exclude=["upstream_tags", "version"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if not row.upstream_id.strip():
+        errors.setdefault("upstream_id", []).append("This field is required.")
+    if row.published_at.tzinfo is None:
+        errors.setdefault("published_at", []).append("Give a time zone with the time.")
+    elif row.published_at < EARLIEST_PUBLISHED:
+        errors.setdefault("published_at", []).append("Content starts in 1888.")
+    lang = language_error(row.language)
+    if lang:
+        errors.setdefault("language", []).append(lang)
+    bad_tags = [t for t in row.tags if not slugify(t) or len(slugify(t)) > 64]
+    if bad_tags:
+        errors.setdefault("tags", []).append(f"Not usable as tags: {', '.join(map(str, bad_tags))}.")
+    return errors
+
+
+def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: str = "api") -> UpsertResult:
+    """Create or update up to 1,000 items by upstream id, all or nothing.
+
+    Repeating the same rows changes nothing (idempotent). Raises AccessDenied unless `actor` may
+    import content; BulkValidationError with per-row field errors (nothing written); ValidationError
+    when there are too many rows.
+    """
+    if actor is not None:
+        require(actor, Action.IMPORT_CONTENT)
+    if len(rows) > MAX_UPSERT_ROWS:
+        raise ValidationError({"items": f"Send at most {MAX_UPSERT_ROWS} items per request."})
+    row_errors: dict[int, dict[str, list[str]]] = {}
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        errors = _row_errors(row)
+        if row.upstream_id in seen:
+            errors.setdefault("upstream_id", []).append(
+                f"Duplicate of row {seen[row.upstream_id]} in this request."
+            )
+        seen.setdefault(row.upstream_id, index)
+        if errors:
+            row_errors[index] = errors
+    if row_errors:
+        raise BulkValidationError(row_errors)
+
+    result = UpsertResult()
+    normalised = {row.upstream_id: (row, sorted({slugify(t) for t in row.tags})) for row in rows}
+    with transaction.atomic():
+        existing = {
+            item.upstream_id: item
+            for item in ContentItem.objects.select_for_update().filter(upstream_id__in=list(normalised))
+        }
+        all_slugs = {slug for _, slugs in normalised.values() for slug in slugs}
+        known = set(Tag.objects.filter(slug__in=all_slugs).values_list("slug", flat=True))
+        Tag.objects.bulk_create(
+            [Tag(slug=s, label=s.replace("-", " ").title()) for s in sorted(all_slugs - known)],
+            ignore_conflicts=True,
+        )
+        to_create: list[ContentItem] = []
+        to_update: list[ContentItem] = []
+        audits: list[AuditRecord] = []
+        for upstream_id, (row, slugs) in normalised.items():
+            values: dict[str, Any] = {f: getattr(row, f) for f in _ITEM_FIELDS}
+            values["upstream_tags"] = slugs
+            item = existing.get(upstream_id)
+            if item is None:
+                item = ContentItem(upstream_id=upstream_id, version=1, **values)
+                to_create.append(item)
+                result.created.append(upstream_id)
+                audits.append(
+                    AuditRecord(
+                        action="content.create",
+                        object_type="content",
+                        object_id=upstream_id,
+                        object_repr=row.title[:300],
+                        after={"title": row.title, "type": row.content_type, "tags": slugs},
+                    )
+                )
+                continue
+            changed = {k: v for k, v in values.items() if getattr(item, k) != v}
+            if not changed:
+                result.unchanged.append(upstream_id)
+                continue
+            before = {k: getattr(item, k) for k in changed}
+            for k, v in changed.items():
+                setattr(item, k, v)
+            if set(changed) & set(_PUBLISHED_FIELDS):
+                item.version += 1
+            to_update.append(item)
+            result.updated.append(upstream_id)
+            audits.append(
+                AuditRecord(
+                    action="content.update",
+                    object_type="content",
+                    object_id=upstream_id,
+                    object_repr=item.title[:300],
+                    before={k: v.isoformat() if isinstance(v, datetime) else v for k, v in before.items()},
+                    after={k: v.isoformat() if isinstance(v, datetime) else v for k, v in changed.items()},
+                )
+            )
+        ContentItem.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
+        if to_update:
+            ContentItem.objects.bulk_update(
+                to_update, [*_ITEM_FIELDS, "upstream_tags", "version"], batch_size=BATCH_SIZE
+            )
+        touched_ids = set(result.created) | set(result.updated)
+        if touched_ids:
+            touched = list(ContentItem.objects.filter(upstream_id__in=touched_ids))
+            slug_to_id = dict(Tag.objects.filter(slug__in=all_slugs).values_list("slug", "id"))
+            _write_item_tags(_effective_tag_ids(touched, slug_to_id))
+            outbox_enqueue_many(
+                kind=OutboxKind.CONTENT, entries=[(i.upstream_id, i.version) for i in touched]
+            )
+            audit_bulk(actor=actor, records=audits, via=via)
+    return result

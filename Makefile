@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help venv run test lint check migrate demo-data bench test-fast clean
+.PHONY: help venv run test lint check migrate demo-data bench test-fast test-suite core clean
 
 help:
 	@echo "make run        set up, migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test       set up, lint (ruff, mypy) and run the whole test suite"
-	@echo "make lint       ruff + mypy only"
+	@echo "make lint       ruff, mypy and the import contracts (lint-imports) only"
+	@echo "make core       build the positioning wheel, test it in a clean venv without Django"
 	@echo "make demo-data  (re)load the demo data (idempotent)"
 	@echo "make bench      run the benchmarks in bench/"
 
@@ -41,6 +42,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 check: venv
 	$(PY) manage.py check
@@ -51,6 +53,25 @@ check: venv
 
 test: lint check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite alone (no lint or checks): what CI runs again on another Python version.
+test-suite: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The positioning core as its consumers get it: a wheel, installed into a clean venv that has no
+# Django, whose own tests run against the installed package (not this folder).
+CORE_VENV := build/core-venv
+core: venv
+	rm -rf build/core-dist $(CORE_VENV)
+	$(PY) -m pip wheel --quiet --no-deps -w build/core-dist ./positioning
+	$(PYTHON) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/python -m pip install --quiet build/core-dist/*.whl \
+	  $$(grep -E '^(pytest|hypothesis|jsonschema)==' requirements-dev.txt)
+	cd build && core-venv/bin/python -c "import positioning, sys; \
+	  assert 'site-packages' in positioning.__file__, positioning.__file__; \
+	  import positioning.reader, positioning.backends; \
+	  assert 'django' not in sys.modules; print('positioning', positioning.__version__, 'from', positioning.__file__)"
+	cd build && core-venv/bin/pytest -q -c ../positioning/pyproject.toml --rootdir ../positioning ../positioning/tests
 
 test-fast: venv
 	$(PY) -m pytest -x -q -m "not e2e and not slow" $(PYTEST_ARGS)

@@ -10,17 +10,11 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.access import Action, can
 from accounts.models import ApiToken, User
+from accounts.selectors import visible_tokens
 from accounts.serializers import ApiTokenCreateSerializer, ApiTokenSerializer, IssuedApiTokenSerializer
 from accounts.services import api_token_create, api_token_revoke
 from portal.api.pagination import DefaultCursorPagination
-
-
-def visible_tokens(user: User) -> QuerySet[ApiToken]:
-    """Return the tokens `user` may see and revoke: their own, or every token for admins."""
-    tokens = ApiToken.objects.select_related("user")
-    return tokens if can(user, Action.MANAGE_USERS) else tokens.filter(user=user)
 
 
 class ApiTokenFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type hints

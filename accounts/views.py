@@ -10,9 +10,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.access import Action, can
-from accounts.api import visible_tokens
 from accounts.forms import ApiTokenForm
 from accounts.models import User
+from accounts.selectors import visible_tokens
 from accounts.services import api_token_create, api_token_revoke
 
 OTHERS_LIMIT = 200

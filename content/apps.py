@@ -11,7 +11,11 @@ class ContentConfig(AppConfig):
 
         register()
 
+        from content.selectors import existing_tag_slugs
+        from markets.vocabulary import register_tag_lookup
         from portal import tasks
+
+        register_tag_lookup(existing_tag_slugs)
 
         # Labelling never runs in a web request locally: the sweep or `manage.py labels process` does.
         tasks.register("labels.label_images", "content.labels.jobs.process_images", local="skip")

@@ -6,14 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from markets.models import Market
-
-
-class ContentType(models.TextChoices):
-    ARTICLE = "article", "Article"
-    VIDEO = "video", "Video"
-    CLIP = "clip", "Clip"
-    GALLERY = "gallery", "Gallery"
-    IMAGE = "image", "Image"
+from markets.vocabulary import ContentType
 
 
 class Tag(models.Model):

@@ -325,3 +325,8 @@ def preview_rows(
         item = by_id.get(entry.candidate.content_id)
         rows.append((entry, item, blocks.get((item.pk, market.pk), []) if item else []))
     return rows
+
+
+def existing_tag_slugs(slugs: Iterable[str]) -> set[str]:
+    """Return the slugs among `slugs` that name existing tags (one query)."""
+    return set(Tag.objects.filter(slug__in=list(slugs)).values_list("slug", flat=True))

@@ -8,8 +8,8 @@ from zoneinfo import available_timezones
 from django import forms
 from django.core.exceptions import ValidationError
 
-from content.models import ContentType
 from markets.models import RuleAction, Visibility
+from markets.vocabulary import ContentType
 from portal.forms import VersionedForm, WallClockField, split_list, wall_to_utc
 
 

@@ -4,7 +4,7 @@ audit entry and its outbox row in one transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,10 +13,13 @@ from django.db import transaction
 from accounts.access import Action, require
 from accounts.models import User
 from markets.models import Market, Rule, RuleAction, Visibility
+from markets.vocabulary import ContentType, known_tags
 from portal.audit.services import AuditRecord, audit_record, snapshot
 from portal.errors import Conflict
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue
+from positioning.items import market_item, rule_entry
+from positioning.tables import MAX_ITEM_BYTES, item_size
 
 MARKET_FIELDS = ("code", "name", "languages", "timezone", "default_visibility", "active")
 RULE_FIELDS = (
@@ -154,8 +157,6 @@ def _clean_list(values: Sequence[str] | None) -> list[str]:
 
 
 def _validate_rule(rule: Rule) -> None:
-    from content.models import ContentType, Tag
-
     errors: dict[str, list[str]] = {}
     if not (rule.match_tags or rule.match_content_types or rule.match_sources):
         errors.setdefault("match", []).append(
@@ -168,7 +169,7 @@ def _validate_rule(rule: Rule) -> None:
             f"Choose from {', '.join(ContentType.values)}."
         )
     if rule.match_tags:
-        known = set(Tag.objects.filter(slug__in=rule.match_tags).values_list("slug", flat=True))
+        known = known_tags(rule.match_tags)
         unknown = sorted(set(rule.match_tags) - known)
         if unknown:
             errors.setdefault("match_tags", []).append(f"Unknown tag(s): {', '.join(unknown)}.")
@@ -184,8 +185,6 @@ def _validate_rule(rule: Rule) -> None:
         for field, messages in exc.message_dict.items():
             errors.setdefault(field, []).extend(messages)
     # All of a market's rules live in its one shared-table item, which DynamoDB caps at 400 KB.
-    from portal.shared_tables.items import market_item_size_error
-
     if not errors and (size_error := market_item_size_error(rule.market, extra_rule=rule)):
         errors.setdefault("__all__", []).append(size_error)
     if errors:
@@ -306,3 +305,50 @@ def rule_delete(
         current.delete()
         _bump_market(locked_market)
         audit_record(actor=actor, record=record, via=via)
+
+
+def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> str | None:
+    """Return why `market`'s item (with `extra_rule` added or replaced) would exceed 400 KB, or None.
+
+    DynamoDB refuses items over 400 KB, and a market's rules all live in its one item, so the
+    rule services refuse a rule that would overflow it instead of the publisher failing later.
+    """
+    rules = list(Rule.objects.filter(market_id=market.pk).order_by("id")) if market.pk else []
+    if extra_rule is not None:
+        rules = [r for r in rules if extra_rule.pk is None or r.pk != extra_rule.pk] + [extra_rule]
+    item = market_item(
+        code=market.code,
+        name=market.name,
+        languages=market.languages,
+        timezone=market.timezone,
+        default_visibility=market.default_visibility,
+        active=market.active,
+        version=market.version + 1,
+        updated_at=market.updated_at or datetime.now(UTC),
+        rules=[
+            rule_entry(
+                # A rule not saved yet gets the widest id it could have.
+                rule_id=rule.pk if rule.pk is not None else 2**63 - 1,
+                action=rule.action,
+                match_tags=rule.match_tags,
+                match_content_types=rule.match_content_types,
+                match_sources=rule.match_sources,
+                boost=rule.boost,
+                starts_at=rule.starts_at,
+                ends_at=rule.ends_at,
+                note=rule.note,
+            )
+            for rule in rules
+        ],
+    )
+    size = item_size(item)
+    if size <= MAX_ITEM_BYTES:
+        return None
+    return (
+        f"With this rule, {market.code}'s rules would take {size / 1024:,.0f} KB in the shared tables, "
+        f"over DynamoDB's limit of {MAX_ITEM_BYTES // 1024} KB per market. Remove rules you no longer "
+        "need, or shorten long notes and tag lists."
+    )
+
+
+# --- positions -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Pure functions over plain frozen data (no Django import), so the admin preview, the REST API,
 the reference feed endpoint, the public-API Lambda and the tests all share one implementation
-of the precedence in DESIGN.md "Positioning semantics":
+of the precedence in docs/shared-tables.md, "Positioning semantics":
 
 1. an item position whose window contains `at` (and whose state is not "default") wins;
 2. else an active hide rule that matches the item hides it;

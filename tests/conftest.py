@@ -8,6 +8,9 @@ from accounts.models import Membership, Role, User
 from markets.models import Market
 from tests.factories import MarketFactory, UserFactory
 
+# The one Chromium fixture (and its page) for every browser test in the suite.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture
 def au(db: None) -> Market:

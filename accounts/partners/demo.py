@@ -1,4 +1,4 @@
-"""Demo data for the partners area: Sam's journey (JOURNEYS.md) ready to try.
+"""Demo data for the partners area: Sam's journey (the admin's day in the README's tour) ready to try.
 
 Optus on "Partner Gold" (rate 50/s, burst 500, 20,000 requests a month: the figures of AWS's own
 console example) with one key. The key's secret is written once, when the key is created.

@@ -12,19 +12,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from content.models import ContentItem, Position
-from markets.models import Market, Rule
+from markets.models import Market
 from portal.shared_tables.keys import position_key
 from portal.shared_tables.models import OutboxKind
+from positioning.items import iso, market_item, rule_entry
 from positioning.tables import (
-    MAX_ITEM_BYTES,
     SCHEMA_VERSION,
     Item,
     SharedTables,
-    item_size,
 )
 
 __all__ = [
@@ -32,19 +30,11 @@ __all__ = [
     "builder_for",
     "builders",
     "iso",
-    "market_item_size_error",
     "register_builder",
 ]
 
 # Keys per reconcile chunk: bounded memory and SQL parameter counts.
 KEY_CHUNK = 500
-
-
-def iso(value: datetime | None) -> str | None:
-    """Return `value` as ISO-8601 UTC with a `Z` suffix (None stays None)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -93,61 +83,6 @@ def builders() -> list[ItemBuilder]:
 
 
 # --- markets ---------------------------------------------------------------------------------
-
-
-def rule_entry(
-    *,
-    rule_id: Any,
-    action: str,
-    match_tags: Sequence[str],
-    match_content_types: Sequence[str],
-    match_sources: Sequence[str],
-    boost: int,
-    starts_at: datetime | None,
-    ends_at: datetime | None,
-    note: str,
-) -> dict[str, Any]:
-    """Return one rule as the `markets` item lists it."""
-    return {
-        "id": str(rule_id),
-        "action": action,
-        "match": {
-            "tags": sorted(match_tags or ()),
-            "content_types": sorted(match_content_types or ()),
-            "sources": sorted(match_sources or ()),
-        },
-        "boost": int(boost or 0),
-        "starts_at": iso(starts_at),
-        "ends_at": iso(ends_at),
-        "note": note or "",
-    }
-
-
-def market_item(
-    *,
-    code: str,
-    name: str,
-    languages: Sequence[str],
-    timezone: str,
-    default_visibility: str,
-    active: bool,
-    version: int,
-    updated_at: datetime | None,
-    rules: Sequence[dict[str, Any]],
-) -> Item:
-    """Return the `markets` item of one market with its rules (ordered by id)."""
-    return {
-        "market": code,
-        "name": name,
-        "languages": list(languages or ()),
-        "timezone": timezone,
-        "default_visibility": default_visibility,
-        "active": bool(active),
-        "rules": list(rules),
-        "version": int(version),
-        "updated_at": iso(updated_at),
-        "schema_version": SCHEMA_VERSION,
-    }
 
 
 _RULE_COLUMNS = (
@@ -229,52 +164,6 @@ def _stored_markets(tables: SharedTables, market: str | None) -> Iterable[Item]:
     item = tables.get_item("markets", (market,))
     return [] if item is None else [item]
 
-
-def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> str | None:
-    """Return why `market`'s item (with `extra_rule` added or replaced) would exceed 400 KB, or None.
-
-    DynamoDB refuses items over 400 KB, and a market's rules all live in its one item, so the
-    rule services refuse a rule that would overflow it instead of the publisher failing later.
-    """
-    rules = list(Rule.objects.filter(market_id=market.pk).order_by("id")) if market.pk else []
-    if extra_rule is not None:
-        rules = [r for r in rules if extra_rule.pk is None or r.pk != extra_rule.pk] + [extra_rule]
-    item = market_item(
-        code=market.code,
-        name=market.name,
-        languages=market.languages,
-        timezone=market.timezone,
-        default_visibility=market.default_visibility,
-        active=market.active,
-        version=market.version + 1,
-        updated_at=market.updated_at or datetime.now(UTC),
-        rules=[
-            rule_entry(
-                # A rule not saved yet gets the widest id it could have.
-                rule_id=rule.pk if rule.pk is not None else 2**63 - 1,
-                action=rule.action,
-                match_tags=rule.match_tags,
-                match_content_types=rule.match_content_types,
-                match_sources=rule.match_sources,
-                boost=rule.boost,
-                starts_at=rule.starts_at,
-                ends_at=rule.ends_at,
-                note=rule.note,
-            )
-            for rule in rules
-        ],
-    )
-    size = item_size(item)
-    if size <= MAX_ITEM_BYTES:
-        return None
-    return (
-        f"With this rule, {market.code}'s rules would take {size / 1024:,.0f} KB in the shared tables, "
-        f"over DynamoDB's limit of {MAX_ITEM_BYTES // 1024} KB per market. Remove rules you no longer "
-        "need, or shorten long notes and tag lists."
-    )
-
-
-# --- positions -------------------------------------------------------------------------------
 
 _POSITION_COLUMNS = (
     "market__code",

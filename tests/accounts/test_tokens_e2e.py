@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from accounts.models import ApiToken, Membership, Role
-from tests.e2e.conftest import log_in, shot
+from tests.browser import log_in, shot
 from tests.factories import MarketFactory, UserFactory
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role
 from content.models import ContentItem, ItemTag, Position
 from markets.models import Market, Rule
-from tests.e2e.conftest import log_in, shot
+from tests.browser import log_in, shot
 from tests.factories import MarketFactory, TagFactory, UserFactory
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def fixture(name: str) -> dict[str, Any]:
-    """Return one of the Rekognition response fixtures copied from ../shared (never read at run time)."""
+    """Return one Rekognition response fixture (real shapes, validated against botocore's model)."""
     with (FIXTURES / name).open(encoding="utf-8") as handle:
         data: dict[str, Any] = json.load(handle)
     return data

@@ -3,59 +3,32 @@ dialog, rotate it, find the chart. Screenshots go to test-artifacts/screenshots/
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from accounts.models import User
 from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
+from tests.browser import SCREENSHOTS, new_page
 
 pytestmark = pytest.mark.e2e
-
-# Playwright's sync API runs an event loop in the test's thread; Django would otherwise refuse
-# the ORM calls the tests make to set up data.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `apt-get install chromium` (.ci/run does).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
 def page(chromium: Any, live_server: Any, admin_user: User) -> Iterator[Any]:
     admin_user.set_password("pw-for-tests")
     admin_user.save()
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    context.set_default_timeout(10_000)
-    browser_page = context.new_page()
+    pages = new_page(chromium)
+    browser_page = next(pages)
+    browser_page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     browser_page.goto(f"{live_server.url}/accounts/login/")
     browser_page.fill("input[name=username]", "admin")
     browser_page.fill("input[name=password]", "pw-for-tests")
     browser_page.keyboard.press("Enter")
     browser_page.wait_for_url(f"{live_server.url}/")
-    try:
-        yield browser_page
-    finally:
-        context.close()
+    yield browser_page
+    pages.close()
 
 
 def shot(page: Any, name: str) -> None:

@@ -13,13 +13,12 @@ from content.models import ContentItem, Position
 from content.services import PositionChange, item_tags_update, position_reset, position_set
 from markets.models import Market
 from markets.selectors import market_spec
-from markets.services import rule_create, rule_update
+from markets.services import market_item_size_error, rule_create, rule_update
 from portal.shared_tables.items import (
     build_content,
     build_markets,
     build_positions,
     builder_for,
-    market_item_size_error,
 )
 from positioning.reader import market_from_item
 from positioning.tables import MAX_ITEM_BYTES, item_size

@@ -1,4 +1,8 @@
-"""Browser tests: Playwright's sync API driving Debian's Chromium against the live server."""
+"""The one Chromium for every browser test: Playwright's sync API driving Debian's Chromium.
+
+Registered for the whole suite by tests/conftest.py (`pytest_plugins`), so a browser test anywhere
+(tests/e2e/, tests/partners/, ...) asks for `chromium` or `browser_page` and gets the same setup.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-# Playwright's sync API runs an event loop in the test's thread; Django would otherwise refuse
-# the ORM calls the tests make to set up data.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -32,18 +32,33 @@ def chromium() -> Iterator[Any]:
         pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: `apt-get install chromium` (.ci/run does).")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    # Playwright's sync API runs an event loop in the test's thread; Django would otherwise refuse
+    # the ORM calls the tests make to set up data. Only while this module's browser is up.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
 def browser_page(chromium: Any) -> Iterator[Any]:
     """A fresh browser context (own cookies) and page, 1400×900, 10 s timeouts."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    yield from new_page(chromium)
+
+
+def new_page(chromium: Any, *, width: int = 1400, height: int = 900, **options: Any) -> Iterator[Any]:
+    """Yield a page in a fresh context of `chromium` (own cookies), closed afterwards."""
+    context = chromium.new_context(viewport={"width": width, "height": height}, **options)
     context.set_default_timeout(10_000)
     page = context.new_page()
     try:

@@ -693,7 +693,10 @@ def test_one_resolver_serves_many_decisions_and_feeds() -> None:
 def test_resolver_imports_without_django() -> None:
     # Given a fresh interpreter with no Django settings, when the resolver is imported,
     # then Django is not loaded (the public-API Lambda reuses this module as is)
-    root = Path(__file__).resolve().parents[2]
+    import positioning
+
+    # Where `positioning` comes from: the repository, or the installed wheel in a clean venv.
+    root = Path(positioning.__file__).resolve().parents[1]
     code = "import sys, positioning.resolver; assert 'django' not in sys.modules, sorted(sys.modules)"
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(

@@ -126,7 +126,7 @@ def expected_feed(
     overrides: dict[str, PositionSpec],
     include_hidden: bool,
 ) -> list[Resolved]:
-    # The ordering rules of DESIGN.md written the slow, obvious way, with list.insert.
+    # The documented ordering rules (docs/shared-tables.md) written the slow, obvious way, with list.insert.
     entries = [Resolved(item, decide_one(market, item, overrides)) for item in items]
     visible = [entry for entry in entries if entry.decision.visible]
     promoted = sorted(
@@ -155,7 +155,7 @@ def in_window(spec: RuleSpec | PositionSpec) -> bool:
 def naive_outcome(
     market: MarketSpec, item: Candidate, override: PositionSpec | None
 ) -> tuple[bool, str, str, str | None, int, int | None]:
-    # DESIGN.md's precedence read literally: no index, no ranks, every rule checked in turn.
+    # The documented precedence read literally: no index, no ranks, every rule checked in turn.
     if override is not None and override.state != "default" and in_window(override):
         boost = override.boost if override.state == "promoted" else 0
         slot = override.slot if override.state == "pinned" else None
@@ -304,7 +304,7 @@ def test_resolve_feed_is_a_permutation_of_the_visible_subset_in_design_order(
     )
     assert all(entry.decision.visible for entry in resolved[:count])
     assert len(resolved) == (len(items) if include_hidden else count)
-    # ...in the order DESIGN.md describes, with the decisions decide() gives
+    # ...in the order the docs describe, with the decisions decide() gives
     assert resolved == expected_feed(market, items, overrides, include_hidden)
 
 

@@ -24,7 +24,7 @@ from markets.models import Market
 NO_OVERRIDE = "none"
 
 
-class AwareIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter ships no type hints
+class AwareIsoDateTimeField(IsoDateTimeField):
     """An ISO 8601 query value that must carry its UTC offset (a naive time is refused)."""
 
     def to_python(self, value: Any) -> datetime | None:
@@ -47,15 +47,15 @@ class AwareIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-f
         return result
 
 
-class AwareIsoDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]  # django-filter ships no type hints
+class AwareIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = AwareIsoDateTimeField
 
 
-class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):  # type: ignore[misc]  # django-filter ships no type hints
+class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
     """Any of several comma-separated values."""
 
 
-class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):  # type: ignore[misc]  # django-filter ships no type hints
+class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
     """Any of several comma-separated values from a fixed list."""
 
 
@@ -93,7 +93,7 @@ class ContentFilterForm(forms.Form):
         return data
 
 
-class ContentFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type hints
+class ContentFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(help_text="Words in the title, or an exact upstream id.")
     type = ChoiceInFilter(choices=ContentType.choices, help_text="Content types, comma-separated.")
     source = CharInFilter(help_text="Sources, comma-separated.")
@@ -130,7 +130,7 @@ class ContentFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-f
         )
 
 
-class PositionFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type hints
+class PositionFilter(django_filters.FilterSet):
     state = ChoiceInFilter(choices=PositionState.choices, help_text="Position states, comma-separated.")
 
     class Meta:

@@ -7,7 +7,7 @@ import django_filters
 from markets.models import Market, Rule, RuleAction, Visibility
 
 
-class MarketFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type hints
+class MarketFilter(django_filters.FilterSet):
     active = django_filters.BooleanFilter(help_text="Only active (true) or inactive (false) markets.")
     default_visibility = django_filters.ChoiceFilter(choices=Visibility.choices)
 
@@ -16,7 +16,7 @@ class MarketFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-fi
         fields = ["active", "default_visibility"]
 
 
-class RuleFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type hints
+class RuleFilter(django_filters.FilterSet):
     action = django_filters.ChoiceFilter(choices=RuleAction.choices)
 
     class Meta:

@@ -22,6 +22,13 @@ class Role(models.TextChoices):
     REVIEWER = "reviewer", "Reviewer"
 
 
+class MembershipSource(models.TextChoices):
+    # Manual memberships are granted in Meridian; SSO ones mirror the provider's groups and are
+    # replaced at each single sign-on login (accounts/sso/, docs/sso.md).
+    MANUAL = "manual", "Manual"
+    SSO = "sso", "Single sign-on"
+
+
 # Roles that are never scoped to a market.
 GLOBAL_ROLES = frozenset({Role.ADMIN, Role.REVIEWER})
 
@@ -39,6 +46,7 @@ class Membership(models.Model):
         related_name="memberships",
         help_text="Empty means every market.",
     )
+    source = models.CharField(max_length=8, choices=MembershipSource.choices, default=MembershipSource.MANUAL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -90,3 +98,4 @@ class ApiToken(models.Model):
 
 
 from accounts.partner_models import *  # noqa: E402,F401,F403
+from accounts.sso.models import *  # noqa: E402,F401,F403

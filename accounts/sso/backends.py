@@ -1,4 +1,4 @@
-"""Authentication backends: single sign-on (mozilla-django-oidc) and local passwords.
+"""The single sign-on authentication backend (mozilla-django-oidc); passwords: passwords.py.
 
 `SsoBackend` keys users on the ID token's issuer + `sub` (never the email alone), checks the
 issuer and audience that mozilla-django-oidc leaves unchecked, and hands the verified claims to
@@ -10,33 +10,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from accounts.sso import discovery
-from accounts.sso.selectors import local_login_allowed
 from accounts.sso.services import sso_login_sync
 
 logger = logging.getLogger(__name__)
-
-
-class LocalPasswordBackend(ModelBackend):
-    """Django's password login, refused for all but break-glass admins when local logins are off."""
-
-    def authenticate(
-        self,
-        request: HttpRequest | None,
-        username: str | None = None,
-        password: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        if username is not None and not local_login_allowed(username=username):
-            return None
-        return super().authenticate(request, username=username, password=password, **kwargs)
+security_logger = logging.getLogger("django.security.sso")
 
 
 class SsoBackend(OIDCAuthenticationBackend):  # type: ignore[misc]  # the library ships no type hints
@@ -70,7 +55,32 @@ class SsoBackend(OIDCAuthenticationBackend):  # type: ignore[misc]  # the librar
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> Any:
         if not settings.OIDC_ENABLED or request is None or "code" not in request.GET:
             return None
-        return super().authenticate(request, **kwargs)
+        try:
+            return super().authenticate(request, **kwargs)
+        except SuspiciousOperation as exc:
+            # A wrong nonce, issuer, audience or signature: refused, and logged for security.
+            security_logger.warning("SSO login refused: %s", exc)
+        except requests.RequestException as exc:
+            # The provider refused the code (a wrong PKCE verifier, a replayed code) or is down.
+            logger.warning("SSO login failed at the provider: %s", exc)
+        return None
+
+    def retrieve_matching_jwk(self, token: str) -> Any:
+        """The provider's signing key for `token`, found by its `kid`.
+
+        A token without a `kid` (allowed when the provider has one key) is checked against the
+        only key the provider publishes; with several keys it is refused.
+        """
+        import jwt
+
+        if "kid" in jwt.get_unverified_header(token):
+            return super().retrieve_matching_jwk(token)
+        response = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=settings.OIDC_TIMEOUT)
+        response.raise_for_status()
+        keys = response.json().get("keys", [])
+        if len(keys) != 1:
+            raise SuspiciousOperation("ID token without a key id, and the provider has several keys.")
+        return jwt.PyJWK(keys[0])
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
         """Check signature, expiry and nonce (the library), then issuer and audience (here)."""

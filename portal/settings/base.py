@@ -255,14 +255,13 @@ SESSION_MAX_AGE_SECONDS = int(os.environ.get("SESSION_MAX_AGE_SECONDS", str(12 *
 SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS
 SSO_REAUTH_MINUTES = int(os.environ.get("SSO_REAUTH_MINUTES", "15"))
 AUTHENTICATION_BACKENDS = [
-    "accounts.sso.backends.LocalPasswordBackend" if b == "django.contrib.auth.backends.ModelBackend" else b
+    "accounts.sso.passwords.LocalPasswordBackend" if b == "django.contrib.auth.backends.ModelBackend" else b
     for b in AUTHENTICATION_BACKENDS
 ] + (["accounts.sso.backends.SsoBackend"] if OIDC_ENABLED else [])
 # Before axes, which must stay last.
 _AXES = MIDDLEWARE.index("axes.middleware.AxesMiddleware")
-MIDDLEWARE[_AXES:_AXES] = [
-    "accounts.sso.middleware.SessionAgeMiddleware",
-    "accounts.sso.middleware.SsoSessionRefresh",
-]
+MIDDLEWARE[_AXES:_AXES] = ["accounts.sso.middleware.SessionAgeMiddleware"] + (
+    ["accounts.sso.refresh.SsoSessionRefresh"] if OIDC_ENABLED else []
+)
 TEMPLATES[0]["OPTIONS"]["libraries"] = {"sso": "accounts.sso.templatetags"}  # type: ignore[index]
 # --- end of single sign-on ------------------------------------------------------------------

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
 from accounts.sso.sessions import seconds_since_login
@@ -20,11 +19,11 @@ class SessionAgeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated:
-            age = seconds_since_login(request)
-            if age is not None and age > settings.SESSION_MAX_AGE_SECONDS:
-                logout(request)
-                if request.method in ("GET", "HEAD") and not request.path.startswith("/api/"):
-                    messages.info(request, "Your session has ended: please log in again.")
-                    return redirect_to_login(request.get_full_path())
+        # The session first: requests without one (API tokens, partner keys) never load a user.
+        age = seconds_since_login(request)
+        if age is not None and age > settings.SESSION_MAX_AGE_SECONDS and request.user.is_authenticated:
+            logout(request)
+            # The request goes on as anonymous: each view answers as it does to anyone logged out
+            # (a redirect to the login page, an HTMX client redirect, an API 401/403).
+            messages.info(request, "Your session has ended: please log in again.")
         return self.get_response(request)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.access import Action, forget_grants, require
@@ -246,3 +248,51 @@ def _audit_active(user: User, *, active: bool, groups: list[str]) -> None:
         ),
         via=VIA,
     )
+
+
+def sso_users_deactivate_stale(*, days: int) -> list[User]:
+    """Deactivate SSO users the provider has not confirmed (login or re-check) for `days` days.
+
+    The provider never tells Meridian that someone left; this bounds how long a leaver who never
+    signs in again keeps their memberships' access and their API tokens. Each deactivation is
+    audited; a later SSO login whose groups grant something reactivates the user. Raises
+    ValueError when `days` is below 1.
+    """
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    cutoff = timezone.now() - timedelta(days=days)
+    done: list[User] = []
+    stale = SsoIdentity.objects.filter(user__is_active=True).filter(
+        Q(last_login_at__lt=cutoff) | Q(last_login_at__isnull=True, created_at__lt=cutoff)
+    )
+    for identity_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            identity = SsoIdentity.objects.select_for_update().select_related("user").get(pk=identity_id)
+            user = identity.user
+            if not user.is_active:
+                continue
+            User.objects.filter(pk=user.pk).update(is_active=False)
+            user.is_active = False
+            identity.deactivated_at = timezone.now()
+            identity.save(update_fields=["deactivated_at"])
+            audit_record(
+                actor=None,
+                record=AuditRecord(
+                    action="sso.user_deactivate",
+                    object_type="user",
+                    object_id=str(user.pk),
+                    object_repr=user.get_username(),
+                    before={"is_active": True},
+                    after={
+                        "is_active": False,
+                        "reason": f"not confirmed by the identity provider for {days} days",
+                        "last_login_at": identity.last_login_at.isoformat()
+                        if identity.last_login_at
+                        else None,
+                    },
+                ),
+                via="command",
+            )
+        forget_grants(user)
+        done.append(user)
+    return done

@@ -256,3 +256,32 @@ def test_the_provider_refusing_the_login_logs_nobody_in(client: Client, sso: Pro
     response = client.get("/accounts/sso/callback/", {"error": "access_denied", "state": state})
     assert response["Location"] == "/accounts/login/"
     assert client.get("/").status_code == 302
+
+
+def test_a_leaver_who_never_signs_in_again_is_deactivated_by_the_daily_sweep(
+    client: Client, sso: Provider, mappings: None
+) -> None:
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    # Given Mia (SSO, with a token) last confirmed by the provider 31 days ago, and Sam 2 days ago
+    sso_login(client, sso, "00u-mia-1", groups=["meridian-editors-au"], **MIA)
+    sso_login(Client(), sso, "00u-sam-1", groups=["meridian-editors-au"], email="sam@example.com")
+    mia = User.objects.get(username="mia")
+    secret = api_token_create(actor=mia, user=mia, name="calendar").secret
+    SsoIdentity.objects.filter(user=mia).update(last_login_at=timezone.now() - timedelta(days=31))
+    SsoIdentity.objects.filter(subject="00u-sam-1").update(last_login_at=timezone.now() - timedelta(days=2))
+
+    # When the daily sweep runs with a 30-day limit
+    call_command("sso", "deactivate-stale", "--days", "30")
+
+    # Then Mia is deactivated (audited), her session and token stop; Sam is untouched
+    mia.refresh_from_db()
+    assert not mia.is_active
+    assert User.objects.get(email="sam@example.com").is_active
+    assert client.get("/").status_code == 302
+    assert Client().get("/api/v1/markets/", HTTP_AUTHORIZATION=f"Token {secret}").status_code == 401
+    entry = AuditEntry.objects.get(action="sso.user_deactivate", object_id=str(mia.pk))
+    assert entry.via == "command" and "30 days" in entry.after["reason"]

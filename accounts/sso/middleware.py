@@ -19,7 +19,10 @@ class SessionAgeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # The session first: requests without one (API tokens, partner keys) never load a user.
+        # Requests without a session cookie (API tokens, partner keys, the public feed) must not
+        # even touch the session: that alone would add `Vary: Cookie` and load nothing useful.
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return self.get_response(request)
         age = seconds_since_login(request)
         if age is not None and age > settings.SESSION_MAX_AGE_SECONDS and request.user.is_authenticated:
             logout(request)

@@ -285,3 +285,22 @@ def test_a_leaver_who_never_signs_in_again_is_deactivated_by_the_daily_sweep(
     assert Client().get("/api/v1/markets/", HTTP_AUTHORIZATION=f"Token {secret}").status_code == 401
     entry = AuditEntry.objects.get(action="sso.user_deactivate", object_id=str(mia.pk))
     assert entry.via == "command" and "30 days" in entry.after["reason"]
+
+
+def test_a_role_granted_by_hand_too_stays_when_the_group_goes(
+    client: Client, sso: Provider, mappings: None, admin_user: User, au: Market
+) -> None:
+    from accounts.services import membership_grant
+
+    # Given Mia is AU editor through her group, and an admin also grants it to her by hand
+    sso_login(client, sso, "00u-mia-1", groups=["meridian-editors-au"], **MIA)
+    mia = User.objects.get(username="mia")
+    membership_grant(actor=admin_user, user=mia, role=Role.EDITOR, market=au)
+    assert _grants(mia) == {(Role.EDITOR, "AU", MembershipSource.MANUAL)}
+
+    # When she leaves the group at the provider, the hand-granted role stays
+    sso_login(client, sso, "00u-mia-1", groups=["meridian-admins"], **MIA)
+    assert _grants(mia) == {
+        (Role.EDITOR, "AU", MembershipSource.MANUAL),
+        (Role.ADMIN, None, MembershipSource.SSO),
+    }

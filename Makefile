@@ -60,18 +60,21 @@ test-suite: venv
 
 # The positioning core as its consumers get it: a wheel, installed into a clean venv that has no
 # Django, whose own tests run against the installed package (not this folder).
-CORE_VENV := build/core-venv
+# Outside the repository, so that no packaging step (Zappa zips this folder) picks it up.
+CORE_DIR ?= $(or $(TMPDIR),/tmp)/meridian-core
+CORE_VENV := $(CORE_DIR)/venv
 core: venv
-	rm -rf build/core-dist $(CORE_VENV)
-	$(PY) -m pip wheel --quiet --no-deps -w build/core-dist ./positioning
+	rm -rf $(CORE_DIR)
+	$(PY) -m pip wheel --quiet --no-deps -w $(CORE_DIR)/dist ./positioning
 	$(PYTHON) -m venv $(CORE_VENV)
-	$(CORE_VENV)/bin/python -m pip install --quiet build/core-dist/*.whl \
+	$(CORE_VENV)/bin/python -m pip install --quiet $(CORE_DIR)/dist/*.whl \
 	  $$(grep -E '^(pytest|hypothesis|jsonschema)==' requirements-dev.txt)
-	cd build && core-venv/bin/python -c "import positioning, sys; \
+	cd $(CORE_DIR) && venv/bin/python -c "import positioning, sys; \
 	  assert 'site-packages' in positioning.__file__, positioning.__file__; \
 	  import positioning.reader, positioning.backends; \
 	  assert 'django' not in sys.modules; print('positioning', positioning.__version__, 'from', positioning.__file__)"
-	cd build && core-venv/bin/pytest -q -c ../positioning/pyproject.toml --rootdir ../positioning ../positioning/tests
+	cd $(CORE_DIR) && venv/bin/pytest -q -c $(CURDIR)/positioning/pyproject.toml --rootdir $(CURDIR)/positioning \
+	  $(CURDIR)/positioning/tests
 
 test-fast: venv
 	$(PY) -m pytest -x -q -m "not e2e and not slow" $(PYTEST_ARGS)

@@ -7,23 +7,16 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from accounts.roles import GLOBAL_ROLES, MembershipSource, Role
+
+__all__ = ["GLOBAL_ROLES", "ApiToken", "Membership", "MembershipSource", "Role", "User"]
+
 
 class User(AbstractUser):
     """A person (or automation account) using Meridian; roles come from memberships."""
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
-
-
-class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    EDITOR = "editor", "Editor"
-    MARKET_MANAGER = "market_manager", "Market manager"
-    REVIEWER = "reviewer", "Reviewer"
-
-
-# Roles that are never scoped to a market.
-GLOBAL_ROLES = frozenset({Role.ADMIN, Role.REVIEWER})
 
 
 class Membership(models.Model):
@@ -39,6 +32,7 @@ class Membership(models.Model):
         related_name="memberships",
         help_text="Empty means every market.",
     )
+    source = models.CharField(max_length=8, choices=MembershipSource.choices, default=MembershipSource.MANUAL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -90,3 +84,4 @@ class ApiToken(models.Model):
 
 
 from accounts.partners.models import *  # noqa: E402,F401,F403
+from accounts.sso.models import *  # noqa: E402,F401,F403

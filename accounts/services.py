@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import Action, forget_grants, require
-from accounts.models import GLOBAL_ROLES, ApiToken, Membership, Role, User
+from accounts.models import GLOBAL_ROLES, ApiToken, Membership, MembershipSource, Role, User
 from accounts.tokens import hash_secret, new_secret
 from markets.models import Market
 from portal.audit.services import AuditRecord, audit_record
@@ -137,6 +137,11 @@ def membership_grant(
         raise ValidationError({"market": f"The {role} role applies to all markets."})
     with transaction.atomic():
         membership, created = Membership.objects.get_or_create(user=user, role=role, market=market)
+        if not created and membership.source != MembershipSource.MANUAL:
+            # Granted by hand too: single sign-on must no longer take it away (docs/sso.md).
+            membership.source = MembershipSource.MANUAL
+            membership.save(update_fields=["source"])
+            created = True
         if created:
             audit_record(
                 actor=actor,

@@ -14,11 +14,13 @@ from accounts.forms import ApiTokenForm
 from accounts.models import User
 from accounts.selectors import visible_tokens
 from accounts.services import api_token_create, api_token_revoke
+from accounts.sso.reauth import reauth_required
 
 OTHERS_LIMIT = 200
 
 
 @login_required
+@reauth_required(methods=["POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
     """List the user's tokens (admins: everyone's) and create one; the secret is shown once."""
     user: User = request.user  # type: ignore[assignment]

@@ -23,5 +23,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             "partners": can(user, Action.MANAGE_PARTNERS),
             "publishing": can(user, Action.MANAGE_MARKETS),
             "admin": user.is_superuser,
+            "sso": can(user, Action.MANAGE_USERS),
         }
     }

@@ -34,6 +34,7 @@ from accounts.partners.forms import (
 )
 from accounts.partners.gateway import GatewayError
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp
+from accounts.sso.reauth import reauth_required
 
 KEYS_PER_PAGE = 50
 STATUS_ACTIONS = {
@@ -252,6 +253,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@reauth_required()
 @require_http_methods(["GET", "HEAD", "POST"])
 def key_issue(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
@@ -291,6 +293,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@reauth_required()
 @require_http_methods(["GET", "HEAD", "POST"])
 def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)

@@ -21,6 +21,7 @@ def api_not_found(request: HttpRequest, unmatched: str) -> HttpResponse:
 
 urlpatterns = [
     path("", include("accounts.api_urls")),
+    path("", include("accounts.sso.api_urls")),
     path("", include("markets.api_urls")),
     path("", include("content.api_urls")),
     path("", include("accounts.partners.api_urls")),

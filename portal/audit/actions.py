@@ -15,6 +15,14 @@ class AuditAction(StrEnum):
     API_TOKEN_CREATE = "api_token.create"
     API_TOKEN_REVOKE = "api_token.revoke"
     MEMBERSHIP_GRANT = "membership.grant"
+    MEMBERSHIP_REVOKE = "membership.revoke"
+    # Single sign-on
+    SSO_USER_CREATE = "sso.user_create"
+    SSO_USER_UPDATE = "sso.user_update"
+    SSO_USER_ACTIVATE = "sso.user_activate"
+    SSO_USER_DEACTIVATE = "sso.user_deactivate"
+    SSO_MAPPING_CREATE = "sso_mapping.create"
+    SSO_MAPPING_DELETE = "sso_mapping.delete"
     # Markets and rules
     MARKET_CREATE = "market.create"
     MARKET_UPDATE = "market.update"

@@ -218,3 +218,52 @@ LABEL_MIN_CONFIDENCE = float(os.environ.get("LABEL_MIN_CONFIDENCE", "50"))
 LABEL_AUTO_ACCEPT = float(os.environ.get("LABEL_AUTO_ACCEPT", "95"))
 LABEL_AUTO_REJECT = float(os.environ.get("LABEL_AUTO_REJECT", "60"))
 IMAGES_BUCKET = os.environ.get("IMAGES_BUCKET", os.environ.get("MEDIA_BUCKET", ""))
+
+# --- Single sign-on (OpenID Connect; docs/sso.md, docs/decisions/009-sso.md) -------------------
+# Off by default: `make run` and the test suite use local passwords only. Endpoints come from the
+# issuer's discovery document unless given one by one; production reads the client secret from
+# SSM / Secrets Manager (portal/settings/production.py).
+OIDC_ENABLED = os.environ.get("OIDC_ENABLED", "0") == "1"
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "your company account")
+OIDC_OP_ISSUER = os.environ.get("OIDC_OP_ISSUER", "").rstrip("/")
+OIDC_OP_DISCOVERY_URL = os.environ.get("OIDC_OP_DISCOVERY_URL", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+# Where the groups are: `groups` (Okta, Entra ID), `cognito:groups` (Cognito).
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = (3.05, 10)
+OIDC_CALLBACK_CLASS = "accounts.sso.views.SsoCallbackView"
+OIDC_AUTHENTICATE_CLASS = "accounts.sso.views.SsoLoginView"
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+# The session is checked with the provider again (prompt=none) after this many seconds.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = int(os.environ.get("OIDC_RENEW_SECONDS", "900"))
+OIDC_EXEMPT_URLS = ["/accounts/sso/callback/", "/accounts/sso/login/", "/accounts/logout/"]
+# Local passwords: off in production for everyone but the break-glass admins named here.
+LOCAL_LOGIN_ENABLED = os.environ.get("LOCAL_LOGIN_ENABLED", "1") == "1"
+LOCAL_LOGIN_BREAK_GLASS_USERS = [
+    u.strip() for u in os.environ.get("LOCAL_LOGIN_BREAK_GLASS_USERS", "").split(",") if u.strip()
+]
+# Sessions end this long after the login, however active; sensitive actions (partner keys, API
+# tokens) ask for a login younger than SSO_REAUTH_MINUTES.
+SESSION_MAX_AGE_SECONDS = int(os.environ.get("SESSION_MAX_AGE_SECONDS", str(12 * 60 * 60)))
+SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS
+SSO_REAUTH_MINUTES = int(os.environ.get("SSO_REAUTH_MINUTES", "15"))
+AUTHENTICATION_BACKENDS = [
+    "accounts.sso.passwords.LocalPasswordBackend" if b == "django.contrib.auth.backends.ModelBackend" else b
+    for b in AUTHENTICATION_BACKENDS
+] + (["accounts.sso.backends.SsoBackend"] if OIDC_ENABLED else [])
+# Before axes, which must stay last.
+_AXES = MIDDLEWARE.index("axes.middleware.AxesMiddleware")
+MIDDLEWARE[_AXES:_AXES] = ["accounts.sso.middleware.SessionAgeMiddleware"] + (
+    ["accounts.sso.refresh.SsoSessionRefresh"] if OIDC_ENABLED else []
+)
+TEMPLATES[0]["OPTIONS"]["libraries"] = {"sso": "accounts.sso.templatetags"}  # type: ignore[index]
+# --- end of single sign-on ------------------------------------------------------------------

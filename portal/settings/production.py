@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from portal import secrets
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, CONTENT_SECURITY_POLICY, STATICFILES_DIRS
+from .base import BASE_DIR, CONTENT_SECURITY_POLICY, OIDC_ENABLED, STATICFILES_DIRS
 
 
 def _required(name: str) -> str:
@@ -33,10 +33,13 @@ def _list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = False
-# One GetParameters call for both when they live in SSM; boto3 loads only in that case.
-secrets.preload(["SECRET_KEY", "DATABASE_URL"])
+# One GetParameters call for all of them when they live in SSM; boto3 loads only in that case.
+secrets.preload(["SECRET_KEY", "DATABASE_URL", *(["OIDC_RP_CLIENT_SECRET"] if OIDC_ENABLED else [])])
 SECRET_KEY = secrets.secret("SECRET_KEY")
 ALLOWED_HOSTS = _list("ALLOWED_HOSTS")
+# Single sign-on's client secret (docs/sso.md): OIDC_RP_CLIENT_SECRET_SSM_PARAMETER or _SECRET_ID.
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_SECRET = secrets.secret("OIDC_RP_CLIENT_SECRET")
 CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS")
 
 # As portal/settings/database.py does for DATABASE_URL, but the URL may come from a secret.

@@ -119,6 +119,9 @@ def portal_view(view: View) -> View:
         except (ObjectDoesNotExist, Http404, NotFound) as exc:
             return not_found(request, exc)
 
+    # A mark that survives Django's own decorators (they copy __dict__), so a test can prove that
+    # every page of the portal goes through here.
+    wrapper.portal_view = True  # type: ignore[attr-defined]  # a function attribute mypy cannot see
     return wrapper
 
 

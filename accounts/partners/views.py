@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -377,7 +377,7 @@ def top_up_retry(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     top_up = QuotaTopUp.objects.filter(pk=pk).first()
     if top_up is None:
-        return redirect("partners:keys")
+        raise Http404("There is no such top-up.")
     state = services.top_up_retry_sync(actor=actor_of(request), top_up=top_up)
     _sync_message(request, f"The top-up of {top_up.amount:,}", state)
     return redirect("partners:key-detail", pk=top_up.key_id)

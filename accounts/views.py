@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,19 +10,19 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import Action, can
 from accounts.forms import ApiTokenForm
-from accounts.models import User
 from accounts.selectors import visible_tokens
 from accounts.services import api_token_create, api_token_revoke
 from accounts.sso.reauth import reauth_required
+from portal.pages import actor_of, portal_view
 
 OTHERS_LIMIT = 200
 
 
-@login_required
+@portal_view
 @reauth_required(methods=["POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
     """List the user's tokens (admins: everyone's) and create one; the secret is shown once."""
-    user: User = request.user  # type: ignore[assignment]
+    user = actor_of(request)
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -68,11 +67,11 @@ def tokens(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """Revoke one of the user's tokens (admins: anyone's); it stops working at once."""
-    user: User = request.user  # type: ignore[assignment]
+    user = actor_of(request)
     token = visible_tokens(user).filter(pk=pk).first()
     if token is None:
         raise Http404("There is no such token among those you may see.")

@@ -49,6 +49,7 @@ from content.services import (
 )
 from markets.api import MARKET_CODE_PARAMETER, market_or_404
 from markets.models import Market
+from portal.api.actor import api_actor
 from portal.api.etags import expected_version as expected_version_of
 from portal.api.etags import if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
@@ -150,7 +151,7 @@ class ContentViewSet(viewsets.GenericViewSet[ContentItem]):
     def bulk_upsert(self, request: Request) -> Response:
         require(request.user, Action.IMPORT_CONTENT)
         rows = _parse_rows(request.data)
-        result = content_upsert_bulk(actor=request.user, rows=rows, via="api")  # type: ignore[arg-type]
+        result = content_upsert_bulk(actor=api_actor(request), rows=rows, via="api")
         return Response(
             BulkUpsertResultSerializer(
                 {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
@@ -170,7 +171,7 @@ class ContentViewSet(viewsets.GenericViewSet[ContentItem]):
         item = _item_or_404(upstream_id)
         payload = ItemTagsSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        item_tags_update(actor=request.user, item=item, via="api", **payload.validated_data)  # type: ignore[arg-type]
+        item_tags_update(actor=api_actor(request), item=item, via="api", **payload.validated_data)
         return Response(ContentItemDetailSerializer(_item_or_404(upstream_id)).data)
 
 
@@ -198,7 +199,7 @@ class TagViewSet(viewsets.GenericViewSet[Tag]):
         require(request.user, Action.EDIT_TAGS)
         payload = TagCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        tag = tag_create(actor=request.user, via="api", **payload.validated_data)  # type: ignore[arg-type]
+        tag = tag_create(actor=api_actor(request), via="api", **payload.validated_data)
         return Response(TagSerializer(tag).data, status=status.HTTP_201_CREATED)
 
 
@@ -302,7 +303,7 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         payload = PositionChangeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         position = position_set(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             market=market,
             item=item,
             change=PositionChange(**payload.validated_data),
@@ -315,7 +316,7 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         market = market_or_404(request, code, Action.EDIT_POSITIONS)
         item = _item_or_404(content_id)
         position = position_reset(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             market=market,
             item=item,
             expected_version=expected_version_of(request, "position"),
@@ -348,7 +349,7 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         markets: list[Market] = data.pop("markets", None) or [market]
         item_ids = item_ids_by_upstream_id(content_ids)
         result = positions_bulk_set(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             markets=markets,
             item_ids=[item_ids[cid] for cid in content_ids if cid in item_ids],
             change=PositionChange(**data),

@@ -48,7 +48,7 @@ from markets.selectors import market_get, market_list
 from portal.audit.selectors import item_history
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
-from portal.pages import actor_of, page, portal_view
+from portal.pages import actor_of, is_htmx, page, portal_view
 
 BOARD_MARKET_SESSION_KEY = "board_market"
 
@@ -351,7 +351,7 @@ def item_tags(request: HttpRequest, upstream_id: str) -> HttpResponse:
             add_service_errors(form, exc)
     if form.errors:
         status = 422
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not is_htmx(request):
         if status == 200:
             return redirect("content:detail", upstream_id=item.upstream_id)
         context = _item_context(request, item)
@@ -414,7 +414,7 @@ def position_edit(request: HttpRequest, upstream_id: str, market_code: str) -> H
         return _position_form(request, item, market, form, status=422)
     label = saved.get_state_display().lower() if saved.state != "default" else "reset to rules and default"
     messages.success(request, f"{item.upstream_id} in {market.code}: {label}.")
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx(request):
         return _cell_response(request, item, market, saved=True)
     return redirect(reverse("content:detail", args=[item.upstream_id]) + f"#cell-{market.code}")
 

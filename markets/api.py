@@ -31,6 +31,7 @@ from markets.serializers import (
     RuleWriteSerializer,
 )
 from markets.services import market_update, rule_create, rule_delete, rule_update
+from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 
@@ -112,7 +113,7 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
         payload = MarketUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         market = market_update(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             market=market,
             expected_version=version,
             via="api",
@@ -185,7 +186,7 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
         market = market_or_404(request, code, Action.EDIT_RULES)
         payload = RuleWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        rule = rule_create(actor=request.user, market=market, via="api", **payload.validated_data)  # type: ignore[arg-type]
+        rule = rule_create(actor=api_actor(request), market=market, via="api", **payload.validated_data)
         return self._render(rule, status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, code: str, pk: int) -> Response:
@@ -203,7 +204,7 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
         payload = RuleWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
         rule = rule_update(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             rule=rule,
             expected_version=version,
             via="api",
@@ -214,7 +215,7 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
     def destroy(self, request: Request, code: str, pk: int) -> Response:
         rule = self._rule(pk, Action.EDIT_RULES)
         rule_delete(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             rule=rule,
             expected_version=expected_version(request, "rule"),
             via="api",

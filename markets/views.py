@@ -24,7 +24,7 @@ from markets.selectors import market_get, market_list, market_rules
 from markets.services import market_update, rule_create, rule_delete, rule_update
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall, wall_to_utc
-from portal.pages import actor_of, page, portal_view
+from portal.pages import actor_of, is_htmx, page, portal_view
 
 
 @portal_view
@@ -264,7 +264,7 @@ def pin_move(request: HttpRequest, code: str, position_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         status = 422
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not is_htmx(request):
         return redirect("markets:detail", code=market.code)
     context = _market_context(request, market)
     return page(request, "markets/_pins.html", context, status=status)

@@ -21,6 +21,11 @@ _redoc_csp = csp_update(
     }
 )
 
+# The portal's own pages for refusals, unknown pages and errors (JSON under /api/).
+handler403 = "portal.views.refused"
+handler404 = "portal.views.missing"
+handler500 = "portal.views.server_error"
+
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path(

@@ -7,7 +7,7 @@ ValidationError (400 with field errors) and selectors Http404.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -18,7 +18,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import Action, require
-from accounts.models import User
 from accounts.partners import selectors, services
 from accounts.partners.gateway import GatewayError
 from accounts.partners.models import KeyStatus, KeyUsage, Partner, PartnerApiKey, QuotaTopUp, UsagePlan
@@ -37,16 +36,12 @@ from accounts.partners.serializers import (
     UsagePlanWriteSerializer,
     UsageSyncResultSerializer,
 )
+from portal.api.actor import api_actor
 
 TAGS = ["partners"]
 DENIED = OpenApiResponse(description="Not an admin.")
 FIELD_ERRORS = OpenApiResponse(description="Field errors.")
 NOT_FOUND = OpenApiResponse(description="No such object.")
-
-
-def _actor(request: Request) -> User:
-    # Authentication has run (IsAuthenticated); the services check the role.
-    return cast(User, request.user)
 
 
 def _secret_response(issued: services.IssuedKey, context: dict[str, Any]) -> Response:
@@ -86,7 +81,7 @@ class PartnerListView(generics.GenericAPIView[Partner]):
         require(request.user, Action.MANAGE_PARTNERS)
         payload = PartnerWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        partner = services.partner_create(actor=_actor(request), via="api", **payload.validated_data)
+        partner = services.partner_create(actor=api_actor(request), via="api", **payload.validated_data)
         return Response(PartnerSerializer(partner).data, status=status.HTTP_201_CREATED)
 
 
@@ -109,7 +104,7 @@ class PartnerDetailView(APIView):
         payload = PartnerWriteSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         partner = services.partner_update(
-            actor=_actor(request), partner=partner, via="api", **payload.validated_data
+            actor=api_actor(request), partner=partner, via="api", **payload.validated_data
         )
         return Response(PartnerSerializer(partner).data)
 
@@ -177,7 +172,7 @@ class UsagePlanListView(generics.GenericAPIView[UsagePlan]):
         require(request.user, Action.MANAGE_PARTNERS)
         payload = UsagePlanWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        plan = services.plan_create(actor=_actor(request), data=_plan_input(None, payload), via="api")
+        plan = services.plan_create(actor=api_actor(request), data=_plan_input(None, payload), via="api")
         plan = selectors.plan_get(user=request.user, pk=plan.pk)
         return Response(UsagePlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
@@ -202,7 +197,7 @@ class UsagePlanDetailView(APIView):
         plan = selectors.plan_get(user=request.user, pk=pk)
         payload = UsagePlanWriteSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        services.plan_update(actor=_actor(request), plan=plan, data=_plan_input(plan, payload), via="api")
+        services.plan_update(actor=api_actor(request), plan=plan, data=_plan_input(plan, payload), via="api")
         return Response(UsagePlanSerializer(selectors.plan_get(user=request.user, pk=pk)).data)
 
     @extend_schema(
@@ -213,7 +208,7 @@ class UsagePlanDetailView(APIView):
     )
     def delete(self, request: Request, pk: int) -> Response:
         plan = selectors.plan_get(user=request.user, pk=pk)
-        services.plan_delete(actor=_actor(request), plan=plan, via="api")
+        services.plan_delete(actor=api_actor(request), plan=plan, via="api")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -226,7 +221,7 @@ class UsagePlanRetryView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         plan = selectors.plan_get(user=request.user, pk=pk)
-        services.plan_retry_sync(actor=_actor(request), plan=plan)
+        services.plan_retry_sync(actor=api_actor(request), plan=plan)
         return Response(UsagePlanSerializer(selectors.plan_get(user=request.user, pk=pk)).data)
 
 
@@ -273,7 +268,7 @@ class PartnerKeyListView(generics.GenericAPIView[PartnerApiKey]):
         require(request.user, Action.MANAGE_PARTNERS)
         payload = KeyIssueSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        issued = services.key_issue(actor=_actor(request), via="api", **payload.validated_data)
+        issued = services.key_issue(actor=api_actor(request), via="api", **payload.validated_data)
         return _secret_response(issued, _key_context(self, [issued.key]))
 
 
@@ -290,7 +285,7 @@ class PartnerKeyDetailView(APIView):
 
 def _key_action(view: APIView, request: Request, pk: int, service: Any) -> Response:
     key = selectors.key_get(user=request.user, pk=pk)
-    key = service(actor=_actor(request), key=key, via="api")
+    key = service(actor=api_actor(request), key=key, via="api")
     return Response(PartnerKeySerializer(key, context=_key_context(view, [key])).data)
 
 
@@ -346,7 +341,7 @@ class PartnerKeyRotateView(APIView):
         payload = KeyRotateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         grace = timedelta(hours=payload.validated_data["grace_hours"])
-        issued = services.key_rotate(actor=_actor(request), key=key, grace=grace, via="api")
+        issued = services.key_rotate(actor=api_actor(request), key=key, grace=grace, via="api")
         return _secret_response(issued, _key_context(self, [issued.key]))
 
 
@@ -360,7 +355,7 @@ class PartnerKeyRetryView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         key = selectors.key_get(user=request.user, pk=pk)
-        issued = services.key_retry_sync(actor=_actor(request), key=key, via="api")
+        issued = services.key_retry_sync(actor=api_actor(request), key=key, via="api")
         if issued is not None:
             return _secret_response(issued, _key_context(self, [issued.key]))
         key = selectors.key_get(user=request.user, pk=pk)
@@ -388,7 +383,7 @@ class PartnerKeyTopUpView(APIView):
         key = selectors.key_get(user=request.user, pk=pk)
         payload = TopUpCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        top_up = services.key_top_up(actor=_actor(request), key=key, via="api", **payload.validated_data)
+        top_up = services.key_top_up(actor=api_actor(request), key=key, via="api", **payload.validated_data)
         top_up = QuotaTopUp.objects.select_related("created_by").get(pk=top_up.pk)
         return Response(TopUpSerializer(top_up).data, status=status.HTTP_201_CREATED)
 

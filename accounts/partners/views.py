@@ -7,20 +7,18 @@ secret is rendered once, in the answer to the POST that created it, and never st
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.access import Action, require
-from accounts.models import User
 from accounts.partners import selectors, services
 from accounts.partners.enforcement import require_partner_key
 from accounts.partners.forms import (
@@ -35,6 +33,7 @@ from accounts.partners.forms import (
 from accounts.partners.gateway import GatewayError
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp
 from accounts.sso.reauth import reauth_required
+from portal.pages import actor_of, is_htmx, portal_view, safe_next
 
 KEYS_PER_PAGE = 50
 STATUS_ACTIONS = {
@@ -42,11 +41,6 @@ STATUS_ACTIONS = {
     "resume": ("Resume", services.key_resume, "resumed"),
     "revoke": ("Revoke", services.key_revoke, "revoked"),
 }
-
-
-def _actor(request: HttpRequest) -> User:
-    # login_required has run; the services check the role.
-    return cast(User, request.user)
 
 
 def _secret_page(request: HttpRequest, issued: services.IssuedKey, *, title: str, back: str) -> HttpResponse:
@@ -63,7 +57,7 @@ def _secret_page(request: HttpRequest, issued: services.IssuedKey, *, title: str
 
 
 # --- partners ------------------------------------------------------------------------------------
-@login_required
+@portal_view
 @require_safe
 def partner_list(request: HttpRequest) -> HttpResponse:
     partners = list(selectors.partner_list(user=request.user))
@@ -79,14 +73,14 @@ def partner_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
 def partner_create(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     form = PartnerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            partner = services.partner_create(actor=_actor(request), **form.cleaned_data)
+            partner = services.partner_create(actor=actor_of(request), **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -95,7 +89,7 @@ def partner_create(request: HttpRequest) -> HttpResponse:
     return render(request, "partners/partner_form.html", {"form": form, "partner": None})
 
 
-@login_required
+@portal_view
 @require_safe
 def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     partner = selectors.partner_get(user=request.user, pk=pk)
@@ -107,14 +101,14 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
 def partner_edit(request: HttpRequest, pk: int) -> HttpResponse:
     partner = selectors.partner_get(user=request.user, pk=pk)
     form = PartnerForm.for_partner(partner, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.partner_update(actor=_actor(request), partner=partner, **form.cleaned_data)
+            services.partner_update(actor=actor_of(request), partner=partner, **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -124,7 +118,7 @@ def partner_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- usage plans -----------------------------------------------------------------------------------
-@login_required
+@portal_view
 @require_safe
 def plan_list(request: HttpRequest) -> HttpResponse:
     plans = list(selectors.plan_list(user=request.user))
@@ -135,14 +129,14 @@ def plan_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
 def plan_create(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     form = UsagePlanForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            plan = services.plan_create(actor=_actor(request), data=form.to_input())
+            plan = services.plan_create(actor=actor_of(request), data=form.to_input())
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -154,14 +148,14 @@ def plan_create(request: HttpRequest) -> HttpResponse:
     return render(request, "partners/plan_form.html", {"form": form, "plan": None})
 
 
-@login_required
+@portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
 def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
     plan = selectors.plan_get(user=request.user, pk=pk)
     form = UsagePlanForm.for_plan(plan, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.plan_update(actor=_actor(request), plan=plan, data=form.to_input())
+            services.plan_update(actor=actor_of(request), plan=plan, data=form.to_input())
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -170,13 +164,13 @@ def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "partners/plan_form.html", {"form": form, "plan": plan})
 
 
-@login_required
+@portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
 def plan_delete(request: HttpRequest, pk: int) -> HttpResponse:
     plan = selectors.plan_get(user=request.user, pk=pk)
     if request.method == "POST":
         try:
-            services.plan_delete(actor=_actor(request), plan=plan)
+            services.plan_delete(actor=actor_of(request), plan=plan)
         except ValidationError as exc:
             for message in exc.messages:
                 messages.error(request, message)
@@ -198,11 +192,11 @@ def plan_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_POST
 def plan_retry(request: HttpRequest, pk: int) -> HttpResponse:
     plan = selectors.plan_get(user=request.user, pk=pk)
-    state = services.plan_retry_sync(actor=_actor(request), plan=plan)
+    state = services.plan_retry_sync(actor=actor_of(request), plan=plan)
     _sync_message(request, f"Plan {plan.name}", state)
     return redirect("partners:plans")
 
@@ -226,7 +220,7 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-@login_required
+@portal_view
 @require_safe
 def key_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
@@ -252,7 +246,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @reauth_required()
 @require_http_methods(["GET", "HEAD", "POST"])
 def key_issue(request: HttpRequest) -> HttpResponse:
@@ -264,7 +258,7 @@ def key_issue(request: HttpRequest) -> HttpResponse:
     form = IssueKeyForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            issued = services.key_issue(actor=_actor(request), **form.cleaned_data)
+            issued = services.key_issue(actor=actor_of(request), **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -274,7 +268,7 @@ def key_issue(request: HttpRequest) -> HttpResponse:
     return render(request, "partners/key_issue.html", {"form": form})
 
 
-@login_required
+@portal_view
 @require_safe
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
@@ -292,7 +286,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @reauth_required()
 @require_http_methods(["GET", "HEAD", "POST"])
 def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
@@ -300,7 +294,7 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     form = RotateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            issued = services.key_rotate(actor=_actor(request), key=key, grace=form.grace_period())
+            issued = services.key_rotate(actor=actor_of(request), key=key, grace=form.grace_period())
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -313,7 +307,7 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "partners/key_rotate.html", {"form": form, "key": key})
 
 
-@login_required
+@portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
 def key_status(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
@@ -322,7 +316,7 @@ def key_status(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     label, service, done = STATUS_ACTIONS[action]
     if request.method == "POST":
         try:
-            service(actor=_actor(request), key=key)
+            service(actor=actor_of(request), key=key)
         except ValidationError as exc:
             for message in exc.messages:
                 messages.error(request, message)
@@ -348,14 +342,14 @@ def key_status(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
 def key_top_up(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
     form = TopUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.key_top_up(actor=_actor(request), key=key, **form.cleaned_data)
+            services.key_top_up(actor=actor_of(request), key=key, **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -366,11 +360,11 @@ def key_top_up(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "partners/key_top_up.html", {"form": form, "key": key})
 
 
-@login_required
+@portal_view
 @require_POST
 def key_retry(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
-    issued = services.key_retry_sync(actor=_actor(request), key=key)
+    issued = services.key_retry_sync(actor=actor_of(request), key=key)
     if issued is not None:
         return _secret_page(
             request, issued, title="Key re-issued", back=reverse("partners:key-detail", args=[key.pk])
@@ -380,19 +374,19 @@ def key_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("partners:key-detail", pk=key.pk)
 
 
-@login_required
+@portal_view
 @require_POST
 def top_up_retry(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     top_up = QuotaTopUp.objects.filter(pk=pk).first()
     if top_up is None:
-        return redirect("partners:keys")
-    state = services.top_up_retry_sync(actor=_actor(request), top_up=top_up)
+        raise Http404("There is no such top-up.")
+    state = services.top_up_retry_sync(actor=actor_of(request), top_up=top_up)
     _sync_message(request, f"The top-up of {top_up.amount:,}", state)
     return redirect("partners:key-detail", pk=top_up.key_id)
 
 
-@login_required
+@portal_view
 @require_POST
 def usage_refresh(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
@@ -402,12 +396,11 @@ def usage_refresh(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Usage could not be read from the gateway: {exc}")
     else:
         messages.success(request, f"Usage refreshed ({rows} key-days).")
-    target = request.POST.get("next") or ""
-    # Only back to a page of this area: never an open redirect.
-    return redirect(target if target.startswith("/partners/") and "//" not in target else "partners:keys")
+    # Back where the button was, if that is on this site: never an open redirect.
+    return redirect(safe_next(request, request.POST.get("next"), reverse("partners:keys")))
 
 
-@login_required
+@portal_view
 @require_safe
 def alerts(request: HttpRequest) -> HttpResponse:
     """The dashboard's partner panel on its own (quota alerts and keys about to expire)."""
@@ -416,7 +409,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
         "alerts": selectors.quota_alerts(user=request.user),
         "expiring": selectors.expiring_keys(user=request.user),
     }
-    template = "partners/_alerts.html" if request.headers.get("HX-Request") else "partners/alerts.html"
+    template = "partners/_alerts.html" if is_htmx(request) else "partners/alerts.html"
     return render(request, template, context)
 
 
@@ -425,4 +418,4 @@ def alerts(request: HttpRequest) -> HttpResponse:
 @require_partner_key(resource="/partners/probe")
 def probe(request: HttpRequest) -> JsonResponse:
     """A tiny endpoint behind partner-key enforcement: proves a key works and shows its prefix."""
-    return JsonResponse({"ok": True, "key": request.partner_key.prefix})  # type: ignore[attr-defined]
+    return JsonResponse({"ok": True, "key": request.partner_key.prefix})  # type: ignore[attr-defined]  # set by require_partner_key

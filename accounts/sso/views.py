@@ -8,11 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import BACKEND_SESSION_KEY, authenticate, login
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -21,7 +19,7 @@ from accounts.sso.forms import ReauthForm, SsoGroupMappingForm
 from accounts.sso.selectors import sso_mapping_get, sso_mapping_list
 from accounts.sso.services import sso_mapping_create, sso_mapping_delete
 from accounts.sso.sessions import mark_authenticated
-from portal.pages import actor_of, portal_view
+from portal.pages import actor_of, portal_view, safe_next
 
 SSO_BACKEND = "accounts.sso.backends.SsoBackend"
 REAUTH_FLAG = "sso_reauth"
@@ -81,20 +79,14 @@ class SsoCallbackView(OIDCAuthenticationCallbackView):
         return response
 
 
-def _safe_next(request: HttpRequest, value: str | None) -> str:
-    if value and url_has_allowed_host_and_scheme(
-        value, {request.get_host()}, require_https=request.is_secure()
-    ):
-        return value
-    return resolve_url(settings.LOGIN_REDIRECT_URL)
-
-
-@login_required
+@portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
 def reauth(request: HttpRequest) -> HttpResponse:
     """Ask the user to prove who they are again: through the provider, or with their password."""
     user = actor_of(request)
-    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    next_url = safe_next(
+        request, request.POST.get("next") or request.GET.get("next"), resolve_url(settings.LOGIN_REDIRECT_URL)
+    )
     via_sso = request.session.get(BACKEND_SESSION_KEY) == SSO_BACKEND and settings.OIDC_ENABLED
     form = ReauthForm(request.POST or None)
     if request.method == "POST" and not via_sso and form.is_valid():

@@ -7,7 +7,7 @@ Thin: access first (through `accounts.access`), then parse, call one service or 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -21,7 +21,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import AccessDenied, Action, can, require
-from accounts.models import User
 from content.labels import selectors as sel
 from content.labels import services as svc
 from content.labels.models import ImageAsset, ImageStatus, MarketModerationPolicy, Section, SectionMapping
@@ -49,6 +48,7 @@ from content.labels.serializers import (
 )
 from content.models import ContentItem
 from markets.api import MARKET_CODE_PARAMETER, market_or_404
+from portal.api.actor import api_actor
 from portal.api.pagination import DefaultCursorPagination
 
 STATUS_PARAMETER = OpenApiParameter(
@@ -132,7 +132,7 @@ class ImageViewSet(viewsets.GenericViewSet[ImageAsset]):
         body = ImageUploadSerializer(data={"files": files, "content_id": fields.get("content_id", "")})
         body.is_valid(raise_exception=True)
         result = svc.images_upload(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             files=[(f.name or "upload", f) for f in body.validated_data["files"]],
             item=_item(body.validated_data.get("content_id")),
             via="api",
@@ -155,7 +155,7 @@ class ImageViewSet(viewsets.GenericViewSet[ImageAsset]):
         body = ImageRegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         result = svc.images_register(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             keys=body.validated_data["keys"],
             item=_item(body.validated_data.get("content_id")),
             via="api",
@@ -178,7 +178,7 @@ class ImageViewSet(viewsets.GenericViewSet[ImageAsset]):
         image = ImageAsset.objects.filter(pk=pk).first()
         if image is None:
             raise NotFound("No such image.")
-        job = svc.label_job_retry(actor=request.user, image=image, via="api")  # type: ignore[arg-type]
+        job = svc.label_job_retry(actor=api_actor(request), image=image, via="api")
         return Response({"job_id": job.pk, "state": job.state}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -196,7 +196,7 @@ class LabelDecisionViewSet(viewsets.GenericViewSet[Any]):
         body = LabelDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         result = svc.labels_decide(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=api_actor(request),
             label_ids=body.validated_data["label_ids"],
             status=body.validated_data["status"],
             via="api",
@@ -221,11 +221,6 @@ NO_POLICY = OpenApiResponse(description="No such market (or policy in it).")
 SECTION_ID_PARAMETER = OpenApiParameter("section_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 MAPPING_ID_PARAMETER = OpenApiParameter("mapping_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 POLICY_ID_PARAMETER = OpenApiParameter("policy_id", OpenApiTypes.INT, OpenApiParameter.PATH)
-
-
-def _actor(request: Request) -> User:
-    # IsAuthenticated has run; the services check the role again.
-    return cast(User, request.user)
 
 
 def _section(section_id: int) -> Section:
@@ -275,7 +270,7 @@ class SectionListView(GenericAPIView[Section]):
         require(request.user, Action.REVIEW_LABELS)
         body = SectionWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        section = svc.section_create(actor=_actor(request), name=body.validated_data["name"], via="api")
+        section = svc.section_create(actor=api_actor(request), name=body.validated_data["name"], via="api")
         return _section_response(section.pk, status.HTTP_201_CREATED)
 
 
@@ -307,7 +302,7 @@ class SectionDetailView(APIView):
         body = SectionWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         svc.section_rename(
-            actor=_actor(request), section=section, name=body.validated_data["name"], via="api"
+            actor=api_actor(request), section=section, name=body.validated_data["name"], via="api"
         )
         return _section_response(section_id)
 
@@ -318,7 +313,7 @@ class SectionDetailView(APIView):
     )
     def delete(self, request: Request, section_id: int) -> Response:
         require(request.user, Action.REVIEW_LABELS)
-        svc.section_delete(actor=_actor(request), section=_section(section_id), via="api")
+        svc.section_delete(actor=api_actor(request), section=_section(section_id), via="api")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -359,7 +354,7 @@ class SectionMappingListView(APIView):
         body = MappingCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         mapping = svc.section_mapping_add(
-            actor=_actor(request), section=section, via="api", **body.validated_data
+            actor=api_actor(request), section=section, via="api", **body.validated_data
         )
         return Response(SectionMappingSerializer(mapping).data, status=status.HTTP_201_CREATED)
 
@@ -390,7 +385,7 @@ class SectionMappingDetailView(APIView):
         body = MappingUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         mapping = svc.section_mapping_set(
-            actor=_actor(request),
+            actor=api_actor(request),
             section=mapping.section,
             label_name=mapping.label_name,
             min_confidence=body.validated_data["min_confidence"],
@@ -406,7 +401,7 @@ class SectionMappingDetailView(APIView):
     def delete(self, request: Request, section_id: int, mapping_id: int) -> Response:
         require(request.user, Action.REVIEW_LABELS)
         svc.section_mapping_delete(
-            actor=_actor(request), mapping=self._mapping(section_id, mapping_id), via="api"
+            actor=api_actor(request), mapping=self._mapping(section_id, mapping_id), via="api"
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -452,7 +447,7 @@ def _bands_response(section: Section | None) -> Response:
 def _bands_put(request: Request, section: Section | None) -> Response:
     body = BandsWriteSerializer(data=request.data)
     body.is_valid(raise_exception=True)
-    svc.bands_set(actor=_actor(request), section=section, via="api", **body.validated_data)
+    svc.bands_set(actor=api_actor(request), section=section, via="api", **body.validated_data)
     return _bands_response(section)
 
 
@@ -548,7 +543,7 @@ class ModerationPolicyListView(APIView):
         body = ModerationPolicyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         policy = svc.moderation_policy_add(
-            actor=_actor(request), market=market, via="api", **body.validated_data
+            actor=api_actor(request), market=market, via="api", **body.validated_data
         )
         return Response(ModerationPolicySerializer(policy).data, status=status.HTTP_201_CREATED)
 
@@ -591,7 +586,7 @@ class ModerationPolicyDetailView(APIView):
         body = ModerationPolicyUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         policy = svc.moderation_policy_set(
-            actor=_actor(request),
+            actor=api_actor(request),
             market=policy.market,
             category=policy.category,
             block_at=body.validated_data["block_at"],
@@ -606,6 +601,6 @@ class ModerationPolicyDetailView(APIView):
     )
     def delete(self, request: Request, code: str, policy_id: int) -> Response:
         svc.moderation_policy_delete(
-            actor=_actor(request), policy=self._policy(request, code, policy_id), via="api"
+            actor=api_actor(request), policy=self._policy(request, code, policy_id), via="api"
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

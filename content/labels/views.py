@@ -1,7 +1,7 @@
 """The label review UI: queue, image review, sections, bands, moderation policies, uploads, jobs.
 
 Views parse input, call one service or selector, and render. Access is checked through
-`accounts.access` (services check again); AccessDenied becomes a 403.
+`accounts.access` (services check again); `portal_view` turns AccessDenied into the styled 403.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
@@ -41,6 +40,7 @@ from content.labels.models import (
 )
 from content.models import ContentItem
 from markets.models import Market
+from portal.pages import actor_of, is_htmx, portal_view, safe_next
 
 QUEUE_PAGE_SIZE = 48
 
@@ -57,16 +57,13 @@ def _queue_query(request: HttpRequest) -> str:
 
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
-    target = request.POST.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return HttpResponseRedirect(target)
-    return HttpResponseRedirect(fallback)
+    return HttpResponseRedirect(safe_next(request, request.POST.get("next"), fallback))
 
 
 # --- queue and review ------------------------------------------------------------------------
 
 
-@login_required
+@portal_view
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     """Images with labels to review, least confident first, filtered, in a thumbnail grid."""
@@ -88,7 +85,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_GET
 def image_detail(request: HttpRequest, image_id: int) -> HttpResponse:
     """One image with its boxes, labels, decisions, moderation labels, blocks and sections."""
@@ -118,7 +115,7 @@ def _label_row(request: HttpRequest, label: ImageLabel) -> HttpResponse:
     return render(request, "labels/_label_row.html", {"label": fresh, "review": review, "oob": True})
 
 
-@login_required
+@portal_view
 @require_POST
 def decide(request: HttpRequest, label_id: int, decision: str) -> HttpResponse:
     """Approve or reject one label; HTMX gets the row back (and the image's sections, out of band)."""
@@ -127,24 +124,24 @@ def decide(request: HttpRequest, label_id: int, decision: str) -> HttpResponse:
     if status is None:
         raise Http404("Unknown decision.")
     try:
-        svc.labels_decide(actor=request.user, label_ids=[label.pk], status=status)  # type: ignore[arg-type]
+        svc.labels_decide(actor=actor_of(request), label_ids=[label.pk], status=status)
     except ValidationError as exc:
-        if request.htmx:  # type: ignore[attr-defined]
+        if is_htmx(request):
             return HttpResponse(_errors(exc), status=400)
         messages.error(request, _errors(exc))
-    if request.htmx:  # type: ignore[attr-defined]
+    if is_htmx(request):
         return _label_row(request, label)
     return _back(request, reverse("labels:image", args=[label.image_id]))
 
 
-@login_required
+@portal_view
 @require_POST
 def approve_at_least(request: HttpRequest, image_id: int) -> HttpResponse:
     """Approve every pending label of the image at or above the given confidence."""
     image = get_object_or_404(ImageAsset, pk=image_id)
     try:
         result = svc.labels_approve_at_least(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=actor_of(request),
             image=image,
             min_confidence=request.POST.get("min_confidence"),
         )
@@ -154,7 +151,7 @@ def approve_at_least(request: HttpRequest, image_id: int) -> HttpResponse:
     return _back(request, reverse("labels:image", args=[image.pk]))
 
 
-@login_required
+@portal_view
 @require_POST
 def bulk(request: HttpRequest) -> HttpResponse:
     """Approve or reject every pending label of the selected images."""
@@ -165,7 +162,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     try:
         ids = [int(i) for i in request.POST.getlist("image_ids")]
         result = svc.images_decide_pending(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=actor_of(request),
             image_ids=ids,
             status=status or "",
         )
@@ -178,20 +175,20 @@ def bulk(request: HttpRequest) -> HttpResponse:
     return _back(request, reverse("labels:queue"))
 
 
-@login_required
+@portal_view
 @require_POST
 def retry(request: HttpRequest, image_id: int) -> HttpResponse:
     """Queue a failed image for labelling again."""
     image = get_object_or_404(ImageAsset, pk=image_id)
     try:
-        svc.label_job_retry(actor=request.user, image=image)  # type: ignore[arg-type]
+        svc.label_job_retry(actor=actor_of(request), image=image)
         messages.success(request, f"{image} is queued for labelling again.")
     except ValidationError as exc:
         messages.error(request, _errors(exc))
     return _back(request, reverse("labels:jobs"))
 
 
-@login_required
+@portal_view
 @require_GET
 def image_file(request: HttpRequest, image_id: int, kind: str) -> HttpResponseBase:
     """Serve an image rendition: S3 gets a short-lived signed redirect, local files stream."""
@@ -219,7 +216,7 @@ def image_file(request: HttpRequest, image_id: int, kind: str) -> HttpResponseBa
 # --- uploads and jobs ------------------------------------------------------------------------
 
 
-@login_required
+@portal_view
 def upload(request: HttpRequest) -> HttpResponse:
     """Upload one or many images; each is validated before anything is stored or labelled."""
     if not (can(request.user, Action.REVIEW_LABELS) or can(request.user, Action.IMPORT_CONTENT)):
@@ -235,7 +232,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         if not form.errors:
             try:
                 result = svc.images_upload(
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=actor_of(request),
                     files=[(f.name, f) for f in form.cleaned_data["images"]],
                     item=item,
                 )
@@ -252,7 +249,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     return render(request, "labels/upload.html", {"form": form})
 
 
-@login_required
+@portal_view
 @require_GET
 def jobs(request: HttpRequest) -> HttpResponse:
     """Labelling status: counts by state and the failures, each with its error and a retry button."""
@@ -263,14 +260,14 @@ def jobs(request: HttpRequest) -> HttpResponse:
 # --- sections and bands ----------------------------------------------------------------------
 
 
-@login_required
+@portal_view
 def sections(request: HttpRequest) -> HttpResponse:
     """Sections with their mappings and sizes; create a section; edit the global bands."""
     require(request.user, Action.REVIEW_LABELS)
     form = SectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            section = svc.section_create(actor=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+            section = svc.section_create(actor=actor_of(request), name=form.cleaned_data["name"])
         except ValidationError as exc:
             for field_name, msgs in exc.message_dict.items():
                 form.add_error(field_name if field_name in form.fields else None, msgs)
@@ -289,7 +286,7 @@ def sections(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_POST
 def bands(request: HttpRequest, section_id: int | None = None) -> HttpResponse:
     """Set the global bands, or a section's."""
@@ -301,7 +298,7 @@ def bands(request: HttpRequest, section_id: int | None = None) -> HttpResponse:
         return _back(request, fallback)
     try:
         svc.bands_set(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=actor_of(request),
             section=section,
             auto_accept=form.cleaned_data["auto_accept"],
             auto_reject=form.cleaned_data["auto_reject"],
@@ -313,7 +310,7 @@ def bands(request: HttpRequest, section_id: int | None = None) -> HttpResponse:
     return _back(request, fallback)
 
 
-@login_required
+@portal_view
 def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
     """One section: its mappings with live admission counts, its bands and its images."""
     require(request.user, Action.REVIEW_LABELS)
@@ -322,7 +319,7 @@ def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             svc.section_mapping_set(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=actor_of(request),
                 section=section,
                 label_name=form.cleaned_data["label_name"],
                 min_confidence=form.cleaned_data["min_confidence"],
@@ -373,7 +370,7 @@ def _section_or_404(section_id: int) -> Section:
         raise Http404("No such section.") from exc
 
 
-@login_required
+@portal_view
 @require_GET
 def admission(request: HttpRequest, section_id: int) -> HttpResponse:
     """HTMX: how many images a label threshold would admit to the section, computed live."""
@@ -390,12 +387,12 @@ def admission(request: HttpRequest, section_id: int) -> HttpResponse:
     return render(request, "labels/_admission.html", {"a": result})
 
 
-@login_required
+@portal_view
 @require_POST
 def mapping_delete(request: HttpRequest, mapping_id: int) -> HttpResponse:
     """Remove a label from a section."""
     mapping = get_object_or_404(SectionMapping.objects.select_related("section"), pk=mapping_id)
-    svc.section_mapping_delete(actor=request.user, mapping=mapping)  # type: ignore[arg-type]
+    svc.section_mapping_delete(actor=actor_of(request), mapping=mapping)
     messages.success(request, f"{mapping.label_name} no longer maps to {mapping.section.name}.")
     return redirect("labels:section", section_id=mapping.section_id)
 
@@ -403,7 +400,7 @@ def mapping_delete(request: HttpRequest, mapping_id: int) -> HttpResponse:
 # --- moderation policies ---------------------------------------------------------------------
 
 
-@login_required
+@portal_view
 @require_GET
 def moderation(request: HttpRequest) -> HttpResponse:
     """Markets whose moderation policy the user may edit."""
@@ -417,7 +414,7 @@ def moderation(request: HttpRequest) -> HttpResponse:
     return render(request, "labels/moderation.html", {"markets": markets, "with_policy": set(counts)})
 
 
-@login_required
+@portal_view
 def moderation_market(request: HttpRequest, code: str) -> HttpResponse:
     """One market's moderation policy: block categories at thresholds; the images it blocks."""
     market = get_object_or_404(Market, code=code)
@@ -426,7 +423,7 @@ def moderation_market(request: HttpRequest, code: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             policy = svc.moderation_policy_set(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=actor_of(request),
                 market=market,
                 category=form.cleaned_data["category"],
                 block_at=form.cleaned_data["block_at"],
@@ -454,11 +451,11 @@ def moderation_market(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_POST
 def policy_delete(request: HttpRequest, policy_id: int) -> HttpResponse:
     """Stop blocking a category in a market."""
     policy = get_object_or_404(MarketModerationPolicy.objects.select_related("market"), pk=policy_id)
-    svc.moderation_policy_delete(actor=request.user, policy=policy)  # type: ignore[arg-type]
+    svc.moderation_policy_delete(actor=actor_of(request), policy=policy)
     messages.success(request, f"{policy.market.code} no longer blocks {policy.category}.")
     return redirect("labels:moderation_market", code=policy.market.code)

@@ -88,7 +88,7 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args: Any, markets: list[Market], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.markets = {m.code: m for m in markets}
-        self.fields["market"].choices = [("", "Any"), *((m.code, m.code) for m in markets)]  # type: ignore[attr-defined]
+        self.fields["market"].choices = [("", "Any"), *((m.code, m.code) for m in markets)]  # type: ignore[attr-defined]  # Field stubs lack .choices
         # One bulk change may span several batches (one per time zone), hence a list.
         raw = self.data.getlist("batch") if hasattr(self.data, "getlist") else []
         self.batches = [b for b in raw if _is_uuid(b)]

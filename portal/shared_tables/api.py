@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import require
+from portal.api.actor import api_actor
 from portal.shared_tables.models import OutboxEntry
 from portal.shared_tables.selectors import dead_letters, publish_status
 from portal.shared_tables.services import PUBLISHING_ACTION, dead_letters_retry
@@ -97,7 +98,7 @@ class DeadLetterRetryView(APIView):
         body = DeadLetterRetryRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         ids = None if body.validated_data.get("all") else body.validated_data["ids"]
-        queued = dead_letters_retry(actor=request.user, entry_ids=ids, via="api")  # type: ignore[arg-type]
+        queued = dead_letters_retry(actor=api_actor(request), entry_ids=ids, via="api")
         return Response({"queued": queued})
 
 
@@ -114,7 +115,7 @@ class DeadLetterRetryOneView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         require(request.user, PUBLISHING_ACTION)
-        queued = dead_letters_retry(actor=request.user, entry_ids=[pk], via="api")  # type: ignore[arg-type]
+        queued = dead_letters_retry(actor=api_actor(request), entry_ids=[pk], via="api")
         if not queued:
             raise NotFound(f"Outbox row {pk} is not a dead letter.")
         return Response({"queued": queued}, status=status.HTTP_200_OK)

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -152,20 +153,38 @@ class SharedTablesReader:
         tables: SharedTables,
         *,
         market_ttl_seconds: float = 5.0,
+        parallel_requests: int = 10,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tables = tables
         self.market_ttl_seconds = market_ttl_seconds
+        # BatchGetItem calls of one feed in flight at once: a page of 1,000 candidates is 20
+        # calls, and one after another they would cost 20 round trips instead of about two.
+        self.parallel_requests = max(1, parallel_requests)
         self._clock = clock
         self._markets: dict[str, tuple[float, PublishedMarket | None]] = {}
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SharedTablesReader:
         """Return a reader over the tables the environment names (positioning.backends.tables_from_env)."""
         tables = tables_from_env(environ)
         env = os.environ if environ is None else environ
-        return cls(tables, market_ttl_seconds=float(env.get("SHARED_TABLES_MARKET_TTL", "5")))
+        return cls(
+            tables,
+            market_ttl_seconds=float(env.get("SHARED_TABLES_MARKET_TTL", "5")),
+            parallel_requests=int(env.get("SHARED_TABLES_READ_THREADS", "10")),
+        )
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # Created on first use and kept for the process (a Lambda container reuses it).
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.parallel_requests, thread_name_prefix="shared-tables-read"
+                )
+            return self._pool
 
     def clear_cache(self) -> None:
         """Forget the cached market items."""
@@ -190,18 +209,25 @@ class SharedTablesReader:
     def lookup(self, market: str, content_ids: Sequence[str]) -> tuple[dict[str, Item], dict[str, Item]]:
         """Return (positions, content items) stored for `content_ids` in `market`, by content id.
 
-        Reads ≤ 100 keys per BatchGetItem: one request for up to 50 distinct content ids.
+        Reads ≤ 100 keys per BatchGetItem (one request for up to 50 distinct content ids); the
+        requests of a larger page run in parallel, at most `parallel_requests` at once, each
+        retrying its own unprocessed keys with backoff.
         """
         keys: list[ItemKey] = []
         for content_id in dict.fromkeys(content_ids):
             keys.append(("positions", (market, content_id)))
             keys.append(("content", (content_id,)))
+        chunks = [
+            keys[start : start + MAX_BATCH_GET_KEYS] for start in range(0, len(keys), MAX_BATCH_GET_KEYS)
+        ]
+        if len(chunks) > 1 and self.parallel_requests > 1:
+            answers = list(self._executor().map(self.tables.batch_get, chunks))
+        else:
+            answers = [self.tables.batch_get(chunk) for chunk in chunks]
         positions: dict[str, Item] = {}
         contents: dict[str, Item] = {}
-        for start in range(0, len(keys), MAX_BATCH_GET_KEYS):
-            for (table, values), item in self.tables.batch_get(
-                keys[start : start + MAX_BATCH_GET_KEYS]
-            ).items():
+        for answer in answers:
+            for (table, values), item in answer.items():
                 (positions if table == "positions" else contents)[values[-1]] = item
         return positions, contents
 

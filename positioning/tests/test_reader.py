@@ -177,3 +177,50 @@ def test_resolve_feed_is_the_same_function_the_reader_uses(tables: SharedTables)
     merged = [candidate_with_content(c, contents.get(c.content_id)) for c in CANDIDATES]
     specs = {cid: position_from_item(item) for cid, item in positions.items()}
     assert feed.entries == resolve_feed(market.spec, merged, specs, AT)
+
+
+class SlowTables:
+    """Wraps tables so that every BatchGetItem takes a round trip's time, and counts overlap."""
+
+    def __init__(self, tables: SharedTables, delay: float = 0.05) -> None:
+        import threading
+
+        self.tables = tables
+        self.delay = delay
+        self.calls = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tables, name)
+
+    def batch_get(self, keys: Any) -> Any:
+        import time
+
+        with self._lock:
+            self.calls += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            return self.tables.batch_get(keys)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def test_a_large_page_reads_its_keys_in_parallel_and_decides_the_same(tables: SharedTables) -> None:
+    # Given a page of 1,000 candidates (2,000 keys: 20 BatchGetItem calls of 100)
+    page = [Candidate(f"c-{n}", "video", "wire") for n in range(1, 1001)]
+    slow = SlowTables(tables)
+    serial = SharedTablesReader(tables, parallel_requests=1).feed("AU", page, at=AT, include_hidden=True)
+
+    # When the reader resolves it with 10 requests in flight
+    feed = SharedTablesReader(slow, parallel_requests=10).feed("AU", page, at=AT, include_hidden=True)
+
+    # Then it made the 20 calls, several at once, and decided exactly as the one-at-a-time reader
+    assert slow.calls == 20
+    assert slow.most_in_flight > 1
+    assert feed is not None and serial is not None
+    assert feed.entries == serial.entries

@@ -87,6 +87,11 @@ bench: venv
 bench-publish: venv
 	$(PY) bench/publish.py
 
+# The public API's reader: a 1,000-candidate feed against one BatchGetItem round trip (moto, ≈1 min).
+.PHONY: bench-reader
+bench-reader: venv
+	$(PY) bench/reader.py
+
 # Partner-key enforcement per request (SQLite file, memory, Redis if reachable) against no key check (≈1 min).
 .PHONY: bench-keys
 bench-keys: venv

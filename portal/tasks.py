@@ -8,23 +8,30 @@ JSON-able keyword arguments) in its AppConfig.ready().
 Where the work runs:
 - on Lambda, always as a Zappa asynchronous invocation of the task's own function (Lambda
   retries a failed async invoke twice, so every task is idempotent);
-- elsewhere, by the task's `local` policy: "inline" runs it now (after the commit that asked
-  for it), "skip" leaves it to the scheduled sweep or a management command.
+- elsewhere, a task registered with `local="run"` runs in this process's background thread pool
+  (TASKS_LOCAL_RUNNER = "thread": `make run`, gunicorn), so the request that asked for it
+  returns as soon as its transaction commits, or right away in the caller's thread
+  (TASKS_LOCAL_RUNNER = "inline": the test settings, for deterministic tests);
+  `local="skip"` leaves the work to the scheduled sweep or a management command.
 Dispatch never fails the caller's request: a failure is logged, and the sweep catches up.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.conf import settings
+from django.db import close_old_connections, connections
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
-LocalPolicy = Literal["inline", "skip"]
+LocalPolicy = Literal["run", "skip"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class UnknownTask(LookupError):
     """No task is registered under that name."""
 
 
-def register(name: str, path: str, *, local: LocalPolicy = "inline") -> None:
+def register(name: str, path: str, *, local: LocalPolicy = "run") -> None:
     """Register the function at dotted `path` as the background task `name`."""
     _TASKS[name] = Task(name=name, path=path, local=local)
 
@@ -70,7 +77,46 @@ def dispatch(name: str, **kwargs: Any) -> None:
             from zappa.asynchronous import run
 
             run(function, args=(), kwargs=kwargs)
-        elif task.local == "inline":
-            function(**kwargs)
+        elif task.local == "run":
+            if settings.TASKS_LOCAL_RUNNER == "inline":
+                function(**kwargs)
+            else:
+                _executor().submit(_run_in_background, name, function, kwargs)
     except Exception:  # never fail the user's request: the scheduled sweep picks the work up
         logger.exception("Background task %s failed to run; the scheduled sweep will retry it.", name)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.TASKS_LOCAL_THREADS, thread_name_prefix="task")
+        return _pool
+
+
+def _run_in_background(name: str, function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    try:
+        function(**kwargs)
+    except Exception:
+        logger.exception("Background task %s failed; the scheduled sweep will retry it.", name)
+    finally:
+        # A pool thread keeps no database connection between tasks.
+        close_old_connections()
+        connections.close_all()
+
+
+def wait_for_background_tasks(timeout: float = 30.0) -> None:
+    """Block until the tasks submitted so far have run (for tests, commands and benchmarks)."""
+    with _pool_lock:
+        pool = _pool
+    if pool is None:
+        return
+    pool.submit(lambda: None).result(timeout=timeout)
+    # Tasks submitted before the marker may still run on other threads: drain them too.
+    futures = [pool.submit(lambda: None) for _ in range(settings.TASKS_LOCAL_THREADS)]
+    for future in futures:
+        future.result(timeout=timeout)

@@ -187,6 +187,10 @@ AXES_USERNAME_FORM_FIELD = "username"
 # --- Meridian ---------------------------------------------------------------------------------
 # Inside AWS Lambda (Zappa): background tasks become async invocations (portal/tasks.py).
 ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+# Off Lambda, background tasks (publishing after commit) run in a thread pool of this process, so
+# a request never waits on them; "inline" runs them in the caller's thread (the test settings).
+TASKS_LOCAL_RUNNER = os.environ.get("TASKS_LOCAL_RUNNER", "thread")
+TASKS_LOCAL_THREADS = int(os.environ.get("TASKS_LOCAL_THREADS", "2"))
 # Shared admin tables: "local" (a SQLite file under var/) or "dynamodb".
 SHARED_TABLES_BACKEND = os.environ.get("SHARED_TABLES_BACKEND", "local")
 SHARED_TABLES_PREFIX = os.environ.get("SHARED_TABLES_PREFIX", "meridian-local-")

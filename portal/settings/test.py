@@ -23,3 +23,6 @@ MERIDIAN_ENVIRONMENT = "test"
 # Django's test Client.login() calls authenticate() without a request, which django-axes refuses;
 # the lockout suite (tests/hardening/test_login_abuse.py) turns axes back on around its tests.
 AXES_ENABLED = False
+# Background tasks run in the caller's thread after commit, so tests see their effect at once
+# (tests/shared_tables/test_background.py switches the thread pool on).
+TASKS_LOCAL_RUNNER = "inline"

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.access import Action, can, require
 from accounts.models import User
@@ -118,10 +118,58 @@ def _windows_overlap(
     return not (b_end is not None and a_start is not None and b_end <= a_start)
 
 
-def _lock_markets(markets: Iterable[Market]) -> None:
-    # Ordered by pk so that two bulk writers never deadlock on each other's market rows.
-    ids = sorted({m.pk for m in markets})
-    list(Market.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+def _lock_rows(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Position]:
+    """Lock the position rows of (market id, item id) pairs and return them by pair.
+
+    Writers lock what they change, not the market: two editors of different items in one market
+    never wait for each other. A pair with no row gets a placeholder first (state default,
+    version 0: the same as "no position" to every reader), inserted with ON CONFLICT DO NOTHING,
+    so that a first write of a pair is serialised like any other. Rows are locked in (item,
+    market) order, the same in every writer, so bulk writers never deadlock on each other.
+    """
+    wanted = sorted({(item_id, market_id) for market_id, item_id in pairs})
+    found: dict[tuple[int, int], Position] = {}
+    for start in range(0, len(wanted), BATCH_SIZE):
+        chunk = wanted[start : start + BATCH_SIZE]
+        item_ids = sorted({item_id for item_id, _ in chunk})
+        market_ids = sorted({market_id for _, market_id in chunk})
+        Position.objects.bulk_create(
+            [
+                Position(market_id=market_id, item_id=item_id, state=PositionState.DEFAULT, version=0)
+                for item_id, market_id in chunk
+            ],
+            batch_size=BATCH_SIZE,
+            ignore_conflicts=True,
+        )
+        rows = (
+            Position.objects.select_for_update()
+            .filter(market_id__in=market_ids, item_id__in=item_ids)
+            .order_by("item_id", "market_id")
+        )
+        keep = set(chunk)
+        for row in rows:
+            if (row.item_id, row.market_id) in keep:
+                found[(row.market_id, row.item_id)] = row
+    return found
+
+
+def _lock_pin_slots(market_ids: Iterable[int], slot: int | None = None) -> None:
+    """Serialise pin checks: one slot of a market (single writes) or all of its slots (bulk).
+
+    A slot can be taken by a row that does not exist yet, which no row lock can guard, so pins
+    take PostgreSQL advisory locks held until the transaction ends: (market, slot) exclusive under
+    (market, 0) shared for a single pin, (market, 0) exclusive for a bulk pin. Always before the
+    row locks, in market order. SQLite serialises every write transaction anyway.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for market_id in sorted(set(market_ids)):
+            if slot is None:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [market_id])
+            else:
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", [market_id])
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [market_id, slot])
 
 
 def _pin_conflict(pins: Sequence[Position], item_id: int, values: dict[str, Any]) -> Position | None:
@@ -153,8 +201,11 @@ def position_set(
     change.validate()
     values = change.values()
     with transaction.atomic():
-        _lock_markets([market])
-        current = Position.objects.filter(market=market, item=item).first()
+        if values["state"] == PositionState.PINNED:
+            _lock_pin_slots([market.pk], slot=values["slot"])
+        locked = _lock_rows([(market.pk, item.pk)])[(market.pk, item.pk)]
+        # A placeholder (version 0) is no position yet.
+        current = locked if locked.version else None
         stored_version = current.version if current else 0
         if expected_version is not None and expected_version != stored_version:
             raise Conflict(
@@ -180,7 +231,7 @@ def position_set(
         if current is not None and all(getattr(current, k) == v for k, v in values.items()):
             return current
         if current is None:
-            current = Position(market=market, item=item, version=0)
+            current = locked
         for name, value in values.items():
             setattr(current, name, value)
         current.version += 1
@@ -266,12 +317,11 @@ def positions_bulk_set(
     }
     ordered_ids = [pk for pk in item_ids if pk in items]
     with transaction.atomic():
-        _lock_markets(allowed)
-        existing: dict[tuple[int, int], Position] = {}
-        for start in range(0, len(ordered_ids), BATCH_SIZE):
-            chunk = ordered_ids[start : start + BATCH_SIZE]
-            for pos in Position.objects.filter(market__in=allowed, item_id__in=chunk):
-                existing[(pos.market_id, pos.item_id)] = pos
+        if change.state == PositionState.PINNED:
+            _lock_pin_slots([m.pk for m in allowed])
+        locked = _lock_rows([(m.pk, item_id) for m in allowed for item_id in ordered_ids])
+        # Placeholders (version 0) are no position yet.
+        existing = {pair: row for pair, row in locked.items() if row.version}
         pins_by_market: dict[int, list[Position]] = defaultdict(list)
         if change.state == PositionState.PINNED:
             for pin in Position.objects.filter(market__in=allowed, state=PositionState.PINNED):
@@ -333,6 +383,11 @@ def positions_bulk_set(
             update_fields=[*POSITION_FIELDS, "version", "author", "updated_at"],
         )
         result.changed = len(to_write)
+        written = {(p.market_id, p.item_id) for p in to_write}
+        unused = [row.pk for pair, row in locked.items() if not row.version and pair not in written]
+        for start in range(0, len(unused), BATCH_SIZE):
+            # Placeholders of refused or unchanged pairs go again: no row is left that no one wrote.
+            Position.objects.filter(pk__in=unused[start : start + BATCH_SIZE], version=0).delete()
         if audits:
             result.batch = str(audit_bulk(actor=actor, records=audits, via=via))
             outbox_enqueue_many(kind=OutboxKind.POSITION, entries=outbox)

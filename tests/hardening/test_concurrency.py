@@ -299,3 +299,138 @@ def test_rule_edit_and_delete_without_a_version_are_refused(client: Client, au_m
     assert delete.status_code == 302
     rule.refresh_from_db()
     assert (rule.boost, rule.version) == (2, 1)
+
+
+WRITERS = 20
+
+
+def _in_threads(work: Callable[[int], None], count: int) -> list[BaseException]:
+    """Run `work(n)` for n in range(count) in threads released together; return their errors."""
+    barrier = threading.Barrier(count, timeout=30)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            work(n)
+        except BaseException as exc:  # surfaced by the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_writers_on_one_market_lose_no_update_and_repeat_no_version(
+    postgres_only: None, editor: User, au: Market
+) -> None:
+    # Given 20 items of one market, each already positioned once
+    items = [ContentItemFactory(upstream_id=f"ng-{n}") for n in range(WRITERS)]
+    for item in items:
+        position_set(actor=editor, market=au, item=item, change=PositionChange(state="hidden"))
+
+    # When 20 writers change a different item each, three times, all at once
+    def work(n: int) -> None:
+        for round_no in range(3):
+            position_set(
+                actor=editor,
+                market=au,
+                item=items[n],
+                change=PositionChange(state="promoted", boost=round_no + 1),
+            )
+
+    errors = _in_threads(work, WRITERS)
+
+    # Then none failed, every write counted once, and every version is 4 with its audit trail
+    assert errors == []
+    stored = {p.item.upstream_id: (p.version, p.boost) for p in Position.objects.select_related("item")}
+    assert stored == {f"ng-{n}": (4, 3) for n in range(WRITERS)}
+    assert AuditEntry.objects.filter(action="position.set").count() == WRITERS * 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_first_writers_of_one_position_create_it_once(
+    postgres_only: None, editor: User, au: Market
+) -> None:
+    # Given an item with no position yet, when 20 writers set it at once with no version check
+    item = ContentItemFactory(upstream_id="ng-first")
+
+    def work(n: int) -> None:
+        position_set(actor=editor, market=au, item=item, change=PositionChange(state="promoted", boost=n + 1))
+
+    errors = _in_threads(work, WRITERS)
+
+    # Then all succeed one after another: one row, versions 1..20 with none repeated
+    assert errors == []
+    row = Position.objects.get(market=au, item=item)
+    assert row.version == WRITERS
+    versions = [
+        e.after["version"] for e in AuditEntry.objects.filter(action="position.set", object_id="ng-first")
+    ]
+    assert sorted(versions) == list(range(1, WRITERS + 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_writers_pinning_one_slot_pin_it_once(postgres_only: None, editor: User, au: Market) -> None:
+    # Given 20 items, when 20 writers pin a different item each to slot 1 at once
+    from django.core.exceptions import ValidationError
+
+    items = [ContentItemFactory(upstream_id=f"ng-pin-{n}") for n in range(WRITERS)]
+    refused: list[int] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        try:
+            position_set(
+                actor=editor, market=au, item=items[n], change=PositionChange(state="pinned", slot=1)
+            )
+        except ValidationError:
+            with lock:
+                refused.append(n)
+
+    errors = _in_threads(work, WRITERS)
+
+    # Then exactly one holds the slot and the other 19 were told it is taken
+    assert errors == []
+    assert Position.objects.filter(market=au, state="pinned", slot=1).count() == 1
+    assert len(refused) == WRITERS - 1
+    # And no placeholder row is left behind by the refused writers
+    assert Position.objects.filter(market=au, version=0).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_writers_and_single_writers_on_one_market_never_deadlock(
+    postgres_only: None, editor: User, au: Market, de: Market
+) -> None:
+    # Given 200 items, when four bulk writers (overlapping selections, both markets) and 16 single
+    # writers run at once
+    from content.services import positions_bulk_set
+
+    items = [ContentItemFactory(upstream_id=f"ng-bulk-{n}") for n in range(200)]
+    ids = [item.pk for item in items]
+
+    def work(n: int) -> None:
+        if n < 4:
+            selection = ids[n * 30 : n * 30 + 100][:: (1 if n % 2 else -1)]
+            positions_bulk_set(
+                actor=editor, markets=[au, de], item_ids=selection, change=PositionChange(state="hidden")
+            )
+        else:
+            position_set(
+                actor=editor, market=au, item=items[n * 7], change=PositionChange(state="promoted", boost=n)
+            )
+
+    errors = _in_threads(work, WRITERS)
+
+    # Then none failed (no deadlock, no duplicate key) and versions count the writes exactly
+    assert errors == []
+    audit = AuditEntry.objects.filter(action="position.set")
+    for row in Position.objects.filter(version__gt=0).select_related("item", "market"):
+        writes = audit.filter(object_id=row.item.upstream_id, market_code=row.market.code).count()
+        assert row.version == writes, (row.item.upstream_id, row.market.code)

@@ -234,8 +234,8 @@ GATEWAY_BACKEND = env.str("GATEWAY_BACKEND", "local")
 API_GATEWAY_STAGES = env_list("API_GATEWAY_STAGES", "meridian:local")
 # An API Gateway endpoint other than AWS's (moto); botocore also reads AWS_ENDPOINT_URL_API_GATEWAY.
 AWS_ENDPOINT_URL_APIGATEWAY = env.str("AWS_ENDPOINT_URL_APIGATEWAY", "")
-# botocore's attempts per API Gateway call (standard mode, first call included); a sync that still
-# fails is recorded "failed" and retried by `manage.py gateway reconcile --repair` or the button.
+# botocore's max_attempts per API Gateway call (standard mode: retries after the first call); a
+# sync that still fails is recorded "failed" and retried by `gateway reconcile --repair` or the button.
 API_GATEWAY_CLIENT_MAX_ATTEMPTS = env.int("API_GATEWAY_CLIENT_MAX_ATTEMPTS", 5)
 # Where local enforcement keeps its counters: a `limits` URI; else REDIS_URL; else a SQLite file.
 PARTNER_LIMITS_STORAGE = env.str("PARTNER_LIMITS_STORAGE", "")
@@ -252,7 +252,7 @@ LABEL_MIN_CONFIDENCE = env.float("LABEL_MIN_CONFIDENCE", 50.0)
 LABEL_AUTO_ACCEPT = env.float("LABEL_AUTO_ACCEPT", 95.0)
 LABEL_AUTO_REJECT = env.float("LABEL_AUTO_REJECT", 60.0)
 IMAGES_BUCKET = env.str("IMAGES_BUCKET", "") or env.str("MEDIA_BUCKET", "")
-# Rekognition client: botocore's attempts per call (standard mode retries throttling and 5xx),
+# Rekognition client: botocore's max_attempts per call (standard mode retries throttling and 5xx),
 # timeouts, and calls in flight per process (also the connection pool's size).
 LABEL_BOTOCORE_ATTEMPTS = env.int("LABEL_BOTOCORE_ATTEMPTS", 3)
 LABEL_CONNECT_TIMEOUT = env.float("LABEL_CONNECT_TIMEOUT", 5.0)

@@ -14,6 +14,10 @@ Values are fetched once per process, at start-up (in Lambda's INIT phase when
 `INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT` is set), and cached; several SSM parameters are read with
 one `GetParameters` call. boto3 is imported only when a secret really has to be fetched, so a
 process configured from the environment never loads it.
+
+This module and `portal/settings/` are the only portal code that reads `os.environ`: which
+variable holds a secret is decided per name at start-up, which a parsed setting cannot express
+(tests/portal/test_settings_declared.py keeps it that way).
 """
 
 from __future__ import annotations

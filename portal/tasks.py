@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,13 +81,22 @@ def dispatch(name: str, **kwargs: Any) -> None:
             if settings.TASKS_LOCAL_RUNNER == "inline":
                 function(**kwargs)
             else:
-                _executor().submit(_run_in_background, name, function, kwargs)
+                future = _executor().submit(_run_in_background, name, function, kwargs)
+                with _pool_lock:
+                    _pending.add(future)
+                future.add_done_callback(_forget)
     except Exception:  # never fail the user's request: the scheduled sweep picks the work up
         logger.exception("Background task %s failed to run; the scheduled sweep will retry it.", name)
 
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_pending: set[Future[None]] = set()
+
+
+def _forget(future: Future[None]) -> None:
+    with _pool_lock:
+        _pending.discard(future)
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -112,11 +121,7 @@ def _run_in_background(name: str, function: Callable[..., Any], kwargs: dict[str
 def wait_for_background_tasks(timeout: float = 30.0) -> None:
     """Block until the tasks submitted so far have run (for tests, commands and benchmarks)."""
     with _pool_lock:
-        pool = _pool
-    if pool is None:
-        return
-    pool.submit(lambda: None).result(timeout=timeout)
-    # Tasks submitted before the marker may still run on other threads: drain them too.
-    futures = [pool.submit(lambda: None) for _ in range(settings.TASKS_LOCAL_THREADS)]
-    for future in futures:
-        future.result(timeout=timeout)
+        pending = list(_pending)
+    done, not_done = wait(pending, timeout=timeout)
+    if not_done:
+        raise TimeoutError(f"{len(not_done)} background task(s) still running after {timeout:g} s.")

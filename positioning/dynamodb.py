@@ -68,6 +68,16 @@ _BATCH_GET_BASE_SECONDS = 0.05
 _BATCH_GET_CAP_SECONDS = 1.0
 
 
+def unprocessed_backoff(attempt: int) -> float:
+    """Return the seconds to wait before asking again for keys left unprocessed `attempt` times.
+
+    Exponential backoff with full jitter, as AWS advises for UnprocessedKeys/UnprocessedItems.
+    This library may not import the portal (another team's Lambda uses it without Django), so
+    it keeps this small copy of portal/backoff.py's "full" jitter.
+    """
+    return random.uniform(0, min(_BATCH_GET_CAP_SECONDS, _BATCH_GET_BASE_SECONDS * 2**attempt))
+
+
 # --- attribute values ----------------------------------------------------------------------
 
 
@@ -359,14 +369,14 @@ class DynamoTables:
         for table, values in keys:
             request.setdefault(self.table_name(table), {"Keys": []})["Keys"].append(self._key(table, values))
         found: dict[ItemKey, Item] = {}
+        # A loop of our own is right here, unlike around other calls: BatchGetItem answers 200 with
+        # the keys it did not process (throttled partitions, 16 MB responses), not an error, so
+        # botocore has nothing to retry. Only those keys are asked again, a bounded number of times.
         for attempt in range(_BATCH_GET_ATTEMPTS):
             if not request:
                 break
             if attempt:
-                # Exponential backoff with full jitter, as AWS advises for UnprocessedKeys.
-                time.sleep(
-                    random.uniform(0, min(_BATCH_GET_CAP_SECONDS, _BATCH_GET_BASE_SECONDS * 2**attempt))
-                )
+                time.sleep(unprocessed_backoff(attempt))
             response = self._call("batch_get_item", RequestItems=request)
             for name, items in response.get("Responses", {}).items():
                 table = by_name[name]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -206,13 +205,11 @@ class PartnerLimiter:
 # --- configuration -------------------------------------------------------------------------
 def storage_uri() -> str:
     """Return the configured storage URI: PARTNER_LIMITS_STORAGE, else REDIS_URL, else SQLite."""
-    explicit = getattr(settings, "PARTNER_LIMITS_STORAGE", None) or os.environ.get("PARTNER_LIMITS_STORAGE")
-    if explicit:
-        return str(explicit)
-    redis_url = getattr(settings, "REDIS_URL", None) or os.environ.get("REDIS_URL")
-    if redis_url:
-        return str(redis_url)
-    path = Path(getattr(settings, "VAR_DIR", Path("var"))) / "partner_limits.sqlite3"
+    if settings.PARTNER_LIMITS_STORAGE:
+        return str(settings.PARTNER_LIMITS_STORAGE)
+    if settings.REDIS_URL:
+        return str(settings.REDIS_URL)
+    path = Path(settings.VAR_DIR) / "partner_limits.sqlite3"
     return f"meridian+sqlite:///{path}"
 
 
@@ -269,7 +266,7 @@ _last_used_written: dict[int, datetime] = {}
 
 def cache_seconds() -> float:
     # Suspending or revoking a key reaches other processes within this many seconds.
-    return float(getattr(settings, "PARTNER_KEY_CACHE_SECONDS", 5))
+    return float(settings.PARTNER_KEY_CACHE_SECONDS)
 
 
 def forget_keys(*key_hashes: str) -> None:
@@ -358,7 +355,7 @@ def _note_use(policy: KeyPolicy, now: datetime) -> None:
 
 def local_stage() -> str:
     """Return the `apiId:stage` this deployment serves (the first of API_GATEWAY_STAGES)."""
-    stages: list[str] = list(getattr(settings, "API_GATEWAY_STAGES", []) or ["meridian:local"])
+    stages: list[str] = list(settings.API_GATEWAY_STAGES or ["meridian:local"])
     return stages[0]
 
 
@@ -370,7 +367,7 @@ def enforce(request: HttpRequest, *, resource: str | None = None) -> Decision:
     policy = policy_for(secret)
     if policy is None:
         return Decision(False, "unknown key", 403)
-    if getattr(settings, "GATEWAY_BACKEND", "local") != "local":
+    if settings.GATEWAY_BACKEND != "local":
         # API Gateway in front already throttled and counted; only refuse keys that stopped
         # working. No limiter storage is opened (on Lambda there may be no writable disk for one).
         refusal = policy.refusal(_utcnow())

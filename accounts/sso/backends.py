@@ -101,9 +101,7 @@ class SsoBackend(OIDCAuthenticationBackend):
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> Any:
         """Sync the user from the ID token's claims (plus userinfo's, for the same `sub`)."""
         claims = dict(payload)
-        if getattr(settings, "OIDC_OP_USER_ENDPOINT", "") or discovery.discovery_document().get(
-            "userinfo_endpoint"
-        ):
+        if settings.OIDC_OP_USER_ENDPOINT or discovery.discovery_document().get("userinfo_endpoint"):
             userinfo = self.get_userinfo(access_token, id_token, payload)
             if str(userinfo.get("sub")) != str(payload["sub"]):
                 raise SuspiciousOperation("The userinfo answer is about another subject.")

@@ -30,7 +30,7 @@ class ProviderUnavailable(ImproperlyConfigured):
 
 def discovery_url() -> str:
     """Return the discovery document's URL (OIDC_OP_DISCOVERY_URL, else derived from the issuer)."""
-    url = str(getattr(settings, "OIDC_OP_DISCOVERY_URL", "") or "")
+    url = str(settings.OIDC_OP_DISCOVERY_URL or "")
     if url:
         return url
     issuer = str(settings.OIDC_OP_ISSUER).rstrip("/")
@@ -69,15 +69,22 @@ def discovery_document() -> dict[str, Any]:
 
 
 def setting(name: str, *default: Any) -> Any:
-    """Return the mozilla-django-oidc setting `name`; an empty endpoint comes from discovery."""
-    value = getattr(settings, name, None)
-    if name in ENDPOINTS and not value:
-        return discovery_document()[ENDPOINTS[name]]
-    if value is None:
-        if default:
-            return default[0]
-        raise ImproperlyConfigured(f"Setting {name} not found")
-    return value
+    """Return the mozilla-django-oidc setting `name`; an empty endpoint comes from discovery.
+
+    The library reads its many optional settings by name (with its own defaults); ours are the
+    endpoints, declared in portal/settings/base.py and filled from discovery when empty.
+    """
+    endpoints = {
+        "OIDC_OP_AUTHORIZATION_ENDPOINT": settings.OIDC_OP_AUTHORIZATION_ENDPOINT,
+        "OIDC_OP_TOKEN_ENDPOINT": settings.OIDC_OP_TOKEN_ENDPOINT,
+        "OIDC_OP_USER_ENDPOINT": settings.OIDC_OP_USER_ENDPOINT,
+        "OIDC_OP_JWKS_ENDPOINT": settings.OIDC_OP_JWKS_ENDPOINT,
+    }
+    if name in endpoints:
+        return endpoints[name] or discovery_document()[ENDPOINTS[name]]
+    from mozilla_django_oidc.utils import import_from_settings
+
+    return import_from_settings(name, *default)
 
 
 def forget() -> None:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from content.labels.labellers.base import ImageRef, Labeller, LabellerError
 from content.labels.models import ImageAsset, ImageStatus, LabelJob, LabelJobState
 from content.labels.services import image_labelling_failed, image_labels_store
+from portal.backoff import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +32,16 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 # A running job whose worker vanished (Lambda timeout) is handed out again after this long.
 STALE_AFTER = timedelta(minutes=15)
-SWEEP_LIMIT = 50
 
 
 def backoff(attempts: int) -> timedelta:
     """Return the wait before the next attempt after `attempts` failed ones (30 s, 1 min, 2 min …)."""
-    delay: timedelta = BACKOFF_BASE * (2 ** max(0, attempts - 1))
-    return min(delay, BACKOFF_CAP)
+    # No jitter: the images page shows when a job is next due, and jobs fail one at a time (a
+    # worker drains them in sequence), so they do not come due in a herd.
+    seconds = backoff_delay(
+        attempts, base=BACKOFF_BASE.total_seconds(), cap=BACKOFF_CAP.total_seconds(), jitter="none"
+    )
+    return timedelta(seconds=seconds)
 
 
 @dataclass
@@ -186,5 +190,5 @@ def process_images(image_ids: list[int]) -> dict[str, int]:
 def sweep() -> dict[str, int]:
     """Scheduled on Lambda: requeue stale jobs, then label a bounded batch of due ones."""
     stale = requeue_stale()
-    summary = process(limit=int(getattr(settings, "LABEL_SWEEP_LIMIT", SWEEP_LIMIT)))
+    summary = process(limit=int(settings.LABEL_SWEEP_LIMIT))
     return {"stale_requeued": stale, "done": summary.done, "retried": summary.retried, "dead": summary.dead}

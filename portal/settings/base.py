@@ -1,17 +1,34 @@
-"""Settings shared by every environment. Environment-specific modules import * from here."""
+"""Settings shared by every environment. Environment-specific modules import * from here.
+
+Every setting the code reads is declared here (or in local/production/test), and every value
+that may come from the environment is parsed here with `environs`, so a typo or a bad number
+fails at start-up, not in the middle of a request. App code reads `settings.NAME` only: no
+`getattr(settings, ..., default)` and no `os.environ` (tests/portal/test_settings_declared.py).
+README.md "Configuration" lists every variable.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import django_stubs_ext
+from environs import Env
 
 # Lets generic Django classes (ModelAdmin[Market], QuerySet[...]) be subscripted at run time.
 django_stubs_ext.monkeypatch()
 
+# No .env file is read: a laptop needs no configuration, and Lambda gets real variables.
+env = Env(expand_vars=False)
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    """Return the comma-separated variable `name` as a list, blanks and spaces dropped."""
+    return [part.strip() for part in env.str(name, default).split(",") if part.strip()]
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(os.environ.get("MERIDIAN_VAR_DIR", BASE_DIR / "var"))
+# Writable files of a laptop install (SQLite databases, media, partner limit counters).
+VAR_DIR = env.path("MERIDIAN_VAR_DIR", BASE_DIR / "var")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -146,7 +163,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
@@ -159,7 +176,7 @@ SESSION_COOKIE_HTTPONLY = True
 # HTMX reads the CSRF token from <body hx-headers>, never from the cookie, so scripts need not see it.
 CSRF_COOKIE_HTTPONLY = True
 # Images may come from the media bucket / CloudFront in production (CSP_IMG_HOSTS, comma-separated).
-_CSP_IMG_HOSTS = [h.strip() for h in os.environ.get("CSP_IMG_HOSTS", "").split(",") if h.strip()]
+_CSP_IMG_HOSTS = env_list("CSP_IMG_HOSTS")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -185,62 +202,87 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_USERNAME_FORM_FIELD = "username"
 
 # --- Meridian ---------------------------------------------------------------------------------
+# Which deployment this is ("local", "test", "production", "staging"...): demo data refuses production.
+MERIDIAN_ENVIRONMENT = "local"
 # Inside AWS Lambda (Zappa): background tasks become async invocations (portal/tasks.py).
-ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+ON_LAMBDA = bool(env.str("AWS_LAMBDA_FUNCTION_NAME", ""))
+# The AWS region of boto3 clients that name one ("" lets boto3 find it: AWS_DEFAULT_REGION, config).
+AWS_REGION = env.str("AWS_REGION", "") or env.str("AWS_DEFAULT_REGION", "")
 # Off Lambda, background tasks (publishing after commit) run in a thread pool of this process, so
 # a request never waits on them; "inline" runs them in the caller's thread (the test settings).
-TASKS_LOCAL_RUNNER = os.environ.get("TASKS_LOCAL_RUNNER", "thread")
-TASKS_LOCAL_THREADS = int(os.environ.get("TASKS_LOCAL_THREADS", "2"))
+TASKS_LOCAL_RUNNER = env.str("TASKS_LOCAL_RUNNER", "thread")
+TASKS_LOCAL_THREADS = env.int("TASKS_LOCAL_THREADS", 2)
+
 # Shared admin tables: "local" (a SQLite file under var/) or "dynamodb".
-SHARED_TABLES_BACKEND = os.environ.get("SHARED_TABLES_BACKEND", "local")
-SHARED_TABLES_PREFIX = os.environ.get("SHARED_TABLES_PREFIX", "meridian-local-")
-SHARED_TABLES_LOCAL_PATH = Path(os.environ.get("SHARED_TABLES_LOCAL_PATH", VAR_DIR / "shared_tables.sqlite3"))
+SHARED_TABLES_BACKEND = env.str("SHARED_TABLES_BACKEND", "local")
+SHARED_TABLES_PREFIX = env.str("SHARED_TABLES_PREFIX", "meridian-local-")
+SHARED_TABLES_LOCAL_PATH = env.path("SHARED_TABLES_LOCAL_PATH", VAR_DIR / "shared_tables.sqlite3")
 # Publish the outbox right after commit (inline locally; a Zappa async task on Lambda).
-SHARED_TABLES_PUBLISH_ON_COMMIT = os.environ.get("SHARED_TABLES_PUBLISH_ON_COMMIT", "1") == "1"
+SHARED_TABLES_PUBLISH_ON_COMMIT = env.bool("SHARED_TABLES_PUBLISH_ON_COMMIT", True)
 # Publisher tuning (docs/shared-tables.md): parallel puts, outbox rows per batch, attempts before
 # a row becomes a dead letter, its backoff, botocore's own attempts and timeouts per request, the
 # on-commit pause after the tables were unreachable, and the reader's market cache.
-SHARED_TABLES_PUBLISH_THREADS = int(os.environ.get("SHARED_TABLES_PUBLISH_THREADS", "8"))
-SHARED_TABLES_BATCH_SIZE = int(os.environ.get("SHARED_TABLES_BATCH_SIZE", "500"))
-SHARED_TABLES_MAX_ATTEMPTS = int(os.environ.get("SHARED_TABLES_MAX_ATTEMPTS", "8"))
-SHARED_TABLES_RETRY_BASE_SECONDS, SHARED_TABLES_RETRY_CAP_SECONDS = 2.0, 900.0
-SHARED_TABLES_CLIENT_MAX_ATTEMPTS = int(os.environ.get("SHARED_TABLES_CLIENT_MAX_ATTEMPTS", "4"))
-SHARED_TABLES_CONNECT_TIMEOUT, SHARED_TABLES_READ_TIMEOUT = 2.0, 5.0
-SHARED_TABLES_OUTAGE_PAUSE = float(os.environ.get("SHARED_TABLES_OUTAGE_PAUSE", "30"))
-SHARED_TABLES_MARKET_TTL = float(os.environ.get("SHARED_TABLES_MARKET_TTL", "5"))
+SHARED_TABLES_PUBLISH_THREADS = env.int("SHARED_TABLES_PUBLISH_THREADS", 8)
+SHARED_TABLES_BATCH_SIZE = env.int("SHARED_TABLES_BATCH_SIZE", 500)
+SHARED_TABLES_MAX_ATTEMPTS = env.int("SHARED_TABLES_MAX_ATTEMPTS", 8)
+SHARED_TABLES_RETRY_BASE_SECONDS = env.float("SHARED_TABLES_RETRY_BASE_SECONDS", 2.0)
+SHARED_TABLES_RETRY_CAP_SECONDS = env.float("SHARED_TABLES_RETRY_CAP_SECONDS", 900.0)
+SHARED_TABLES_CLIENT_MAX_ATTEMPTS = env.int("SHARED_TABLES_CLIENT_MAX_ATTEMPTS", 4)
+SHARED_TABLES_CONNECT_TIMEOUT = env.float("SHARED_TABLES_CONNECT_TIMEOUT", 2.0)
+SHARED_TABLES_READ_TIMEOUT = env.float("SHARED_TABLES_READ_TIMEOUT", 5.0)
+SHARED_TABLES_OUTAGE_PAUSE = env.float("SHARED_TABLES_OUTAGE_PAUSE", 30.0)
+SHARED_TABLES_MARKET_TTL = env.float("SHARED_TABLES_MARKET_TTL", 5.0)
 
 # Partner keys: "local" (the portal enforces plans) or "apigateway"; stages plans may name locally.
-GATEWAY_BACKEND = os.environ.get("GATEWAY_BACKEND", "local")
-API_GATEWAY_STAGES = [s for s in os.environ.get("API_GATEWAY_STAGES", "meridian:local").split(",") if s]
+GATEWAY_BACKEND = env.str("GATEWAY_BACKEND", "local")
+API_GATEWAY_STAGES = env_list("API_GATEWAY_STAGES", "meridian:local")
+# An API Gateway endpoint other than AWS's (moto); botocore also reads AWS_ENDPOINT_URL_API_GATEWAY.
+AWS_ENDPOINT_URL_APIGATEWAY = env.str("AWS_ENDPOINT_URL_APIGATEWAY", "")
+# botocore's max_attempts per API Gateway call (standard mode: retries after the first call); a
+# sync that still fails is recorded "failed" and retried by `gateway reconcile --repair` or the button.
+API_GATEWAY_CLIENT_MAX_ATTEMPTS = env.int("API_GATEWAY_CLIENT_MAX_ATTEMPTS", 5)
+# Where local enforcement keeps its counters: a `limits` URI; else REDIS_URL; else a SQLite file.
+PARTNER_LIMITS_STORAGE = env.str("PARTNER_LIMITS_STORAGE", "")
+REDIS_URL = env.str("REDIS_URL", "")
+# Suspending or revoking a key reaches other processes within this many seconds.
+PARTNER_KEY_CACHE_SECONDS = env.float("PARTNER_KEY_CACHE_SECONDS", 5.0)
 
 # API tokens for automation: default lifetime in days (None = no expiry unless given).
-API_TOKEN_DEFAULT_DAYS = int(os.environ.get("API_TOKEN_DEFAULT_DAYS", "365"))
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", 365)
 
 # Image labels (docs/labels.md): "fake" locally, "rekognition" in production; thresholds in percent.
-LABELLER_BACKEND = os.environ.get("LABELLER_BACKEND", "fake")
-LABEL_MIN_CONFIDENCE = float(os.environ.get("LABEL_MIN_CONFIDENCE", "50"))
-LABEL_AUTO_ACCEPT = float(os.environ.get("LABEL_AUTO_ACCEPT", "95"))
-LABEL_AUTO_REJECT = float(os.environ.get("LABEL_AUTO_REJECT", "60"))
-IMAGES_BUCKET = os.environ.get("IMAGES_BUCKET", os.environ.get("MEDIA_BUCKET", ""))
+LABELLER_BACKEND = env.str("LABELLER_BACKEND", "fake")
+LABEL_MIN_CONFIDENCE = env.float("LABEL_MIN_CONFIDENCE", 50.0)
+LABEL_AUTO_ACCEPT = env.float("LABEL_AUTO_ACCEPT", 95.0)
+LABEL_AUTO_REJECT = env.float("LABEL_AUTO_REJECT", 60.0)
+IMAGES_BUCKET = env.str("IMAGES_BUCKET", "") or env.str("MEDIA_BUCKET", "")
+# Rekognition client: botocore's max_attempts per call (standard mode retries throttling and 5xx),
+# timeouts, and calls in flight per process (also the connection pool's size).
+LABEL_BOTOCORE_ATTEMPTS = env.int("LABEL_BOTOCORE_ATTEMPTS", 3)
+LABEL_CONNECT_TIMEOUT = env.float("LABEL_CONNECT_TIMEOUT", 5.0)
+LABEL_READ_TIMEOUT = env.float("LABEL_READ_TIMEOUT", 30.0)
+LABEL_CONCURRENCY = env.int("LABEL_CONCURRENCY", 4)
+# Jobs one scheduled sweep labels at most, so a run ends well inside the Lambda timeout.
+LABEL_SWEEP_LIMIT = env.int("LABEL_SWEEP_LIMIT", 50)
 
 # --- Single sign-on (OpenID Connect; docs/sso.md, docs/decisions/009-sso.md) -------------------
 # Off by default: `make run` and the test suite use local passwords only. Endpoints come from the
 # issuer's discovery document unless given one by one; production reads the client secret from
 # SSM / Secrets Manager (portal/settings/production.py).
-OIDC_ENABLED = os.environ.get("OIDC_ENABLED", "0") == "1"
-OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "your company account")
-OIDC_OP_ISSUER = os.environ.get("OIDC_OP_ISSUER", "").rstrip("/")
-OIDC_OP_DISCOVERY_URL = os.environ.get("OIDC_OP_DISCOVERY_URL", "")
-OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
-OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
-OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
-OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
-OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
-OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
-OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile")
-OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_ENABLED = env.bool("OIDC_ENABLED", False)
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", "your company account")
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", "").rstrip("/")
+OIDC_OP_DISCOVERY_URL = env.str("OIDC_OP_DISCOVERY_URL", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", "RS256")
 # Where the groups are: `groups` (Okta, Entra ID), `cognito:groups` (Cognito).
-OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", "groups")
 OIDC_USE_PKCE = True
 OIDC_USE_NONCE = True
 OIDC_TIMEOUT = (3.05, 10)
@@ -248,18 +290,16 @@ OIDC_CALLBACK_CLASS = "accounts.sso.views.SsoCallbackView"
 OIDC_AUTHENTICATE_CLASS = "accounts.sso.views.SsoLoginView"
 OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
 # The session is checked with the provider again (prompt=none) after this many seconds.
-OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = int(os.environ.get("OIDC_RENEW_SECONDS", "900"))
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_SECONDS", 900)
 OIDC_EXEMPT_URLS = ["/accounts/sso/callback/", "/accounts/sso/login/", "/accounts/logout/"]
 # Local passwords: off in production for everyone but the break-glass admins named here.
-LOCAL_LOGIN_ENABLED = os.environ.get("LOCAL_LOGIN_ENABLED", "1") == "1"
-LOCAL_LOGIN_BREAK_GLASS_USERS = [
-    u.strip() for u in os.environ.get("LOCAL_LOGIN_BREAK_GLASS_USERS", "").split(",") if u.strip()
-]
+LOCAL_LOGIN_ENABLED = env.bool("LOCAL_LOGIN_ENABLED", True)
+LOCAL_LOGIN_BREAK_GLASS_USERS = env_list("LOCAL_LOGIN_BREAK_GLASS_USERS")
 # Sessions end this long after the login, however active; sensitive actions (partner keys, API
 # tokens) ask for a login younger than SSO_REAUTH_MINUTES.
-SESSION_MAX_AGE_SECONDS = int(os.environ.get("SESSION_MAX_AGE_SECONDS", str(12 * 60 * 60)))
+SESSION_MAX_AGE_SECONDS = env.int("SESSION_MAX_AGE_SECONDS", 12 * 60 * 60)
 SESSION_COOKIE_AGE = SESSION_MAX_AGE_SECONDS
-SSO_REAUTH_MINUTES = int(os.environ.get("SSO_REAUTH_MINUTES", "15"))
+SSO_REAUTH_MINUTES = env.int("SSO_REAUTH_MINUTES", 15)
 AUTHENTICATION_BACKENDS = [
     "accounts.sso.passwords.LocalPasswordBackend" if b == "django.contrib.auth.backends.ModelBackend" else b
     for b in AUTHENTICATION_BACKENDS

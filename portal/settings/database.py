@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+
+from .base import env
+
+
+def conn_max_age() -> int:
+    """Return DB_CONN_MAX_AGE: seconds a connection is kept between requests (Lambda reuses it)."""
+    return env.int("DB_CONN_MAX_AGE", 60)
 
 
 def database_config(default_sqlite: Path | None) -> dict[str, Any]:
@@ -14,13 +20,9 @@ def database_config(default_sqlite: Path | None) -> dict[str, Any]:
 
     Raises KeyError when neither is available (production without DATABASE_URL).
     """
-    url = os.environ.get("DATABASE_URL")
+    url = env.str("DATABASE_URL", "")
     if url:
-        return dict(
-            dj_database_url.parse(
-                url, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")), conn_health_checks=True
-            )
-        )
+        return dict(dj_database_url.parse(url, conn_max_age=conn_max_age(), conn_health_checks=True))
     if default_sqlite is None:
         raise KeyError("DATABASE_URL")
     default_sqlite.parent.mkdir(parents=True, exist_ok=True)

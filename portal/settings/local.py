@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from .base import *  # noqa: F403
-from .base import VAR_DIR
+from .base import VAR_DIR, env
 from .database import database_config
 
-DEBUG = os.environ.get("DEBUG", "1") == "1"
+DEBUG = env.bool("DEBUG", True)
 # A fixed key is fine here: these settings never serve real users (production.py requires one).
-SECRET_KEY = os.environ.get("SECRET_KEY", "meridian-local-development-key-not-for-production")
+SECRET_KEY = env.str("SECRET_KEY", "meridian-local-development-key-not-for-production")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 DATABASES = {"default": database_config(VAR_DIR / "meridian.sqlite3")}

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
+from .base import env
 from .local import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
 
 # Each test run gets its own shared-tables file and media root, never the developer's var/.
-_TMP = Path(os.environ.get("MERIDIAN_TEST_TMP", tempfile.mkdtemp(prefix="meridian-test-")))
+_TMP = Path(env.str("MERIDIAN_TEST_TMP", "") or tempfile.mkdtemp(prefix="meridian-test-"))
 SHARED_TABLES_LOCAL_PATH = _TMP / "shared_tables.sqlite3"
 # Publishing after commit stays on, on the embedded backend, whatever the environment says: every
 # test that runs on_commit callbacks exercises the real pipeline (suites opt into DynamoDB/moto).

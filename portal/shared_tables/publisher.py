@@ -19,7 +19,6 @@ publishing pauses for SHARED_TABLES_OUTAGE_PAUSE seconds while the sweep keeps p
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from portal.backoff import backoff_delay
 from portal.shared_tables.config import shared_tables
 from portal.shared_tables.items import builder_for
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
@@ -99,12 +99,13 @@ def _note(result: DrainResult, message: str) -> None:
 
 def retry_delay(attempts: int) -> float:
     """Return the seconds to wait before attempt `attempts + 1`: exponential, capped, jittered."""
-    ceiling = min(
-        float(settings.SHARED_TABLES_RETRY_CAP_SECONDS),
-        float(settings.SHARED_TABLES_RETRY_BASE_SECONDS) * 2.0 ** max(0, attempts - 1),
-    )
     # "Equal jitter": never immediately, never all rows at the same instant.
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    return backoff_delay(
+        attempts,
+        base=float(settings.SHARED_TABLES_RETRY_BASE_SECONDS),
+        cap=float(settings.SHARED_TABLES_RETRY_CAP_SECONDS),
+        jitter="equal",
+    )
 
 
 # --- draining --------------------------------------------------------------------------------

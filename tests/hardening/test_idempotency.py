@@ -319,7 +319,6 @@ def test_token_create_replays_without_the_secret_and_stores_no_plaintext(editor:
 def local_gateway(settings: Any) -> Iterator[None]:
     settings.GATEWAY_BACKEND = "local"
     settings.API_GATEWAY_STAGES = ["meridian:local"]
-    settings.PARTNER_SYNC_BACKOFF = 0
     set_gateway(None)
     yield
     enforcement.set_limiter(None)

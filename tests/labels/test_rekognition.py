@@ -29,13 +29,8 @@ def client() -> Any:
     )
 
 
-def labeller_for(client: Any, sleeps: list[float] | None = None, **kwargs: Any) -> RekognitionLabeller:
-    return RekognitionLabeller(
-        client=client,
-        min_confidence=55,
-        sleep=(sleeps.append if sleeps is not None else lambda s: None),
-        **kwargs,
-    )
+def labeller_for(client: Any, **kwargs: Any) -> RekognitionLabeller:
+    return RekognitionLabeller(client=client, min_confidence=55, **kwargs)
 
 
 def expect_labels(stubber: Stubber, response: dict[str, Any]) -> None:
@@ -124,37 +119,64 @@ def test_a_child_whose_parent_is_missing_takes_the_parent_as_category() -> None:
     assert version == ""
 
 
-@pytest.mark.parametrize("code", ["ThrottlingException", "ProvisionedThroughputExceededException"])
-def test_throttling_is_retried_with_backoff_then_succeeds(client: Any, code: str) -> None:
-    # given Rekognition throttles twice before answering
-    sleeps: list[float] = []
+def test_the_client_retries_throttling_itself_in_standard_mode(settings: Any) -> None:
+    # given the configured botocore attempts
+    settings.LABEL_BOTOCORE_ATTEMPTS = 4
+    # when the client's config is built
+    config = client_config()
+    # then botocore's standard mode does the retrying (no loop of ours stacks on top)
+    assert config.retries == {"mode": "standard", "max_attempts": 4}
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ThrottlingException", 400),
+        ("ProvisionedThroughputExceededException", 400),
+        ("InternalServerError", 500),
+        ("ServiceUnavailableException", 503),
+    ],
+)
+def test_throttling_and_5xx_that_outlast_botocore_are_left_to_the_job_queue(
+    client: Any, code: str, status: int
+) -> None:
+    # given Rekognition still throttles (or fails) after botocore's own retries
     with Stubber(client) as stubber:
         stubber.add_client_error(
-            "detect_labels", service_error_code=code, service_message="Slow down", http_status_code=400
+            "detect_labels", service_error_code=code, service_message="Slow down", http_status_code=status
         )
-        stubber.add_client_error(
-            "detect_labels", service_error_code=code, service_message="Slow down", http_status_code=400
-        )
-        expect_labels(stubber, fixture("detect_labels__aws_docs_mobile_phone__corrected.json"))
-        expect_moderation(stubber, fixture("detect_moderation_labels__clean.json"))
         # when the image is labelled
-        result = labeller_for(client, sleeps, throttle_attempts=3, backoff_base=0.5).label(REF)
-        stubber.assert_no_pending_responses()
-    # then it waited with exponential backoff and got the labels
-    assert sleeps == [0.5, 1.0]
-    assert result.labels[0].name == "Mobile Phone"
-
-
-def test_throttling_that_outlasts_the_retries_is_not_final(client: Any) -> None:
-    with Stubber(client) as stubber:
-        for _ in range(3):
-            stubber.add_client_error(
-                "detect_labels", service_error_code="ThrottlingException", http_status_code=500
-            )
         with pytest.raises(LabellerError) as raised:
-            labeller_for(client, [], throttle_attempts=3).label(REF)
+            labeller_for(client).label(REF)
+        # then the labeller called once (no retry loop of its own) ...
+        stubber.assert_no_pending_responses()
+    # ... and the error is not final: the job queue tries again after its backoff
     assert raised.value.final is False
-    assert raised.value.code == "ThrottlingException"
+    assert raised.value.code == code
+
+
+def test_errors_are_classified_by_code_not_by_message(client: Any) -> None:
+    # given a final error code whose message reads like a throttle, and a throttle that reads final
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "detect_labels",
+            service_error_code="InvalidImageFormatException",
+            service_message="Rate exceeded, throttling",
+            http_status_code=400,
+        )
+        stubber.add_client_error(
+            "detect_labels",
+            service_error_code="ThrottlingException",
+            service_message="Invalid image format",
+            http_status_code=400,
+        )
+        with pytest.raises(LabellerError) as first:
+            labeller_for(client).label(REF)
+        with pytest.raises(LabellerError) as second:
+            labeller_for(client).label(REF)
+    # then the code decides
+    assert first.value.final is True
+    assert second.value.final is False
 
 
 @pytest.mark.parametrize(
@@ -168,7 +190,6 @@ def test_throttling_that_outlasts_the_retries_is_not_final(client: Any) -> None:
 )
 def test_s3_and_format_errors_are_final_and_never_retried(client: Any, code: str) -> None:
     body = fixture("error_bodies.json")[code]
-    sleeps: list[float] = []
     with Stubber(client) as stubber:
         stubber.add_client_error(
             "detect_labels",
@@ -177,11 +198,10 @@ def test_s3_and_format_errors_are_final_and_never_retried(client: Any, code: str
             http_status_code=body["status"],
         )
         with pytest.raises(LabellerError) as raised:
-            labeller_for(client, sleeps).label(REF)
+            labeller_for(client).label(REF)
         stubber.assert_no_pending_responses()
     assert raised.value.final is True
     assert raised.value.message == body["body"]["Message"]
-    assert sleeps == []
 
 
 def test_a_final_error_kills_the_job_and_shows_the_error(client: Any, new_image: Any, settings: Any) -> None:
@@ -195,7 +215,7 @@ def test_a_final_error_kills_the_job_and_shows_the_error(client: Any, new_image:
             "detect_labels", service_error_code="InvalidS3ObjectException", service_message=message
         )
         # when the job runs
-        state = run_job(job, RekognitionLabeller(client=client, sleep=lambda s: None))
+        state = run_job(job, RekognitionLabeller(client=client))
     # then the job is dead after one attempt, with the error visible, and the image failed
     job.refresh_from_db()
     image.refresh_from_db()

@@ -69,10 +69,9 @@ def make_storage(kind: str, tmp_path: Path) -> tuple[Storage, Callable[[], None]
 
 @pytest.fixture(autouse=True)
 def local_partner_setup(settings: Any, tmp_path: Path) -> Iterator[PartnerLimiter]:
-    """Every partners test: the local gateway, no backoff sleeps, its own SQLite limiter."""
+    """Every partners test: the local gateway, its own SQLite limiter."""
     settings.GATEWAY_BACKEND = "local"
     settings.API_GATEWAY_STAGES = [STAGE]
-    settings.PARTNER_SYNC_BACKOFF = 0
     settings.PARTNER_KEY_CACHE_SECONDS = 0
     set_gateway(None)
     limiter = PartnerLimiter(SQLiteStorage(path=tmp_path / "default-limits.sqlite3"))
@@ -195,9 +194,9 @@ def apigateway(
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAY", apigw_moto_url)
+    settings.AWS_ENDPOINT_URL_APIGATEWAY = apigw_moto_url
     requests.post(f"{apigw_moto_url}/moto-api/reset", timeout=5)
-    # The backend finds moto through AWS_ENDPOINT_URL_APIGATEWAY; this client is the tests' own.
+    # The backend finds moto through settings.AWS_ENDPOINT_URL_APIGATEWAY; this client is the tests' own.
     client = boto3.client("apigateway", region_name="eu-west-1", endpoint_url=apigw_moto_url)
     api_id = client.create_rest_api(name="content-api")["id"]
     root = client.get_resources(restApiId=api_id)["items"][0]["id"]

@@ -447,15 +447,24 @@ def test_top_up_is_recorded_with_its_reason_and_period(
 
 
 # --- gateway sync: retries, failures, re-issue ------------------------------------------------------
-def test_a_transient_gateway_failure_is_retried_after_commit(
+def test_a_transient_gateway_failure_is_recorded_once_then_retried_from_the_database(
     partner: Partner, admin_user: User, django_capture_on_commit_callbacks: Any
 ) -> None:
-    gateway = FlakyGateway(failures=2)
+    # Given a gateway that fails once more after botocore's own retries
+    gateway = FlakyGateway(failures=1)
     set_gateway(gateway)
+    # When a plan is created, then the sync calls once (no loop of ours on top) and records "failed"
     with django_capture_on_commit_callbacks(execute=True):
         plan = plan_create(actor=admin_user, data=plan_input())
     plan.refresh_from_db()
-    assert gateway.calls.count(("plan_put", plan.pk)) == 3
+    assert gateway.calls.count(("plan_put", plan.pk)) == 1
+    assert plan.sync_state == SyncState.FAILED
+    assert "ServiceUnavailable" in plan.sync_error
+    # When the recorded failure is retried (reconcile --repair, or the retry button)
+    gateway_reconcile(repair=True)
+    # Then it reaches the gateway
+    plan.refresh_from_db()
+    assert gateway.calls.count(("plan_put", plan.pk)) == 2
     assert (plan.sync_state, plan.gateway_id, plan.sync_error) == (SyncState.SYNCED, f"plan-{plan.pk}", "")
 
 

@@ -17,7 +17,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from positioning.dynamodb import DynamoTables, from_attribute, to_attribute
-from positioning.tables import PutRequest, PutStatus, TablesUnavailable
+from positioning.tables import PutRequest, PutStatus, SharedTablesError, TablesUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -249,3 +249,52 @@ def test_reader_environment_selects_the_backend(tmp_path: Path) -> None:
 
     # Then it reads the local file with the prefix
     assert out.stdout.split() == ["local", "env-markets"]
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        # The message reads like another error: the code alone decides.
+        ("ConditionalCheckFailedException", "Throughput exceeded, try again", PutStatus.SUPERSEDED),
+        ("ValidationException", "Rate of requests exceeds the allowed throughput", PutStatus.PERMANENT),
+        ("ProvisionedThroughputExceededException", "The conditional request failed", PutStatus.RETRYABLE),
+    ],
+)
+def test_put_errors_are_classified_by_code_not_by_message(
+    aws_env: None, code: str, message: str, expected: PutStatus
+) -> None:
+    tables, stubber = stubbed()
+    stubber.add_client_error(
+        "put_item", service_error_code=code, service_message=message, http_status_code=400
+    )
+    with stubber:
+        [result] = tables.put_if_newer([PutRequest("markets", {"market": "AU", "version": 1})])
+    assert result.status == expected
+
+
+def test_an_unknown_5xx_error_is_retryable_by_its_status(aws_env: None) -> None:
+    tables, stubber = stubbed()
+    stubber.add_client_error("put_item", service_error_code="SomethingNewException", http_status_code=503)
+    with stubber:
+        [result] = tables.put_if_newer([PutRequest("markets", {"market": "AU", "version": 1})])
+    assert result.status == PutStatus.RETRYABLE
+
+
+def test_a_delete_whose_version_moved_on_is_refused_and_a_missing_table_is_an_error(aws_env: None) -> None:
+    # Given a stored item whose version is no longer the one asked for, then a missing table
+    tables, stubber = stubbed()
+    stubber.add_client_error("delete_item", service_error_code="ConditionalCheckFailedException")
+    stubber.add_client_error("delete_item", service_error_code="ResourceNotFoundException")
+    with stubber:
+        # When deleting, then the first is a refusal (False) and the second an error
+        assert tables.delete_if_version("markets", ("AU",), 3) is False
+        with pytest.raises(SharedTablesError, match="ResourceNotFoundException"):
+            tables.delete_if_version("markets", ("AU",), 3)
+
+
+def test_unprocessed_key_backoff_is_full_jitter_and_capped() -> None:
+    from positioning.dynamodb import unprocessed_backoff
+
+    for attempt in range(1, 12):
+        waits = [unprocessed_backoff(attempt) for _ in range(100)]
+        assert all(0 <= w <= min(1.0, 0.05 * 2**attempt) for w in waits)

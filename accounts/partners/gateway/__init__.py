@@ -17,7 +17,7 @@ def get_gateway() -> Gateway:
     """Return the configured backend (one instance per process and backend name)."""
     if _override is not None:
         return _override
-    name = getattr(settings, "GATEWAY_BACKEND", "local")
+    name = settings.GATEWAY_BACKEND
     if name not in _instances:
         if name == "apigateway":
             from accounts.partners.gateway.apigateway import ApiGatewayBackend

@@ -8,7 +8,6 @@ of duplicated, and reconcile can tell Meridian's objects from others in the acco
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -28,9 +27,16 @@ from accounts.partners.gateway.base import (
 
 PLAN_TAG = "meridian:plan"
 KEY_TAG = "meridian:key"
+# Errors by AWS's error code (never by message text). Throttling (429 TooManyRequestsException,
+# and LimitExceededException, which API Gateway also answers for a control-plane rate limit) and
+# 5xx are retried by botocore's standard mode first; if they outlast it, the sync is recorded
+# "failed" and retried later, so they stay retryable. The rest is final: a retry cannot fix it.
+NOT_FOUND = "NotFoundException"
+CONFLICT = "ConflictException"
 RETRYABLE_CODES = frozenset(
     {
         "TooManyRequestsException",
+        "LimitExceededException",
         "ServiceUnavailableException",
         "InternalFailure",
         "InternalServerError",
@@ -39,6 +45,30 @@ RETRYABLE_CODES = frozenset(
         "ThrottlingException",
     }
 )
+# Named for the reader: BadRequestException (invalid input), ConflictException (exists already),
+# NotFoundException, UnauthorizedException and AccessDeniedException are not retryable.
+FINAL_CODES = frozenset(
+    {"BadRequestException", CONFLICT, NOT_FOUND, "UnauthorizedException", "AccessDeniedException"}
+)
+
+
+def classify(exc: Exception, operation: str) -> GatewayError:
+    """Return the GatewayError for a botocore error: code, HTTP status and whether to retry later."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        # No answer at all (connection, timeout after botocore's retries): worth another try.
+        return GatewayError(f"{operation}: {exc}", retryable=True)
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    # The message is only shown (sync_error), never inspected; an HTML error page says nothing in a
+    # table cell, so it is kept short and on one line.
+    message = " ".join((str(error.get("Message", "")) or str(exc)).split())[:300]
+    retryable = code not in FINAL_CODES and (code in RETRYABLE_CODES or status >= 500 or status == 429)
+    return GatewayError(
+        f"{operation}: {code} {message}".strip(), retryable=retryable, code=code, status=status
+    )
 
 
 class _DropBodies(logging.Filter):
@@ -157,12 +187,17 @@ class ApiGatewayBackend:
                     _install_log_filter()
                     self._client = boto3.client(
                         "apigateway",
-                        region_name=getattr(settings, "AWS_REGION", None),
+                        region_name=settings.AWS_REGION or None,
                         # botocore itself reads AWS_ENDPOINT_URL_API_GATEWAY (the service id is
                         # "API Gateway"); the spelling without the underscore is honoured too.
-                        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_APIGATEWAY") or None,
+                        endpoint_url=settings.AWS_ENDPOINT_URL_APIGATEWAY or None,
                         config=Config(
-                            retries={"mode": "standard", "max_attempts": 5},
+                            # The only retries of a call: no loop of ours stacks on top of them. A
+                            # sync that still fails is recorded "failed" and retried later.
+                            retries={
+                                "mode": "standard",
+                                "max_attempts": settings.API_GATEWAY_CLIENT_MAX_ATTEMPTS,
+                            },
                             connect_timeout=3,
                             read_timeout=10,
                         ),
@@ -176,25 +211,15 @@ class ApiGatewayBackend:
         _install_log_filter()
         try:
             return getattr(self.client, operation)(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            message = exc.response.get("Error", {}).get("Message", "") or str(exc)
-            # Keep the recorded error readable: an HTML error page says nothing in a table cell.
-            message = " ".join(message.split())[:300]
-            raise GatewayError(
-                f"{operation}: {code} {message}".strip(),
-                retryable=code in RETRYABLE_CODES or status >= 500,
-            ) from exc
-        except BotoCoreError as exc:
-            raise GatewayError(f"{operation}: {exc}", retryable=True) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, operation) from exc
 
     def _missing(self, operation: str, **kwargs: Any) -> Any:
-        """Call `operation`; return None when AWS answers NotFound."""
+        """Call `operation`; return None when AWS answers NotFoundException."""
         try:
             return self._call(operation, **kwargs)
         except GatewayError as exc:
-            if "NotFound" in str(exc):
+            if exc.code == NOT_FOUND:
                 return None
             raise
 
@@ -204,7 +229,7 @@ class ApiGatewayBackend:
         try:
             yield from self.client.get_paginator(operation).paginate(**kwargs)
         except (ClientError, BotoCoreError) as exc:
-            raise GatewayError(f"{operation}: {exc}", retryable=True) from exc
+            raise classify(exc, operation) from exc
 
     # --- stages --------------------------------------------------------------------------------
     def validate_stages(self, stages: list[str]) -> dict[str, str]:
@@ -312,9 +337,14 @@ class ApiGatewayBackend:
         if ops:
             self._call("update_api_key", apiKey=key_id, patchOperations=ops)
         if self._missing("get_usage_plan_key", usagePlanId=key.plan_gateway_id, keyId=key_id) is None:
-            self._call(
-                "create_usage_plan_key", usagePlanId=key.plan_gateway_id, keyId=key_id, keyType="API_KEY"
-            )
+            try:
+                self._call(
+                    "create_usage_plan_key", usagePlanId=key.plan_gateway_id, keyId=key_id, keyType="API_KEY"
+                )
+            except GatewayError as exc:
+                # A concurrent sync added it between our read and our create: the key is on its plan.
+                if exc.code != CONFLICT:
+                    raise
         return key_id
 
     def key_delete(self, key: KeySpec) -> None:
@@ -404,4 +434,4 @@ class ApiGatewayBackend:
         return inventory
 
 
-__all__ = ["ApiGatewayBackend", "MethodThrottle", "plan_patch_operations"]
+__all__ = ["ApiGatewayBackend", "MethodThrottle", "classify", "plan_patch_operations"]

@@ -12,11 +12,18 @@ from typing import Protocol
 
 
 class GatewayError(Exception):
-    """A gateway call failed; `retryable` says whether trying again may help."""
+    """A gateway call failed; `retryable` says whether trying again may help.
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    `code` is AWS's error code (e.g. "NotFoundException", "" when there was no answer) and
+    `status` its HTTP status (0 when there was no answer): callers decide by these, never by the
+    message, which AWS may reword.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, code: str = "", status: int = 0) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.code = code
+        self.status = status
 
 
 class SecretUnavailable(GatewayError):

@@ -26,7 +26,7 @@ class LocalGateway:
     name = "local"
 
     def validate_stages(self, stages: list[str]) -> dict[str, str]:
-        known = set(getattr(settings, "API_GATEWAY_STAGES", []))
+        known = set(settings.API_GATEWAY_STAGES)
         return {
             stage: f"No stage {stage!r} here; this deployment serves {', '.join(sorted(known)) or 'none'}."
             for stage in stages

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import transaction
 
@@ -49,8 +49,6 @@ PLAN_FIELDS = (
     "method_throttles",
 )
 KEY_FIELDS = ("name", "partner", "plan", "prefix", "last_four", "status", "expires_at")
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from accounts.partners.models import (
     UsagePlan,
 )
 from accounts.partners.services.base import ReconcileReport
-from accounts.partners.services.sync import _retrying, key_spec, key_sync, plan_spec, plan_sync
+from accounts.partners.services.sync import key_spec, key_sync, plan_spec, plan_sync
 
 
 def _drifts(gateway: Gateway) -> list[Drift]:
@@ -132,10 +132,10 @@ def gateway_reconcile(*, repair: bool = False) -> ReconcileReport:
         state: str
         try:
             if drift.pk is None and drift.kind == "plan":
-                _retrying(lambda drift=drift: gateway.plan_delete(_orphan_plan(drift.gateway_id)))  # type: ignore[misc]
+                gateway.plan_delete(_orphan_plan(drift.gateway_id))
                 state = SyncState.SYNCED
             elif drift.pk is None:
-                _retrying(lambda drift=drift: gateway.key_delete(_orphan_key(drift.gateway_id)))  # type: ignore[misc]
+                gateway.key_delete(_orphan_key(drift.gateway_id))
                 state = SyncState.SYNCED
             elif drift.kind == "plan":
                 state = plan_sync(plan_id=drift.pk)

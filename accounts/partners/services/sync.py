@@ -1,14 +1,15 @@
-"""The gateway sync machinery: specs built from rows, calls after commit with retries, and the
-sync state recorded."""
+"""The gateway sync machinery: specs built from rows, calls after commit, and the sync state recorded.
+
+No retry loop here: botocore's standard mode already retries each call that was throttled or
+met a 5xx (API_GATEWAY_CLIENT_MAX_ATTEMPTS), and a loop around it would multiply the attempts
+and hold the request or task meanwhile. A sync that still fails is recorded "failed" with its
+error; `manage.py gateway reconcile --repair` and the portal's retry button run it again.
+"""
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,21 +24,7 @@ from accounts.partners.models import (
     SyncState,
     UsagePlan,
 )
-from accounts.partners.services.base import T, logger
-
-
-def _retrying(call: Callable[[], T]) -> T:
-    """Run `call`, retrying retryable gateway errors with exponential backoff and jitter."""
-    attempts = max(1, int(getattr(settings, "PARTNER_SYNC_ATTEMPTS", 3)))
-    backoff = float(getattr(settings, "PARTNER_SYNC_BACKOFF", 0.5))
-    for attempt in range(attempts):
-        try:
-            return call()
-        except GatewayError as exc:
-            if not exc.retryable or attempt == attempts - 1:
-                raise
-            time.sleep(backoff * (2**attempt) * (1 + random.random() / 4))
-    raise AssertionError("unreachable")
+from accounts.partners.services.base import logger
 
 
 def _mark(model: type[UsagePlan] | type[PartnerApiKey] | type[QuotaTopUp], pk: int, **values: Any) -> None:
@@ -63,10 +50,10 @@ def plan_sync(*, plan_id: int) -> str:
     seen = plan.updated_at
     try:
         if plan.deleted_at is not None:
-            _retrying(lambda: gateway.plan_delete(plan_spec(plan)))
+            gateway.plan_delete(plan_spec(plan))
             gateway_id = ""
         else:
-            gateway_id = _retrying(lambda: gateway.plan_put(plan_spec(plan)))
+            gateway_id = gateway.plan_put(plan_spec(plan))
     except GatewayError as exc:
         _mark_failed(UsagePlan, plan.pk, exc)
         return SyncState.FAILED
@@ -135,11 +122,11 @@ def key_sync(*, key_id: int, secret: str | None = None) -> str:
             if plan_sync(plan_id=key.plan_id) != SyncState.SYNCED:
                 raise GatewayError(f"The key's plan {key.plan.name!r} is not on the gateway yet.")
             key.plan.refresh_from_db()
-        gateway_id = _retrying(lambda: gateway.key_put(key_spec(key), secret))
+        gateway_id = gateway.key_put(key_spec(key), secret)
         if gateway_id:
             key.gateway_id = gateway_id
         if key.carry_over_pending and key.status not in FINAL_STATUSES:
-            _retrying(lambda: _carry_over(gateway, key))
+            _carry_over(gateway, key)
             PartnerApiKey.objects.filter(pk=key.pk).update(carry_over_pending=False)
     except GatewayError as exc:
         if key.gateway_id:

@@ -1,17 +1,17 @@
 """The production labeller: Rekognition DetectLabels + DetectModerationLabels on the S3 object.
 
 boto3 is imported on first use only (cold starts). botocore's `standard` retry mode retries
-throttling and 5xx; on top of it a short, bounded retry of our own covers throttling that outlasts
-botocore's attempts, and a semaphore caps concurrent calls from one process. S3 and format errors
-are final: retrying cannot fix a missing object or a GIF.
+throttling and 5xx (LABEL_BOTOCORE_ATTEMPTS), and a semaphore caps concurrent calls from one
+process. There is no retry loop of ours on top: what outlasts botocore is a retryable
+LabellerError, and the job queue (content/labels/jobs.py) tries again after its backoff, without
+holding a worker meanwhile. Errors are classified by AWS's error code, never by message text:
+S3 and format errors are final, since retrying cannot fix a missing object or a GIF.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -48,10 +48,10 @@ def client_config() -> Any:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": int(getattr(settings, "LABEL_BOTOCORE_ATTEMPTS", 3))},
-        connect_timeout=float(getattr(settings, "LABEL_CONNECT_TIMEOUT", 5)),
-        read_timeout=float(getattr(settings, "LABEL_READ_TIMEOUT", 30)),
-        max_pool_connections=int(getattr(settings, "LABEL_CONCURRENCY", 4)),
+        retries={"mode": "standard", "max_attempts": int(settings.LABEL_BOTOCORE_ATTEMPTS)},
+        connect_timeout=float(settings.LABEL_CONNECT_TIMEOUT),
+        read_timeout=float(settings.LABEL_READ_TIMEOUT),
+        max_pool_connections=int(settings.LABEL_CONCURRENCY),
     )
 
 
@@ -66,9 +66,6 @@ class RekognitionLabeller:
         client: Any = None,
         min_confidence: float | None = None,
         max_labels: int = MAX_LABELS,
-        throttle_attempts: int = 3,
-        backoff_base: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
         concurrency: int | None = None,
     ) -> None:
         self._client = client
@@ -76,10 +73,7 @@ class RekognitionLabeller:
             settings.LABEL_MIN_CONFIDENCE if min_confidence is None else min_confidence
         )
         self.max_labels = max_labels
-        self.throttle_attempts = max(1, throttle_attempts)
-        self.backoff_base = backoff_base
-        self._sleep = sleep
-        cap = concurrency if concurrency is not None else int(getattr(settings, "LABEL_CONCURRENCY", 4))
+        cap = concurrency if concurrency is not None else int(settings.LABEL_CONCURRENCY)
         self._slots = threading.BoundedSemaphore(max(1, cap))
 
     @property
@@ -118,25 +112,22 @@ class RekognitionLabeller:
     def _call(self, operation: str, **params: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                with self._slots:
-                    return getattr(self.client, operation)(**params)
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code = str(error.get("Code", "ClientError"))
-                message = str(error.get("Message", "")) or str(exc)
-                if code in FINAL_ERRORS:
-                    raise LabellerError(message, code=code, final=True) from exc
-                retryable = code in THROTTLING_ERRORS or code in SERVER_ERRORS
-                if retryable and attempt < self.throttle_attempts:
-                    delay = self.backoff_base * 2 ** (attempt - 1)
-                    logger.warning("Rekognition %s %s; retrying in %.1fs", operation, code, delay)
-                    self._sleep(delay)
-                    continue
-                # Not final: the job queue backs off and tries again later, up to its attempt limit.
-                raise LabellerError(message, code=code, final=False) from exc
-            except BotoCoreError as exc:
-                raise LabellerError(str(exc), code=type(exc).__name__, final=False) from exc
+        try:
+            with self._slots:
+                return getattr(self.client, operation)(**params)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "ClientError"))
+            # Shown on the image's page only; the decision below reads the code alone.
+            message = str(error.get("Message", "")) or str(exc)
+            if code in FINAL_ERRORS:
+                raise LabellerError(message, code=code, final=True) from exc
+            if code in THROTTLING_ERRORS or code in SERVER_ERRORS:
+                # botocore already retried it LABEL_BOTOCORE_ATTEMPTS times.
+                logger.warning(
+                    "Rekognition %s %s after botocore's retries; the job queue retries", operation, code
+                )
+            # Not final: the job queue backs off and tries again later, up to its attempt limit.
+            raise LabellerError(message, code=code, final=False) from exc
+        except BotoCoreError as exc:
+            raise LabellerError(str(exc), code=type(exc).__name__, final=False) from exc

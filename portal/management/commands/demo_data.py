@@ -185,7 +185,7 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Re-check everything even if loaded.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if getattr(settings, "MERIDIAN_ENVIRONMENT", "") == "production":
+        if settings.MERIDIAN_ENVIRONMENT == "production":
             raise CommandError("Demo data is never loaded in production.")
         items = options["items"]
         if not options["force"] and self._already_loaded(items):

@@ -31,11 +31,14 @@ INSTALLED_APPS = [
     "accounts",
     "markets",
     "content",
+    "portal.observability",
 ]
 
 MIDDLEWARE = [
     # First, so that neither ALLOWED_HOSTS nor any other middleware can reject Route 53's probe.
     "portal.health.HealthCheckMiddleware",
+    # Request ids, user, market, view, status and duration on every log line (docs/observability.md).
+    "portal.observability.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -216,3 +219,20 @@ LABEL_MIN_CONFIDENCE = float(os.environ.get("LABEL_MIN_CONFIDENCE", "50"))
 LABEL_AUTO_ACCEPT = float(os.environ.get("LABEL_AUTO_ACCEPT", "95"))
 LABEL_AUTO_REJECT = float(os.environ.get("LABEL_AUTO_REJECT", "60"))
 IMAGES_BUCKET = os.environ.get("IMAGES_BUCKET", os.environ.get("MEDIA_BUCKET", ""))
+
+# --- Observability (docs/observability.md, issue #19) ------------------------------------------
+# JSON log lines on Lambda (CloudWatch Logs Insights), text locally; EMF metrics on stdout on Lambda.
+_ON_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if _ON_LAMBDA else "text")
+LOGGING["formatters"] = {
+    "json": {"()": "portal.observability.logging.JsonFormatter"},
+    "text": {"()": "portal.observability.logging.TextFormatter"},
+}
+LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}}
+METRICS_ENABLED = os.environ.get("METRICS_ENABLED", "1" if _ON_LAMBDA else "0") == "1"
+METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE", "Meridian")
+# X-Ray subsegments; zappa_settings.json's `xray_tracing` must agree (tests/deploy check it).
+TRACING_ENABLED = os.environ.get("TRACING_ENABLED", "0") == "1"
+# The SQS queue that is this function's on-failure destination for asynchronous invocations.
+ASYNC_FAILURES_QUEUE = os.environ.get("ASYNC_FAILURES_QUEUE", "")
+# --- end of observability ------------------------------------------------------------------------

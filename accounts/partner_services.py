@@ -46,6 +46,7 @@ from accounts.partner_models import (
 )
 from accounts.tokens import hash_secret, new_secret
 from portal.audit import AuditRecord, audit_bulk, audit_record, snapshot
+from portal.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -466,6 +467,7 @@ def _mark_failed(
     model: type[UsagePlan] | type[PartnerApiKey] | type[QuotaTopUp], pk: int, exc: Exception
 ) -> None:
     logger.warning("Gateway sync of %s %s failed: %s", model.__name__, pk, exc)
+    metrics.count("GatewaySyncFailures", model=model.__name__)
     _mark(model, pk, sync_state=SyncState.FAILED, sync_error=str(exc)[:2000])
 
 

@@ -44,6 +44,7 @@ from content.models import ContentItem
 from markets.models import Market
 from portal.audit import AuditRecord, audit_bulk, audit_record
 from portal.models import OutboxKind
+from portal.observability import metrics
 from portal.outbox import outbox_enqueue_many
 
 MAX_FILES_PER_REQUEST = 50
@@ -584,6 +585,7 @@ def image_labels_store(*, image_id: int, result: LabellingResult) -> ImageAsset:
 
 def image_labelling_failed(*, image_id: int, error: str) -> None:
     """Mark an image as failed (its job is dead) and record why. Never raises for a deleted image."""
+    metrics.count("LabellingFailures")
     with transaction.atomic():
         updated = ImageAsset.objects.filter(pk=image_id).update(
             status=ImageStatus.FAILED, updated_at=timezone.now()

@@ -8,6 +8,10 @@ class ObservabilityConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from portal.observability.logging import install_record_factory
+
+        install_record_factory()
+
         if getattr(settings, "TRACING_ENABLED", False):
             from django.db.backends.signals import connection_created
 

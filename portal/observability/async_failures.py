@@ -82,15 +82,18 @@ def async_failures_peek(*, limit: int = 50) -> list[AsyncFailure]:
     """Return up to `limit` failures without removing them (they stay visible to the next reader)."""
     client = _client()
     url = _queue_url(client)
-    found: list[AsyncFailure] = []
-    while len(found) < limit:
+    found: dict[str, AsyncFailure] = {}
+    # Messages stay visible (timeout 0), so a receive may return ones already seen: stop when a
+    # receive brings nothing new.
+    for _ in range(limit // SQS_MAX_BATCH + 3):
         batch = client.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=min(SQS_MAX_BATCH, limit - len(found)), VisibilityTimeout=0
+            QueueUrl=url, MaxNumberOfMessages=SQS_MAX_BATCH, VisibilityTimeout=0
         ).get("Messages", [])
-        if not batch:
+        new = [m for m in batch if m["MessageId"] not in found]
+        if not new:
             break
-        found.extend(parse_record(message["Body"]) for message in batch)
-    return found
+        found.update((m["MessageId"], parse_record(m["Body"])) for m in new)
+    return list(found.values())[:limit]
 
 
 def async_failures_drain(*, limit: int = 500) -> list[AsyncFailure]:

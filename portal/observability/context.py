@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from django.utils.functional import empty
+
 _fields: ContextVar[dict[str, Any] | None] = ContextVar("meridian_log_fields", default=None)
 # Cached on the user object by accounts.access.grants_for; read without a query of our own.
 _GRANTS_ATTR = "_meridian_grants"
@@ -19,6 +21,10 @@ def current() -> dict[str, Any]:
     """Return the bound fields (a copy), with the user's roles if access has loaded them."""
     fields = dict(_fields.get() or {})
     user = fields.pop("_user", None)
+    # request.user is lazy: loading it here would query the session from inside a log call (and
+    # log that query, and recurse). Use it only once something else has loaded it.
+    if getattr(user, "_wrapped", None) is empty:
+        user = None
     if user is not None and getattr(user, "is_authenticated", False):
         fields.setdefault("user", user.get_username())
         fields["role"] = user_role(user)

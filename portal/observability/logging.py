@@ -27,10 +27,40 @@ _SECRET_NAME = re.compile(
     r"secret|password|passwd|token|authorization|api[_-]?key|cookie|session|credential", re.I
 )
 # The attributes every LogRecord has; anything else came from `extra=` and is logged as a field.
-_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "meridian_context",
+}
 
 request_logger = logging.getLogger("meridian.request")
 job_logger = logging.getLogger("meridian.job")
+
+
+def install_record_factory() -> None:
+    """Stamp each record with the context bound when it was created, not when it is formatted.
+
+    A handler may format later (pytest's caplog, a QueueHandler): the fields must be the ones of
+    the request or job that logged.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "meridian", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        fields = context.current()
+        if fields:
+            record.meridian_context = fields
+        return record
+
+    factory.meridian = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def _context_of(record: logging.LogRecord) -> dict[str, Any]:
+    stamped = getattr(record, "meridian_context", None)
+    return dict(stamped) if stamped is not None else context.current()
 
 
 def redact(fields: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +86,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        document.update(context.current())
+        document.update(_context_of(record))
         document.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS})
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
@@ -68,7 +98,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{record.levelname} {record.name}: {super().format(record)}"
-        fields = {**context.current(), **{k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}}
+        fields = {**_context_of(record), **{k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}}
         if fields:
             line += " " + " ".join(f"{k}={v}" for k, v in redact(fields).items())
         return line

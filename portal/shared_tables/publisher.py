@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.models import OutboxEntry, OutboxStatus
+from portal.observability import metrics
 from portal.shared_tables.backends import (
     MAX_ITEM_BYTES,
     PutRequest,
@@ -176,6 +177,7 @@ def _mark_failed(group: _Group, error: str, *, permanent: bool, now: datetime, r
     _note(result, f"{group.kind} {group.key}: {error}")
     if dead:
         result.dead += 1
+        metrics.count("OutboxDeadLettered", kind=group.kind)
         logger.error(
             "Shared tables: %s %s is a dead letter after %d attempt(s): %s",
             group.kind,

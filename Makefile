@@ -12,7 +12,7 @@ PORT ?= 8000
 help:
 	@echo "make run        set up, migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test       set up, lint (ruff, mypy) and run the whole test suite"
-	@echo "make lint       ruff + mypy only"
+	@echo "make lint       ruff + mypy + cfn-lint (every template under deploy/)"
 	@echo "make demo-data  (re)load the demo data (idempotent)"
 	@echo "make bench      run the benchmarks in bench/"
 
@@ -41,6 +41,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/cfn-lint 'deploy/**/*.yaml'
 
 check: venv
 	$(PY) manage.py check

@@ -125,8 +125,10 @@ def test_lambda_environment_has_no_secrets_and_starts_django_in_init(stage: str)
 def test_production_regions_share_settings_but_not_regional_resources() -> None:
     use1 = load_stage("prod_use1").stage_config["aws_environment_variables"]
     apse2 = load_stage("prod_apse2").stage_config["aws_environment_variables"]
-    # API keys and usage plans are regional, like the public API stages they attach to.
-    regional = {"ALLOWED_HOSTS", "MEDIA_BUCKET", "IMAGES_BUCKET", "API_GATEWAY_STAGES", "ASYNC_FAILURES_QUEUE"}
+    # API keys and usage plans are regional, like the public API stages they attach to; so is each
+    # function's on-failure queue.
+    regional = {"ALLOWED_HOSTS", "MEDIA_BUCKET", "IMAGES_BUCKET", "API_GATEWAY_STAGES"}
+    regional |= {"ASYNC_FAILURES_QUEUE"}
     assert {k: v for k, v in use1.items() if k not in regional} == {
         k: v for k, v in apse2.items() if k not in regional
     }

@@ -175,7 +175,7 @@ PROBE = """
 import sys, django
 django.setup()
 from portal.observability.tracing import traced
-started = {"sdk": "aws_xray_sdk" in sys.modules, "wrapt": "wrapt" in sys.modules, "boto3": "boto3" in sys.modules}
+started = {name: name in sys.modules for name in ("aws_xray_sdk", "wrapt", "boto3")}
 with traced("dynamodb", "PutItem"):
     pass
 print(started, "aws_xray_sdk" in sys.modules)
@@ -185,8 +185,8 @@ print(started, "aws_xray_sdk" in sys.modules)
 def test_start_up_never_imports_the_sdk_and_off_never_at_all() -> None:
     off = _fresh_python(PROBE, TRACING_ENABLED="0")
     assert off.returncode == 0, off.stderr
-    assert off.stdout.split("\n")[0] == "{'sdk': False, 'wrapt': False, 'boto3': False} False"
+    assert off.stdout.split("\n")[0] == "{'aws_xray_sdk': False, 'wrapt': False, 'boto3': False} False"
     on = _fresh_python(PROBE, TRACING_ENABLED="1")
     assert on.returncode == 0, on.stderr
     # on: nothing heavy at start-up (wrapt's import hook only); the SDK on the first traced call
-    assert on.stdout.split("\n")[0] == "{'sdk': False, 'wrapt': True, 'boto3': False} True"
+    assert on.stdout.split("\n")[0] == "{'aws_xray_sdk': False, 'wrapt': True, 'boto3': False} True"

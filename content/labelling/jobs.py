@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from content.image_models import ImageAsset, ImageStatus, LabelJob, LabelJobState
 from content.labelling.base import ImageRef, Labeller, LabellerError
+from portal.observability.logging import job_run
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,8 @@ def process(
         if not jobs:
             break
         for job in jobs:
-            state = run_job(job, labeller, now=now)
+            with job_run("labelling", attempt=job.attempts, image_id=job.image_id) as run:
+                state = run["outcome"] = run_job(job, labeller, now=now)
             if state == LabelJobState.DONE:
                 summary.done += 1
             elif state == LabelJobState.DEAD:

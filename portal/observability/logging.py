@@ -33,6 +33,14 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) |
     "meridian_context",
 }
 
+# A job's outcome decides its line's level: a retry is worth a look, a final failure an alarm.
+_OUTCOME_LEVELS = {
+    "failed": logging.ERROR,
+    "dead": logging.ERROR,
+    "retrying": logging.WARNING,
+    "queued": logging.WARNING,
+}
+
 request_logger = logging.getLogger("meridian.request")
 job_logger = logging.getLogger("meridian.job")
 
@@ -165,10 +173,10 @@ class RequestLogMiddleware:
 
 @contextmanager
 def job_run(job: str, *, attempt: int | None = None, **fields: Any) -> Iterator[dict[str, Any]]:
-    """Log one background job run: job, attempt, outcome ("ok" or "failed") and duration.
+    """Log one background job run: job, attempt, outcome ("ok", "failed", or the caller's) and duration.
 
     The caller may set `outcome` (or other fields) on the yielded dict; an exception means "failed"
-    and propagates.
+    and propagates. "failed"/"dead" log at ERROR, "retrying"/"queued" at WARNING, others at INFO.
     """
     started = time.perf_counter()
     result: dict[str, Any] = {"outcome": "ok"}
@@ -181,7 +189,7 @@ def job_run(job: str, *, attempt: int | None = None, **fields: Any) -> Iterator[
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             job_logger.log(
-                logging.INFO if result["outcome"] == "ok" else logging.ERROR,
+                _OUTCOME_LEVELS.get(str(result["outcome"]), logging.INFO),
                 "job %s %s in %.1fms",
                 job,
                 result["outcome"],

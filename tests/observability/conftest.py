@@ -12,6 +12,7 @@ import botocore.handlers
 import pytest
 
 from portal.observability import tracing
+from tests.labels.conftest import new_image, png  # noqa: F401 (fixtures for the labelling job's log)
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -141,3 +141,26 @@ def test_job_run_records_the_attempt_and_a_chosen_outcome(caplog: pytest.LogCapt
     assert (summary["job"], summary["attempt"], summary["outcome"]) == ("label:17", 3, "retrying")
     # and the context does not outlive the job
     assert "job" not in context.current()
+
+
+def test_each_labelling_job_logs_its_attempt_and_outcome(
+    caplog: pytest.LogCaptureFixture, new_image: Any
+) -> None:
+    from content.labelling import jobs
+    from content.labelling.fake import FakeLabeller
+    from tests.labels.test_jobs import Failing
+
+    caplog.set_level(logging.INFO, logger="meridian.job")
+    first, second = new_image(), new_image()
+    jobs.process(labeller=Failing(final=False), image_ids=[first.pk])
+    jobs.process(labeller=FakeLabeller(), image_ids=[second.pk])
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "meridian.job"]
+    retried, done = lines
+    assert (retried["job"], retried["attempt"], retried["outcome"], retried["level"]) == (
+        "labelling",
+        1,
+        "queued",
+        "WARNING",
+    )
+    assert retried["image_id"] == first.pk
+    assert (done["outcome"], done["level"], done["image_id"]) == ("done", "INFO", second.pk)

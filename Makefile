@@ -12,7 +12,7 @@ PORT ?= 8000
 help:
 	@echo "make run        set up, migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make test       set up, lint (ruff, mypy) and run the whole test suite"
-	@echo "make lint       ruff, mypy and the import contracts (lint-imports) only"
+	@echo "make lint       ruff, mypy, the import contracts (lint-imports) and cfn-lint only"
 	@echo "make core       build the positioning wheel, test it in a clean venv without Django"
 	@echo "make demo-data  (re)load the demo data (idempotent)"
 	@echo "make bench      run the benchmarks in bench/"
@@ -43,6 +43,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	$(BIN)/cfn-lint 'deploy/**/*.yaml'
 
 check: venv
 	$(PY) manage.py check

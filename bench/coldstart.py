@@ -13,7 +13,13 @@ the WSGI application, then answers one API Gateway `/healthcheck` event.
 timestamp-based .pyc in site-packages (recording the build machine's source mtime, so stale
 against the 1980 dates) and none for the project or the handler copied to the zip root.
 Both variants run alternately in one invocation; the ratio of their medians is printed
-(goal <= 0.35), with the package's zipped and unzipped sizes (goals <= 40 MB / <= 100 MB).
+(goal <= 0.35, measured with tracing off, as the dev stage runs), with the package's zipped and
+unzipped sizes (goals <= 40 MB / <= 100 MB).
+
+The cost of X-Ray tracing (TRACING_ENABLED=1, as staging and production run) is printed too: the
+checked-hash package's cold start and its first traced request (`/healthcheck/deep`, one database
+query, which imports and configures the X-Ray SDK), tracing on against tracing off. Outside Lambda
+there is no segment to attach to, so this is the SDK's load and bookkeeping, not the daemon's UDP.
 """
 
 from __future__ import annotations
@@ -262,6 +268,16 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"{name}: /healthcheck answered {response['statusCode']} {response!r}")
                 timings[name].append(float(figures["init_s"]))
                 requests[name].append(float(response["elapsed_s"]))
+        # Tracing's cost on the fast variant: cold start, then the first request that is traced.
+        deep = api_gateway_event("/healthcheck/deep", host="dev.meridian.example.com")
+        tracing: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+        for _ in range(args.runs):
+            for name, switch in (("off", "0"), ("on", "1")):
+                figures = probe(python, checked, [event, deep], {**env, "TRACING_ENABLED": switch})
+                statuses = [r["statusCode"] for r in figures["responses"]]
+                if statuses != [200, 200]:
+                    raise SystemExit(f"tracing {name}: answered {statuses}")
+                tracing[name].append((float(figures["init_s"]), float(figures["responses"][1]["elapsed_s"])))
     finally:
         make_writable(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -285,6 +301,17 @@ def main(argv: list[str] | None = None) -> int:
         f"first /healthcheck {median_request['zappa-default']:.1f} ms)"
     )
     print(f"  ratio                  : {ratio:.2f}  {goal(ratio <= GOAL_RATIO, f'<= {GOAL_RATIO}')}")
+    init_off = statistics.median(i for i, _ in tracing["off"]) * 1000
+    init_on = statistics.median(i for i, _ in tracing["on"]) * 1000
+    deep_off = statistics.median(d for _, d in tracing["off"]) * 1000
+    deep_on = statistics.median(d for _, d in tracing["on"]) * 1000
+    print("X-Ray tracing (checked-hash package), on vs off, medians:")
+    init_cost = init_on - init_off
+    print(f"  cold start             : {init_on:7.0f} ms vs {init_off:.0f} ms  ({init_cost:+.0f} ms)")
+    print(
+        f"  first traced request   : {deep_on:7.1f} ms vs {deep_off:.1f} ms  ({deep_on - deep_off:+.1f} ms, "
+        "/healthcheck/deep: SDK import + one DB subsegment)"
+    )
     print(
         f"  zipped                 : {zipped:.1f} MB  "
         f"{goal(zipped <= GOAL_ZIPPED_MB, f'<= {GOAL_ZIPPED_MB} MB')}"

@@ -42,6 +42,7 @@ BOTOCORE_SERVICES = frozenset(
         "s3",  # media storage (django-storages) and Zappa's handler
         "secretsmanager",  # portal/secrets.py
         "sns",  # created when zappa.asynchronous is imported
+        "sqs",  # the on-failure queue of asynchronous invocations (portal/observability)
         "ssm",  # portal/secrets.py
         "sts",  # created when zappa.asynchronous is imported
     }

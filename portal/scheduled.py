@@ -18,6 +18,8 @@ from typing import Any
 
 from django.core.management import call_command
 
+from portal.observability.logging import job_run
+
 logger = logging.getLogger(__name__)
 
 # The management command (and arguments) behind each scheduled function.
@@ -28,6 +30,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "api_keys_expire": ("gateway", "expire-keys"),
     # Bounded (LABEL_SWEEP_LIMIT jobs) so one run finishes well inside the Lambda timeout.
     "labels_sweep": ("labels", "sweep"),
+    # Observability (docs/observability.md): EMF figures, and the on-failure queue into the logs.
+    "metrics_emit": ("metrics",),
+    "async_failures_drain": ("async_failures", "drain"),
 }
 
 
@@ -40,7 +45,8 @@ def _run(job: str) -> str:
     out = io.StringIO()
     started = time.perf_counter()
     try:
-        call_command(name, *args, stdout=out, stderr=out)
+        with job_run(job):
+            call_command(name, *args, stdout=out, stderr=out)
     except Exception as exc:
         # Zappa's run_function retries a TypeError with fewer arguments and then reports a bad
         # signature, hiding the real error; a wrapped error keeps the cause in the log.
@@ -74,3 +80,13 @@ def api_keys_expire(event: dict[str, Any], context: Any) -> str:
 def labels_sweep(event: dict[str, Any], context: Any) -> str:
     """Requeue stuck jobs and label a bounded batch of due images (`manage.py labels sweep`)."""
     return _run("labels_sweep")
+
+
+def metrics_emit(event: dict[str, Any], context: Any) -> str:
+    """Emit outbox, publish and labelling figures as CloudWatch EMF metrics (`manage.py metrics`)."""
+    return _run("metrics_emit")
+
+
+def async_failures_drain(event: dict[str, Any], context: Any) -> str:
+    """Log and count what the on-failure queue caught (`manage.py async_failures drain`)."""
+    return _run("async_failures_drain")

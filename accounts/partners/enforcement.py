@@ -32,6 +32,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.partners.gateway.quota import period_bounds, period_id
 from accounts.tokens import hash_secret
+from portal.observability import metrics
 
 if TYPE_CHECKING:
     # `limits` costs ≈80 ms to import (it pulls in its asyncio storages): it loads on the first
@@ -397,6 +398,8 @@ def refusal_response(decision: Decision) -> HttpResponse:
     else:
         response = JsonResponse({"message": TOO_MANY_REQUESTS, "reason": "throttle"}, status=429)
         response["X-RateLimit-Reason"] = "throttle"
+    if decision.status == 429:
+        metrics.count("Partner429", reason=decision.reason)
     if decision.retry_after is not None:
         response["Retry-After"] = str(decision.retry_after)
     response["Cache-Control"] = "no-store"

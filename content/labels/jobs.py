@@ -25,6 +25,7 @@ from content.labels.labellers.base import ImageRef, Labeller, LabellerError
 from content.labels.models import ImageAsset, ImageStatus, LabelJob, LabelJobState
 from content.labels.services import image_labelling_failed, image_labels_store
 from portal.backoff import backoff_delay
+from portal.observability.logging import job_run
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ def process(
         if not jobs:
             break
         for job in jobs:
-            state = run_job(job, labeller, now=now)
+            with job_run("labelling", attempt=job.attempts, image_id=job.image_id) as run:
+                state = run["outcome"] = run_job(job, labeller, now=now)
             if state == LabelJobState.DONE:
                 summary.done += 1
             elif state == LabelJobState.DEAD:

@@ -48,11 +48,14 @@ INSTALLED_APPS = [
     "accounts",
     "markets",
     "content",
+    "portal.observability",
 ]
 
 MIDDLEWARE = [
     # First, so that neither ALLOWED_HOSTS nor any other middleware can reject Route 53's probe.
     "portal.health.HealthCheckMiddleware",
+    # Request ids, user, market, view, status and duration on every log line (docs/observability.md).
+    "portal.observability.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -264,6 +267,22 @@ LABEL_READ_TIMEOUT = env.float("LABEL_READ_TIMEOUT", 30.0)
 LABEL_CONCURRENCY = env.int("LABEL_CONCURRENCY", 4)
 # Jobs one scheduled sweep labels at most, so a run ends well inside the Lambda timeout.
 LABEL_SWEEP_LIMIT = env.int("LABEL_SWEEP_LIMIT", 50)
+
+# --- Observability (docs/observability.md) ---------------------------------------------------------
+# JSON log lines on Lambda (CloudWatch Logs Insights), text locally; EMF metrics on stdout on Lambda.
+LOG_FORMAT = env.str("LOG_FORMAT", "json" if ON_LAMBDA else "text")
+LOGGING["formatters"] = {
+    "json": {"()": "portal.observability.logging.JsonFormatter"},
+    "text": {"()": "portal.observability.logging.TextFormatter"},
+}
+LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}}
+METRICS_ENABLED = env.bool("METRICS_ENABLED", ON_LAMBDA)
+METRICS_NAMESPACE = env.str("METRICS_NAMESPACE", "Meridian")
+# X-Ray subsegments; zappa_settings.json's `xray_tracing` must agree (tests/deploy check it).
+TRACING_ENABLED = env.bool("TRACING_ENABLED", False)
+# The SQS queue that is this function's on-failure destination for asynchronous invocations.
+ASYNC_FAILURES_QUEUE = env.str("ASYNC_FAILURES_QUEUE", "")
+# --- end of observability ------------------------------------------------------------------------
 
 # --- Single sign-on (OpenID Connect; docs/sso.md, docs/decisions/009-sso.md) -------------------
 # Off by default: `make run` and the test suite use local passwords only. Endpoints come from the

@@ -31,6 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.backoff import backoff_delay
+from portal.observability import metrics
 from portal.shared_tables.config import shared_tables
 from portal.shared_tables.items import builder_for
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
@@ -153,6 +154,7 @@ def _mark_failed(group: _Group, error: str, *, permanent: bool, now: datetime, r
     _note(result, f"{group.kind} {group.key}: {error}")
     if dead:
         result.dead += 1
+        metrics.count("OutboxDeadLettered", kind=group.kind)
         logger.error(
             "Shared tables: %s %s is a dead letter after %d attempt(s): %s",
             group.kind,

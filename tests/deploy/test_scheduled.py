@@ -19,6 +19,8 @@ EXPECTED = {
     "gateway_usage_sync": ("gateway", "sync-usage"),
     "api_keys_expire": ("gateway", "expire-keys"),
     "labels_sweep": ("labels", "sweep"),
+    "metrics_emit": ("metrics",),
+    "async_failures_drain": ("async_failures", "drain"),
 }
 
 

@@ -125,8 +125,10 @@ def test_lambda_environment_has_no_secrets_and_starts_django_in_init(stage: str)
 def test_production_regions_share_settings_but_not_regional_resources() -> None:
     use1 = load_stage("prod_use1").stage_config["aws_environment_variables"]
     apse2 = load_stage("prod_apse2").stage_config["aws_environment_variables"]
-    # API keys and usage plans are regional, like the public API stages they attach to.
+    # API keys and usage plans are regional, like the public API stages they attach to; so is each
+    # function's on-failure queue.
     regional = {"ALLOWED_HOSTS", "MEDIA_BUCKET", "IMAGES_BUCKET", "API_GATEWAY_STAGES"}
+    regional |= {"ASYNC_FAILURES_QUEUE"}
     assert {k: v for k, v in use1.items() if k not in regional} == {
         k: v for k, v in apse2.items() if k not in regional
     }
@@ -156,6 +158,8 @@ def test_the_schedule_is_the_one_the_issue_asks_for() -> None:
         "portal.scheduled.gateway_usage_sync": "rate(1 hour)",
         "portal.scheduled.api_keys_expire": "cron(5 * * * ? *)",
         "portal.scheduled.shared_tables_reconcile": "cron(30 3 * * ? *)",
+        "portal.scheduled.metrics_emit": "rate(1 minute)",
+        "portal.scheduled.async_failures_drain": "rate(5 minutes)",
     }
 
 
@@ -263,6 +267,11 @@ def test_the_role_can_reach_exactly_its_own_environments_resources(stage: str) -
         ("apigateway:POST", f"arn:aws:apigateway:{region}::/apikeys"),
         ("apigateway:PATCH", f"arn:aws:apigateway:{region}::/usageplans/abc123"),
         ("rekognition:DetectModerationLabels", "*"),
+        ("xray:PutTraceSegments", "*"),
+        # Lambda's on-failure destination sends with the function's role; the drain job reads
+        ("sqs:SendMessage", f"arn:aws:sqs:{region}:{account}:{env['ASYNC_FAILURES_QUEUE']}"),
+        ("sqs:ReceiveMessage", f"arn:aws:sqs:{region}:{account}:{env['ASYNC_FAILURES_QUEUE']}"),
+        ("sqs:DeleteMessage", f"arn:aws:sqs:{region}:{account}:{env['ASYNC_FAILURES_QUEUE']}"),
     ]:
         assert _allowed(policy, action, arn), (action, arn)
     # but not another environment's, nor anything destructive Meridian never does
@@ -280,7 +289,8 @@ def test_the_role_can_reach_exactly_its_own_environments_resources(stage: str) -
 def test_policies_use_no_wildcard_actions_and_star_resources_only_where_aws_requires() -> None:
     star_ok = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
                "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
-               "rekognition:DetectLabels", "rekognition:DetectModerationLabels"}  # fmt: skip
+               "rekognition:DetectLabels", "rekognition:DetectModerationLabels",
+               "xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # fmt: skip
     for path in sorted((ROOT / "deploy" / "iam").glob("*.json")):
         for statement in json.loads(path.read_text())["Statement"]:
             assert all("*" not in action for action in statement["Action"]), path.name

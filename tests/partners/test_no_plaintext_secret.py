@@ -21,6 +21,7 @@ from accounts.models import User
 from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
 from accounts.partners.services import key_issue, key_retry_sync, key_rotate, plan_create
 from portal.audit.models import AuditEntry
+from portal.observability.logging import JsonFormatter
 from tests.partners.conftest import plan_input
 
 
@@ -58,6 +59,7 @@ def log_dump(caplog: pytest.LogCaptureFixture) -> str:
     lines = [caplog.text]
     for record in caplog.records:
         lines.append(record.getMessage())
+        lines.append(JsonFormatter().format(record))  # the Lambda format, with context and extras
         lines.append(repr(record.args))
     return "\n".join(lines)
 

@@ -25,6 +25,7 @@ from accounts.partners.models import (
     UsagePlan,
 )
 from accounts.partners.services.base import logger
+from portal.observability import metrics
 
 
 def _mark(model: type[UsagePlan] | type[PartnerApiKey] | type[QuotaTopUp], pk: int, **values: Any) -> None:
@@ -35,6 +36,7 @@ def _mark_failed(
     model: type[UsagePlan] | type[PartnerApiKey] | type[QuotaTopUp], pk: int, exc: Exception
 ) -> None:
     logger.warning("Gateway sync of %s %s failed: %s", model.__name__, pk, exc)
+    metrics.count("GatewaySyncFailures", model=model.__name__)
     _mark(model, pk, sync_state=SyncState.FAILED, sync_error=str(exc)[:2000])
 
 

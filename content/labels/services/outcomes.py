@@ -26,6 +26,7 @@ from content.labels.models import (
 from content.labels.services.bands import bands_by_label
 from content.labels.services.base import MODERATION_MAX_LEVEL, _dispatch_after_commit
 from portal.audit.services import AuditRecord, audit_record
+from portal.observability import metrics
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
 
@@ -190,6 +191,7 @@ def image_labels_store(*, image_id: int, result: LabellingResult) -> ImageAsset:
 
 def image_labelling_failed(*, image_id: int, error: str) -> None:
     """Mark an image as failed (its job is dead) and record why. Never raises for a deleted image."""
+    metrics.count("LabellingFailures")
     with transaction.atomic():
         updated = ImageAsset.objects.filter(pk=image_id).update(
             status=ImageStatus.FAILED, updated_at=timezone.now()

@@ -87,11 +87,29 @@ def _caller(request: HttpRequest) -> Any:
     from rest_framework.settings import api_settings
 
     classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
-    drf_request = Request(request, authenticators=[cls() for cls in classes])
+    # Read the body first: DRF's session check parses a POST for its CSRF token, and a parse of an
+    # unread request consumes the stream the view still has to read.
+    _ = request.body
+    # A refused authentication sets `request.user` to AnonymousUser through DRF's wrapper, which
+    # would log a session request out before its view runs (a 401 instead of the view's answer):
+    # this is only a look-ahead, so whatever it did to the user is undone.
+    had_user = hasattr(request, "user")
+    original = getattr(request, "user", None)
+    drf_request = Request(
+        request,
+        authenticators=[cls() for cls in classes],
+        # The session check reads the CSRF token from the POST data, which needs the parsers.
+        parsers=[cls() for cls in api_settings.DEFAULT_PARSER_CLASSES],
+    )
     try:
         user = drf_request.user
     except APIException:
         return None  # the view answers 401/403 itself; nothing to record
+    finally:
+        if had_user:
+            request.user = original  # type: ignore[assignment]
+        elif hasattr(request, "user"):
+            del request.user
     return user if user is not None and user.is_authenticated else None
 
 

@@ -407,6 +407,15 @@ def refusal_response(decision: Decision) -> HttpResponse:
 
 
 ViewFunc = Callable[..., HttpResponse]
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def method_not_allowed() -> HttpResponse:
+    """Return the JSON 405 a partner endpoint answers to anything but GET and HEAD."""
+    response = JsonResponse({"message": "Method Not Allowed"}, status=405)
+    response["Allow"] = ", ".join(SAFE_METHODS)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @overload
@@ -422,8 +431,9 @@ def require_partner_key(
 def require_partner_key(
     view: ViewFunc | None = None, *, resource: str | None = None
 ) -> ViewFunc | Callable[[ViewFunc], ViewFunc]:
-    """Decorate a view so that it answers only requests with a usable partner key.
+    """Decorate a view so that it answers only GET/HEAD requests with a usable partner key.
 
+    Any other method gets a JSON 405 (the view is CSRF-exempt: it reads, and uses no cookies).
     `resource` names the API resource for per-method throttles (e.g. "/feed/v1/{market}");
     by default the request path. The admitted key's policy is on `request.partner_key`.
     """
@@ -431,6 +441,8 @@ def require_partner_key(
     def decorate(func: ViewFunc) -> ViewFunc:
         @wraps(func)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in SAFE_METHODS:
+                return method_not_allowed()
             decision = enforce(request, resource=resource)
             if not decision.allowed:
                 if decision.policy is not None:
@@ -442,6 +454,10 @@ def require_partner_key(
                 response["X-RateLimit-Quota-Remaining"] = str(decision.quota_remaining)
             return response
 
+        # Partner endpoints are read-only JSON without cookies: another method gets a JSON 405,
+        # never Django's HTML CSRF page (the CSRF check would run before the view otherwise).
+        wrapper.csrf_exempt = True  # type: ignore[attr-defined]
+        wrapper.partner_endpoint = True  # type: ignore[attr-defined]
         return wrapper
 
     if view is not None:

@@ -418,8 +418,8 @@ def alerts(request: HttpRequest) -> HttpResponse:
 
 
 # --- the stand-in protected endpoint -------------------------------------------------------------
-@require_safe
 @require_partner_key(resource="/partners/probe")
+@require_safe
 def probe(request: HttpRequest) -> JsonResponse:
     """A tiny endpoint behind partner-key enforcement: proves a key works and shows its prefix."""
     return JsonResponse({"ok": True, "key": request.partner_key.prefix})  # type: ignore[attr-defined]

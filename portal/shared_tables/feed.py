@@ -3,8 +3,9 @@
 It serves a market's resolved feed over the catalogue the way the public Content API does: the
 catalogue's most recent items stand in for the search engine's candidates, and every decision
 comes from the shared tables through `positioning.reader`, not from Meridian's rules
-and positions. JSON only; no session, no CSRF (GET/HEAD only; other methods get a JSON 405). 404 for a market that is not
-published, 400 for a bad `at` or `limit`, 503 while the shared tables cannot be read.
+and positions. JSON only; no session, no CSRF (GET/HEAD only; other methods get a JSON 405).
+404 for a market that is not published, 400 for a bad `at` or `limit`, 503 while the shared
+tables cannot be read.
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ def _patterns(resolver: URLResolver, namespace: str = "") -> Iterator[tuple[str,
 def partner_endpoints() -> list[str]:
     """The names of every routed view behind `require_partner_key`."""
     return sorted(
-        name for name, pattern in _patterns(get_resolver()) if getattr(pattern.callback, "partner_endpoint", False)
+        name
+        for name, pattern in _patterns(get_resolver())
+        if getattr(pattern.callback, "partner_endpoint", False)
     )
 
 

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.access import Action, can
@@ -14,11 +15,13 @@ from accounts.forms import ApiTokenForm
 from accounts.models import User
 from accounts.selectors import visible_tokens
 from accounts.services import api_token_create, api_token_revoke
+from portal.submit_once import SECRET_SHOWN_HEADER, submit_once
 
 OTHERS_LIMIT = 200
 
 
 @login_required
+@submit_once
 def tokens(request: HttpRequest) -> HttpResponse:
     """List the user's tokens (admins: everyone's) and create one; the secret is shown once."""
     user: User = request.user  # type: ignore[assignment]
@@ -42,6 +45,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
             )
             # The one page that ever shows the secret must not be kept by the browser or a proxy.
             response["Cache-Control"] = "no-store"
+            # A repeat of this POST (a reload) creates nothing and lands on the list instead.
+            response["Location"] = reverse("accounts:tokens")
+            response[SECRET_SHOWN_HEADER] = "1"
             return response
     is_admin = can(user, Action.MANAGE_USERS)
     user_filter = request.GET.get("user", "").strip()

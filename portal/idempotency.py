@@ -137,7 +137,7 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return response
 
 
-def _claim(*, user: Any, key: str, method: str, path: str, digest: str) -> tuple[bool, IdempotencyRecord]:
+def claim_key(*, user: Any, key: str, method: str, path: str, digest: str) -> tuple[bool, IdempotencyRecord]:
     """Insert the in-progress record for this key; return (True, it) or (False, the one that exists)."""
     now = timezone.now()
     # Lazy pruning: the caller's expired keys go when they next use one (see also the command).
@@ -180,7 +180,7 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         method = request.method or "POST"
         digest = hashlib.sha256(request.body).hexdigest()
-        created, record = _claim(user=user, key=key, method=method, path=request.path, digest=digest)
+        created, record = claim_key(user=user, key=key, method=method, path=request.path, digest=digest)
         if not created:
             if (record.method, record.path, record.body_sha256) != (method, request.path, digest):
                 return _problem(

@@ -2,7 +2,8 @@
 
 Thin views: parse, call one service or selector (which checks `accounts.access`), render. A key's
 secret is rendered once, in the answer to the POST that created it, and never stored anywhere
-(not in the session, not in messages, not in a redirect).
+(not in the session, not in messages, not in a redirect); every create form is `@submit_once`, so
+reloading that answer re-sends the POST, which issues nothing and redirects to the key.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from accounts.partners.forms import (
 )
 from accounts.partners.gateway import GatewayError
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp
+from portal.submit_once import SECRET_SHOWN_HEADER, submit_once
 
 KEYS_PER_PAGE = 50
 STATUS_ACTIONS = {
@@ -58,6 +60,9 @@ def _secret_page(request: HttpRequest, issued: services.IssuedKey, *, title: str
     # The secret must not be kept by the browser's or any proxy's cache.
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
+    # Where the key lives: a repeat of this POST (a reload) is sent there, without the secret.
+    response["Location"] = back
+    response[SECRET_SHOWN_HEADER] = "1"
     return response
 
 
@@ -80,6 +85,7 @@ def partner_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def partner_create(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     form = PartnerForm(request.POST or None)
@@ -136,6 +142,7 @@ def plan_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def plan_create(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     form = UsagePlanForm(request.POST or None)
@@ -199,6 +206,7 @@ def plan_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@submit_once
 def plan_retry(request: HttpRequest, pk: int) -> HttpResponse:
     plan = selectors.plan_get(user=request.user, pk=pk)
     state = services.plan_retry_sync(actor=_actor(request), plan=plan)
@@ -253,6 +261,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def key_issue(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     initial = {
@@ -292,6 +301,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
     form = RotateForm(request.POST or None)
@@ -347,6 +357,7 @@ def key_status(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def key_top_up(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
     form = TopUpForm(request.POST or None)
@@ -365,6 +376,7 @@ def key_top_up(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@submit_once
 def key_retry(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
     issued = services.key_retry_sync(actor=_actor(request), key=key)
@@ -379,6 +391,7 @@ def key_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@submit_once
 def top_up_retry(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     top_up = QuotaTopUp.objects.filter(pk=pk).first()

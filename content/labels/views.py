@@ -41,6 +41,7 @@ from content.labels.models import (
 )
 from content.models import ContentItem
 from markets.models import Market
+from portal.submit_once import submit_once
 
 QUEUE_PAGE_SIZE = 48
 
@@ -220,6 +221,7 @@ def image_file(request: HttpRequest, image_id: int, kind: str) -> HttpResponseBa
 
 
 @login_required
+@submit_once
 def upload(request: HttpRequest) -> HttpResponse:
     """Upload one or many images; each is validated before anything is stored or labelled."""
     if not (can(request.user, Action.REVIEW_LABELS) or can(request.user, Action.IMPORT_CONTENT)):
@@ -264,6 +266,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@submit_once
 def sections(request: HttpRequest) -> HttpResponse:
     """Sections with their mappings and sizes; create a section; edit the global bands."""
     require(request.user, Action.REVIEW_LABELS)
@@ -314,6 +317,7 @@ def bands(request: HttpRequest, section_id: int | None = None) -> HttpResponse:
 
 
 @login_required
+@submit_once
 def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
     """One section: its mappings with live admission counts, its bands and its images."""
     require(request.user, Action.REVIEW_LABELS)
@@ -418,6 +422,7 @@ def moderation(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@submit_once
 def moderation_market(request: HttpRequest, code: str) -> HttpResponse:
     """One market's moderation policy: block categories at thresholds; the images it blocks."""
     market = get_object_or_404(Market, code=code)

@@ -28,8 +28,7 @@ from accounts.partners.gateway import set_gateway
 from accounts.partners.gateway.sqlite_limits import SQLiteStorage
 from accounts.partners.models import Partner, PartnerApiKey, QuotaTopUp, UsagePlan
 from accounts.partners.services import IssuedKey, PlanInput, key_issue, partner_create, plan_create
-from content.labels.models import ImageAsset
-from content.labels.models import MarketModerationPolicy, Section, SectionMapping
+from content.labels.models import ImageAsset, MarketModerationPolicy, Section, SectionMapping
 from markets.models import Market, Rule
 from portal.audit.models import AuditEntry
 from portal.submit_once import FIELD

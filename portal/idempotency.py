@@ -87,6 +87,7 @@ def _caller(request: HttpRequest) -> Any:
     from rest_framework.settings import api_settings
 
     classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    parser_classes: list[Any] = list(api_settings.DEFAULT_PARSER_CLASSES)
     # Read the body first: DRF's session check parses a POST for its CSRF token, and a parse of an
     # unread request consumes the stream the view still has to read.
     _ = request.body
@@ -99,7 +100,7 @@ def _caller(request: HttpRequest) -> Any:
         request,
         authenticators=[cls() for cls in classes],
         # The session check reads the CSRF token from the POST data, which needs the parsers.
-        parsers=[cls() for cls in api_settings.DEFAULT_PARSER_CLASSES],
+        parsers=[cls() for cls in parser_classes],
     )
     try:
         user = drf_request.user

@@ -73,12 +73,21 @@ def _time(value: Any) -> datetime | None:
     return None if value in (None, "") else datetime.fromisoformat(str(value))
 
 
+# The item shapes this reader understands; anything else (a newer contract, a missing or
+# malformed version, 0) is refused rather than guessed at (docs/shared-tables.md).
+KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
+
+
 def _check_schema(item: Mapping[str, Any]) -> None:
-    version = int(item.get("schema_version", 1))
-    if version > SCHEMA_VERSION:
-        raise SharedTablesError(
-            f"Item written with schema_version {version}; this reader knows up to {SCHEMA_VERSION}."
-        )
+    raw = item.get("schema_version")
+    try:
+        # DynamoDB numbers arrive as Decimal; a bool is not a version.
+        version = None if isinstance(raw, bool) else int(raw)
+    except (TypeError, ValueError):
+        version = None
+    if version is None or version != raw or version not in KNOWN_SCHEMA_VERSIONS:
+        known = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
+        raise SharedTablesError(f"Item written with schema_version {raw!r}; this reader knows only {known}.")
 
 
 def market_from_item(item: Mapping[str, Any]) -> PublishedMarket:

@@ -81,6 +81,7 @@ def feed_payload(feed: ReferenceFeed) -> dict[str, Any]:
                 "slot": entry.slot,
                 "rule_id": entry.rule_id,
                 "reason": entry.reason,
+                "image_blocks": entry.image_blocks,
             }
             for rank, entry in enumerate(feed.entries, start=1)
         ],

@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import Action, require
-from content.models import ContentItem
 from content.labels.selectors import reason_with_image_blocks
+from content.models import ContentItem
 from content.selectors import content_get, image_blocks_by_item, item_states
 from markets.filters import MarketFilter, RuleFilter
 from markets.models import Market, Rule

@@ -79,15 +79,14 @@ KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
 
 
 def _check_schema(item: Mapping[str, Any]) -> None:
-    raw = item.get("schema_version")
-    try:
-        # DynamoDB numbers arrive as Decimal; a bool is not a version.
-        version = None if isinstance(raw, bool) else int(raw)
-    except (TypeError, ValueError):
-        version = None
-    if version is None or version != raw or version not in KNOWN_SCHEMA_VERSIONS:
-        known = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
-        raise SharedTablesError(f"Item written with schema_version {raw!r}; this reader knows only {known}.")
+    raw: Any = item.get("schema_version")
+    # DynamoDB numbers arrive as Decimal (Decimal(1) == 1); a bool, a string or 1.5 is no version.
+    known = not isinstance(raw, bool) and any(raw == v for v in KNOWN_SCHEMA_VERSIONS)
+    if not known or isinstance(raw, str):
+        versions = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
+        raise SharedTablesError(
+            f"Item written with schema_version {raw!r}; this reader knows only {versions}."
+        )
 
 
 def market_from_item(item: Mapping[str, Any]) -> PublishedMarket:

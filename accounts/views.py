@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.access import Action, can
@@ -14,12 +15,14 @@ from accounts.selectors import visible_tokens
 from accounts.services import api_token_create, api_token_revoke
 from accounts.sso.reauth import reauth_required
 from portal.pages import actor_of, portal_view
+from portal.submit_once import SECRET_SHOWN_HEADER, submit_once
 
 OTHERS_LIMIT = 200
 
 
 @portal_view
 @reauth_required(methods=["POST"])
+@submit_once
 def tokens(request: HttpRequest) -> HttpResponse:
     """List the user's tokens (admins: everyone's) and create one; the secret is shown once."""
     user = actor_of(request)
@@ -43,6 +46,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
             )
             # The one page that ever shows the secret must not be kept by the browser or a proxy.
             response["Cache-Control"] = "no-store"
+            # A repeat of this POST (a reload) creates nothing and lands on the list instead.
+            response["Location"] = reverse("accounts:tokens")
+            response[SECRET_SHOWN_HEADER] = "1"
             return response
     is_admin = can(user, Action.MANAGE_USERS)
     user_filter = request.GET.get("user", "").strip()

@@ -1,15 +1,16 @@
 from django.contrib import admin
 
 from markets.models import Market, Rule
+from portal.read_only_admin import ReadOnlyModelAdmin
 
 
 @admin.register(Market)
-class MarketAdmin(admin.ModelAdmin[Market]):
+class MarketAdmin(ReadOnlyModelAdmin):
     list_display = ["code", "name", "timezone", "default_visibility", "active", "version"]
     search_fields = ["code", "name"]
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin[Rule]):
+class RuleAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "market", "action", "boost", "starts_at", "ends_at"]
     list_select_related = ["market"]

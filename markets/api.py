@@ -17,8 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import Action, require
+from content.labels.selectors import reason_with_image_blocks
 from content.models import ContentItem
-from content.selectors import content_get, item_states
+from content.selectors import content_get, image_blocks_by_item, item_states
 from markets.filters import MarketFilter, RuleFilter
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list
@@ -233,7 +234,8 @@ class ResolveView(APIView):
         summary="Resolve one item in a market",
         description=(
             "Runs the one positioning resolver: an item position whose window contains `at` wins, "
-            "then hide rules, then promote rules (highest boost), then the market default."
+            "then hide rules, then promote rules (highest boost), then the market default. The "
+            "reason also names the item's images blocked in the market (`image_blocks`)."
         ),
         parameters=[MARKET_CODE_PARAMETER, ResolveQuerySerializer],
         responses={
@@ -253,6 +255,7 @@ class ResolveView(APIView):
         except ContentItem.DoesNotExist:
             raise NotFound(f"There is no content item {content_id!r}.") from None
         decision = item_states(market, [item], at)[item.pk].decision
+        blocks = image_blocks_by_item(items=[item], markets=[market]).get((item.pk, market.pk), [])
         body = {
             "content_id": item.upstream_id,
             "market": market.code,
@@ -263,6 +266,7 @@ class ResolveView(APIView):
             "boost": decision.boost,
             "slot": decision.slot,
             "rule_id": decision.rule_id,
-            "reason": decision.reason,
+            "reason": reason_with_image_blocks(decision.reason, blocks),
+            "image_blocks": blocks,
         }
         return Response(DecisionSerializer(body).data)

@@ -128,4 +128,12 @@ class DecisionSerializer(serializers.Serializer[Any]):
     boost = serializers.IntegerField()
     slot = serializers.IntegerField(allow_null=True)
     rule_id = serializers.CharField(allow_null=True)
-    reason = serializers.CharField()
+    reason = serializers.CharField(
+        help_text="Why: the deciding step and its source, then any of the item's images blocked "
+        "in this market by moderation (the item still shows, without them)."
+    )
+    image_blocks = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='The item\'s images blocked in this market, e.g. `Image "a.jpg" blocked in DE: '
+        '"Violence" 72 ≥ 60`; empty when none is.',
+    )

@@ -25,6 +25,7 @@ from markets.services import market_update, rule_create, rule_delete, rule_updat
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall, wall_to_utc
 from portal.pages import actor_of, is_htmx, page, portal_view
+from portal.submit_once import submit_once
 
 
 @portal_view
@@ -154,6 +155,7 @@ def _rule_page(
 
 @portal_view
 @require_http_methods(["GET", "POST"])
+@submit_once
 def rule_new(request: HttpRequest, code: str) -> HttpResponse:
     """Add a hide or promote rule to the market."""
     market = market_get(user=request.user, code=code, action=Action.EDIT_RULES)

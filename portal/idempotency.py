@@ -87,11 +87,30 @@ def _caller(request: HttpRequest) -> Any:
     from rest_framework.settings import api_settings
 
     classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
-    drf_request = Request(request, authenticators=[cls() for cls in classes])
+    parser_classes: list[Any] = list(api_settings.DEFAULT_PARSER_CLASSES)
+    # Read the body first: DRF's session check parses a POST for its CSRF token, and a parse of an
+    # unread request consumes the stream the view still has to read.
+    _ = request.body
+    # A refused authentication sets `request.user` to AnonymousUser through DRF's wrapper, which
+    # would log a session request out before its view runs (a 401 instead of the view's answer):
+    # this is only a look-ahead, so whatever it did to the user is undone.
+    had_user = hasattr(request, "user")
+    original = getattr(request, "user", None)
+    drf_request = Request(
+        request,
+        authenticators=[cls() for cls in classes],
+        # The session check reads the CSRF token from the POST data, which needs the parsers.
+        parsers=[cls() for cls in parser_classes],
+    )
     try:
         user = drf_request.user
     except APIException:
         return None  # the view answers 401/403 itself; nothing to record
+    finally:
+        if had_user:
+            request.user = original  # type: ignore[assignment]
+        elif hasattr(request, "user"):
+            del request.user
     return user if user is not None and user.is_authenticated else None
 
 
@@ -119,7 +138,7 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return response
 
 
-def _claim(*, user: Any, key: str, method: str, path: str, digest: str) -> tuple[bool, IdempotencyRecord]:
+def claim_key(*, user: Any, key: str, method: str, path: str, digest: str) -> tuple[bool, IdempotencyRecord]:
     """Insert the in-progress record for this key; return (True, it) or (False, the one that exists)."""
     now = timezone.now()
     # Lazy pruning: the caller's expired keys go when they next use one (see also the command).
@@ -162,7 +181,7 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         method = request.method or "POST"
         digest = hashlib.sha256(request.body).hexdigest()
-        created, record = _claim(user=user, key=key, method=method, path=request.path, digest=digest)
+        created, record = claim_key(user=user, key=key, method=method, path=request.path, digest=digest)
         if not created:
             if (record.method, record.path, record.body_sha256) != (method, request.path, digest):
                 return _problem(

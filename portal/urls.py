@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from rest_framework.permissions import IsAuthenticated
 
 from portal import views
 
@@ -25,6 +26,9 @@ _redoc_csp = csp_update(
 handler403 = "portal.views.refused"
 handler404 = "portal.views.missing"
 handler500 = "portal.views.server_error"
+# The schema and its pages describe every endpoint and field: for signed-in users and API tokens
+# only (the API's own authentication: session or token; anonymous callers get 401).
+_signed_in = {"permission_classes": [IsAuthenticated]}
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -44,10 +48,16 @@ urlpatterns = [
     path("labels/", include("content.labels.urls")),
     path("feed/", include("portal.shared_tables.feed_urls")),
     path("api/v1/", include("portal.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SpectacularAPIView.as_view(**_signed_in), name="api-schema"),
     path(
-        "api/docs/", _swagger_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"
+        "api/docs/",
+        _swagger_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema", **_signed_in)),
+        name="api-docs",
     ),
-    path("api/redoc/", _redoc_csp(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
+    path(
+        "api/redoc/",
+        _redoc_csp(SpectacularRedocView.as_view(url_name="api-schema", **_signed_in)),
+        name="api-redoc",
+    ),
     path("django-admin/", admin.site.urls),
 ]

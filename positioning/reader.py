@@ -74,11 +74,19 @@ def _time(value: Any) -> datetime | None:
     return None if value in (None, "") else datetime.fromisoformat(str(value))
 
 
+# The item shapes this reader understands; anything else (a newer contract, a missing or
+# malformed version, 0) is refused rather than guessed at (docs/shared-tables.md).
+KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
+
+
 def _check_schema(item: Mapping[str, Any]) -> None:
-    version = int(item.get("schema_version", 1))
-    if version > SCHEMA_VERSION:
+    raw: Any = item.get("schema_version")
+    # DynamoDB numbers arrive as Decimal (Decimal(1) == 1); a bool, a string or 1.5 is no version.
+    known = not isinstance(raw, bool) and any(raw == v for v in KNOWN_SCHEMA_VERSIONS)
+    if not known or isinstance(raw, str):
+        versions = ", ".join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))
         raise SharedTablesError(
-            f"Item written with schema_version {version}; this reader knows up to {SCHEMA_VERSION}."
+            f"Item written with schema_version {raw!r}; this reader knows only {versions}."
         )
 
 

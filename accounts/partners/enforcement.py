@@ -256,27 +256,110 @@ def set_limiter(limiter: PartnerLimiter | None) -> None:
             previous.flush()
         except Exception:  # a storage that went away meanwhile loses at most a second of counts
             logger.warning("Could not flush the replaced limiter's daily counts.", exc_info=True)
-    forget_keys()
+    _policies.forget()
+    _policies.generation = None
 
 
 # --- key lookup, cached briefly ------------------------------------------------------------
-_cache: dict[str, tuple[float, KeyPolicy | None]] = {}
 _CACHE_MAX = 10_000
 _last_used_written: dict[int, datetime] = {}
+# A counter in the limiter's storage (Redis or the SQLite file every process shares), bumped after
+# every change that can stop or alter a key (suspend, resume, revoke, rotate, expiry, plan and
+# partner changes). Each request reads it (one GET) and a process whose cached policies are older
+# drops them all, so a revoked key is refused by every worker on its next request.
+GENERATION_KEY = "keys-generation"
+GENERATION_TTL = 400 * 86400
 
 
 def cache_seconds() -> float:
-    # Suspending or revoking a key reaches other processes within this many seconds.
+    # The longest a cached policy lives; a key change reaches every process at once through the
+    # generation counter, so this only bounds how stale a policy can be when the storage is down.
     return float(settings.PARTNER_KEY_CACHE_SECONDS)
 
 
-def forget_keys(*key_hashes: str) -> None:
-    """Drop cached policies (all of them when no hash is given) after a key or plan changes."""
-    if not key_hashes:
-        _cache.clear()
+def _generation_key(limiter: PartnerLimiter) -> str:
+    return f"{limiter.namespace}/{GENERATION_KEY}"
+
+
+class PolicyCache:
+    """One process's cache of key policies, dropped whenever the shared key generation moves."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, KeyPolicy | None]] = {}
+        self.generation: int | None = None
+        self.lock = threading.Lock()
+
+    def _sync(self, limiter: PartnerLimiter | None) -> None:
+        if limiter is None:
+            return
+        try:
+            current = int(limiter.storage.get(_generation_key(limiter)))
+        except Exception:
+            # A storage that is down: keep the cached policies, which expire after cache_seconds().
+            logger.warning("Could not read the partner key generation.", exc_info=True)
+            return
+        with self.lock:
+            if current != self.generation:
+                self.entries.clear()
+                self.generation = current
+
+    def policy(self, secret: str, *, limiter: PartnerLimiter | None) -> KeyPolicy | None:
+        """Return the policy of the key whose secret is `secret` (None: unknown key)."""
+        self._sync(limiter)
+        key_hash = hash_secret(secret)
+        now = time.monotonic()
+        cached = self.entries.get(key_hash)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        policy = _load_policy(key_hash)
+        with self.lock:
+            if len(self.entries) >= _CACHE_MAX:
+                self.entries.clear()
+            self.entries[key_hash] = (now + cache_seconds(), policy)
+        return policy
+
+    def forget(self, *key_hashes: str) -> None:
+        with self.lock:
+            if not key_hashes:
+                self.entries.clear()
+            for key_hash in key_hashes:
+                self.entries.pop(key_hash, None)
+
+
+_policies = PolicyCache()
+
+
+def _shared_limiter() -> PartnerLimiter | None:
+    # With API Gateway in front no limiter storage is opened (on Lambda there may be no disk for
+    # the SQLite one); the gateway itself refuses a key once the change is synced.
+    if settings.GATEWAY_BACKEND != "local":
+        return None
+    return get_limiter()
+
+
+def bump_key_generation() -> None:
+    """Tell every process to drop its cached key policies (after a key, plan or partner change)."""
+    limiter = _shared_limiter()
+    if limiter is None:
         return
-    for key_hash in key_hashes:
-        _cache.pop(key_hash, None)
+    try:
+        limiter.storage.incr(_generation_key(limiter), GENERATION_TTL)
+    except Exception:
+        logger.warning(
+            "Could not bump the partner key generation; other processes see the change within %s s.",
+            cache_seconds(),
+            exc_info=True,
+        )
+
+
+def forget_keys(*key_hashes: str) -> None:
+    """Drop cached policies (all of them when no hash is given) after a key or plan changes.
+
+    This process forgets at once; every other process forgets on its next request, through the
+    shared key generation.
+    """
+    _policies.forget(*key_hashes)
+    bump_key_generation()
 
 
 def _load_policy(key_hash: str) -> KeyPolicy | None:
@@ -332,16 +415,7 @@ def _load_policy(key_hash: str) -> KeyPolicy | None:
 
 def policy_for(secret: str) -> KeyPolicy | None:
     """Return the policy of the key whose secret is `secret`, or None for an unknown key."""
-    key_hash = hash_secret(secret)
-    now = time.monotonic()
-    cached = _cache.get(key_hash)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    policy = _load_policy(key_hash)
-    if len(_cache) >= _CACHE_MAX:
-        _cache.clear()
-    _cache[key_hash] = (now + cache_seconds(), policy)
-    return policy
+    return _policies.policy(secret, limiter=_shared_limiter())
 
 
 def _note_use(policy: KeyPolicy, now: datetime) -> None:
@@ -407,6 +481,15 @@ def refusal_response(decision: Decision) -> HttpResponse:
 
 
 ViewFunc = Callable[..., HttpResponse]
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def method_not_allowed() -> HttpResponse:
+    """Return the JSON 405 a partner endpoint answers to anything but GET and HEAD."""
+    response = JsonResponse({"message": "Method Not Allowed"}, status=405)
+    response["Allow"] = ", ".join(SAFE_METHODS)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @overload
@@ -422,8 +505,9 @@ def require_partner_key(
 def require_partner_key(
     view: ViewFunc | None = None, *, resource: str | None = None
 ) -> ViewFunc | Callable[[ViewFunc], ViewFunc]:
-    """Decorate a view so that it answers only requests with a usable partner key.
+    """Decorate a view so that it answers only GET/HEAD requests with a usable partner key.
 
+    Any other method gets a JSON 405 (the view is CSRF-exempt: it reads, and uses no cookies).
     `resource` names the API resource for per-method throttles (e.g. "/feed/v1/{market}");
     by default the request path. The admitted key's policy is on `request.partner_key`.
     """
@@ -431,6 +515,8 @@ def require_partner_key(
     def decorate(func: ViewFunc) -> ViewFunc:
         @wraps(func)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in SAFE_METHODS:
+                return method_not_allowed()
             decision = enforce(request, resource=resource)
             if not decision.allowed:
                 if decision.policy is not None:
@@ -442,6 +528,10 @@ def require_partner_key(
                 response["X-RateLimit-Quota-Remaining"] = str(decision.quota_remaining)
             return response
 
+        # Partner endpoints are read-only JSON without cookies: another method gets a JSON 405,
+        # never Django's HTML CSRF page (the CSRF check would run before the view otherwise).
+        wrapper.csrf_exempt = True  # type: ignore[attr-defined]
+        wrapper.partner_endpoint = True  # type: ignore[attr-defined]
         return wrapper
 
     if view is not None:

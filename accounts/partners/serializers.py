@@ -161,7 +161,11 @@ class PartnerKeySerializer(serializers.ModelSerializer[PartnerApiKey]):
     plan = NamedRefSerializer()
     display = serializers.CharField(help_text="prefix…last4, to recognise the key.")
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
-    replaces = serializers.PrimaryKeyRelatedField(read_only=True)  # type: ignore[var-annotated]
+    replaces = serializers.PrimaryKeyRelatedField(  # type: ignore[var-annotated]
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the key this one replaced by rotation; null for a key issued afresh.",
+    )
     sync = SyncSerializer(source="*")
     usage = serializers.SerializerMethodField()
 

@@ -2,7 +2,8 @@
 
 Thin views: parse, call one service or selector (which checks `accounts.access`), render. A key's
 secret is rendered once, in the answer to the POST that created it, and never stored anywhere
-(not in the session, not in messages, not in a redirect).
+(not in the session, not in messages, not in a redirect); every create form is `@submit_once`, so
+reloading that answer re-sends the POST, which issues nothing and redirects to the key.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from accounts.partners.gateway import GatewayError
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp
 from accounts.sso.reauth import reauth_required
 from portal.pages import actor_of, is_htmx, portal_view, safe_next
+from portal.submit_once import SECRET_SHOWN_HEADER, submit_once
 
 KEYS_PER_PAGE = 50
 STATUS_ACTIONS = {
@@ -53,6 +55,9 @@ def _secret_page(request: HttpRequest, issued: services.IssuedKey, *, title: str
     # The secret must not be kept by the browser's or any proxy's cache.
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
+    # Where the key lives: a repeat of this POST (a reload) is sent there, without the secret.
+    response["Location"] = back
+    response[SECRET_SHOWN_HEADER] = "1"
     return response
 
 
@@ -75,6 +80,7 @@ def partner_list(request: HttpRequest) -> HttpResponse:
 
 @portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def partner_create(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     form = PartnerForm(request.POST or None)
@@ -131,6 +137,7 @@ def plan_list(request: HttpRequest) -> HttpResponse:
 
 @portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def plan_create(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     form = UsagePlanForm(request.POST or None)
@@ -194,6 +201,7 @@ def plan_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @portal_view
 @require_POST
+@submit_once
 def plan_retry(request: HttpRequest, pk: int) -> HttpResponse:
     plan = selectors.plan_get(user=request.user, pk=pk)
     state = services.plan_retry_sync(actor=actor_of(request), plan=plan)
@@ -249,6 +257,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 @portal_view
 @reauth_required()
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def key_issue(request: HttpRequest) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     initial = {
@@ -289,6 +298,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @portal_view
 @reauth_required()
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
     form = RotateForm(request.POST or None)
@@ -344,6 +354,7 @@ def key_status(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 @portal_view
 @require_http_methods(["GET", "HEAD", "POST"])
+@submit_once
 def key_top_up(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
     form = TopUpForm(request.POST or None)
@@ -362,6 +373,7 @@ def key_top_up(request: HttpRequest, pk: int) -> HttpResponse:
 
 @portal_view
 @require_POST
+@submit_once
 def key_retry(request: HttpRequest, pk: int) -> HttpResponse:
     key = selectors.key_get(user=request.user, pk=pk)
     issued = services.key_retry_sync(actor=actor_of(request), key=key)
@@ -376,6 +388,7 @@ def key_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @portal_view
 @require_POST
+@submit_once
 def top_up_retry(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, Action.MANAGE_PARTNERS)
     top_up = QuotaTopUp.objects.filter(pk=pk).first()
@@ -414,8 +427,8 @@ def alerts(request: HttpRequest) -> HttpResponse:
 
 
 # --- the stand-in protected endpoint -------------------------------------------------------------
-@require_safe
 @require_partner_key(resource="/partners/probe")
+@require_safe
 def probe(request: HttpRequest) -> JsonResponse:
     """A tiny endpoint behind partner-key enforcement: proves a key works and shows its prefix."""
     return JsonResponse({"ok": True, "key": request.partner_key.prefix})  # type: ignore[attr-defined]  # set by require_partner_key

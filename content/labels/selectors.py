@@ -324,27 +324,36 @@ def block_reason(block: ImageBlock, market_code: str) -> str:
 
 
 def blocked_images_by_item(
-    items: Iterable[ContentItem | int], markets: Iterable[Market]
+    items: Iterable[ContentItem | int], markets: Iterable[Market | str]
 ) -> dict[tuple[int, int], list[str]]:
     """Return {(item id, market id): [reasons]} for images of `items` blocked in `markets` (one query).
 
-    A reason reads `Image "glacier.jpg" blocked in DE: "Violence" 72 ≥ 60`.
+    Markets are given as rows or as codes. A reason reads `Image "glacier.jpg" blocked in DE:
+    "Violence" 72 ≥ 60`.
     """
     item_ids = [i if isinstance(i, int) else i.pk for i in items]
-    codes = {m.pk: m.code for m in markets}
+    codes = [m if isinstance(m, str) else m.code for m in markets]
     if not item_ids or not codes:
         return {}
     rows = (
-        ImageBlock.objects.filter(image__item_id__in=item_ids, market_id__in=list(codes))
-        .select_related("image")
+        ImageBlock.objects.filter(image__item_id__in=item_ids, market__code__in=codes)
+        .select_related("image", "market")
         .order_by("image__item_id", "market_id", "image_id", "category")
     )
     reasons: dict[tuple[int, int], list[str]] = defaultdict(list)
     for block in rows:
         name = block.image.original_name or f"#{block.image_id}"
         key = (block.image.item_id or 0, block.market_id)
-        reasons[key].append(f'Image "{name}" {block_reason(block, codes[block.market_id])}')
+        reasons[key].append(f'Image "{name}" {block_reason(block, block.market.code)}')
     return dict(reasons)
+
+
+def reason_with_image_blocks(reason: str, blocks: Sequence[str]) -> str:
+    """Return the resolver's `reason` followed by the item's blocked images, as the item page shows.
+
+    Moderation blocks an image, not the item (DESIGN: the explanation mentions the blocked image).
+    """
+    return "; ".join([reason, *blocks]) if blocks else reason
 
 
 # --- the `images` shared item ----------------------------------------------------------------

@@ -41,6 +41,7 @@ from content.labels.models import (
 from content.models import ContentItem
 from markets.models import Market
 from portal.pages import actor_of, is_htmx, portal_view, safe_next
+from portal.submit_once import submit_once
 
 QUEUE_PAGE_SIZE = 48
 
@@ -217,6 +218,7 @@ def image_file(request: HttpRequest, image_id: int, kind: str) -> HttpResponseBa
 
 
 @portal_view
+@submit_once
 def upload(request: HttpRequest) -> HttpResponse:
     """Upload one or many images; each is validated before anything is stored or labelled."""
     if not (can(request.user, Action.REVIEW_LABELS) or can(request.user, Action.IMPORT_CONTENT)):
@@ -261,6 +263,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 
 @portal_view
+@submit_once
 def sections(request: HttpRequest) -> HttpResponse:
     """Sections with their mappings and sizes; create a section; edit the global bands."""
     require(request.user, Action.REVIEW_LABELS)
@@ -311,6 +314,7 @@ def bands(request: HttpRequest, section_id: int | None = None) -> HttpResponse:
 
 
 @portal_view
+@submit_once
 def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
     """One section: its mappings with live admission counts, its bands and its images."""
     require(request.user, Action.REVIEW_LABELS)
@@ -415,6 +419,7 @@ def moderation(request: HttpRequest) -> HttpResponse:
 
 
 @portal_view
+@submit_once
 def moderation_market(request: HttpRequest, code: str) -> HttpResponse:
     """One market's moderation policy: block categories at thresholds; the images it blocks."""
     market = get_object_or_404(Market, code=code)

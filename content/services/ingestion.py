@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.access import Action, require
@@ -108,6 +109,7 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
         raise BulkValidationError(row_errors)
 
     result = UpsertResult()
+    now = timezone.now()
     normalised = {row.upstream_id: (row, sorted({slugify(t) for t in row.tags})) for row in rows}
     with transaction.atomic():
         existing = {
@@ -150,6 +152,9 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
                 setattr(item, k, v)
             if set(changed) & set(_PUBLISHED_FIELDS):
                 item.version += 1
+            # bulk_update does not apply auto_now: the row (and the shared `content` item built
+            # from it) must say when it last changed, with its new version.
+            item.updated_at = now
             to_update.append(item)
             result.updated.append(upstream_id)
             audits.append(
@@ -165,7 +170,7 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
         ContentItem.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
         if to_update:
             ContentItem.objects.bulk_update(
-                to_update, [*_ITEM_FIELDS, "upstream_tags", "version"], batch_size=BATCH_SIZE
+                to_update, [*_ITEM_FIELDS, "upstream_tags", "version", "updated_at"], batch_size=BATCH_SIZE
             )
         touched_ids = set(result.created) | set(result.updated)
         if touched_ids:

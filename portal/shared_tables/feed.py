@@ -1,10 +1,11 @@
-"""The reference feed: `GET /feed/v1/{market}?at=…&limit=…`, what partner keys will call.
+"""The reference feed: `GET /feed/v1/{market}?at=…&limit=…`, what partner keys call.
 
 It serves a market's resolved feed over the catalogue the way the public Content API does: the
 catalogue's most recent items stand in for the search engine's candidates, and every decision
 comes from the shared tables through `positioning.reader`, not from Meridian's rules
-and positions. JSON only; no session, no CSRF (GET/HEAD only). 404 for a market that is not
-published, 400 for a bad `at` or `limit`, 503 while the shared tables cannot be read.
+and positions. JSON only; no session, no CSRF (GET/HEAD only; other methods get a JSON 405).
+404 for a market that is not published, 400 for a bad `at` or `limit`, 503 while the shared
+tables cannot be read.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def feed_payload(feed: ReferenceFeed) -> dict[str, Any]:
                 "slot": entry.slot,
                 "rule_id": entry.rule_id,
                 "reason": entry.reason,
+                "image_blocks": entry.image_blocks,
             }
             for rank, entry in enumerate(feed.entries, start=1)
         ],

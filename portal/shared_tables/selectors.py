@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db.models import Count, Max, Min, Q, QuerySet
 
+from content.labels.selectors import blocked_images_by_item, reason_with_image_blocks
 from content.models import ContentItem
 from markets.models import Market
 from portal.shared_tables.config import shared_tables, shared_tables_reader
@@ -149,6 +150,7 @@ class FeedEntry:
     slot: int | None
     rule_id: str | None
     reason: str
+    image_blocks: list[str]
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,12 @@ class ReferenceFeed:
     limit: int
     candidates: int
     entries: list[FeedEntry]
+
+
+def _image_blocks(market_code: str, item_ids: list[int]) -> dict[int, list[str]]:
+    """Return {item id: reasons} for the page's images blocked in the market (one query)."""
+    found = blocked_images_by_item(item_ids, [market_code])
+    return {item_id: reasons for (item_id, _), reasons in found.items()}
 
 
 def reference_feed(
@@ -179,7 +187,7 @@ def reference_feed(
         ContentItem.objects.filter(published_at__lte=at)
         .order_by("-published_at", "-id")
         .values_list(
-            "upstream_id", "content_type", "source", "upstream_tags", "title", "url", "published_at"
+            "upstream_id", "content_type", "source", "upstream_tags", "title", "url", "published_at", "id"
         )[:pool]
     )
     catalogue = {row[0]: row for row in rows}
@@ -190,10 +198,13 @@ def reference_feed(
     feed = reader.feed(market_code, candidates, at=at)
     if feed is None:
         return None
+    page = feed.entries[:limit]
+    blocks = _image_blocks(market_code, [catalogue[r.candidate.content_id][7] for r in page])
     entries = []
-    for resolved in feed.entries[:limit]:
+    for resolved in page:
         candidate, decision = resolved.candidate, resolved.decision
-        _, _, _, _, title, url, published_at = catalogue[candidate.content_id]
+        _, _, _, _, title, url, published_at, item_id = catalogue[candidate.content_id]
+        item_blocks = blocks.get(item_id, [])
         entries.append(
             FeedEntry(
                 content_id=candidate.content_id,
@@ -208,7 +219,8 @@ def reference_feed(
                 boost=decision.boost,
                 slot=decision.slot,
                 rule_id=decision.rule_id,
-                reason=decision.reason,
+                reason=reason_with_image_blocks(decision.reason, item_blocks),
+                image_blocks=item_blocks,
             )
         )
     return ReferenceFeed(market=feed.market, at=at, limit=limit, candidates=len(candidates), entries=entries)

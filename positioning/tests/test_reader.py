@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,12 @@ import pytest
 
 import positioning
 from positioning.backends import open_tables, tables_from_env
-from positioning.reader import SharedTablesReader
+from positioning.reader import (
+    SharedTablesReader,
+    candidate_with_content,
+    market_from_item,
+    position_from_item,
+)
 from positioning.resolver import Candidate, resolve_feed
 from positioning.schemas import SCHEMA_DIR, load_schema
 from positioning.tables import SCHEMA_VERSION, PutRequest, SharedTables, SharedTablesError
@@ -224,3 +230,31 @@ def test_a_large_page_reads_its_keys_in_parallel_and_decides_the_same(tables: Sh
     assert slow.most_in_flight > 1
     assert feed is not None and serial is not None
     assert feed.entries == serial.entries
+
+
+_MISSING = object()
+
+
+@pytest.mark.parametrize("schema_version", [0, -1, SCHEMA_VERSION + 1, None, _MISSING, "1", 1.5, True])
+def test_an_unknown_schema_version_is_refused_for_every_item(schema_version: Any) -> None:
+    # Given items whose schema_version is not one this reader knows (0, missing, a string, …)
+    def shaped(item: dict[str, Any]) -> dict[str, Any]:
+        if schema_version is _MISSING:
+            item.pop("schema_version")
+        else:
+            item["schema_version"] = schema_version
+        return item
+
+    # When the reader reads them, then it refuses each rather than guess (docs/shared-tables.md)
+    with pytest.raises(SharedTablesError, match="schema_version"):
+        market_from_item(shaped(market_item()))
+    with pytest.raises(SharedTablesError, match="schema_version"):
+        position_from_item(shaped(position_item("c-1", "hidden")))
+    with pytest.raises(SharedTablesError, match="schema_version"):
+        candidate_with_content(CANDIDATES[0], shaped(content_item("c-1", ["ocean"])))
+
+
+def test_a_known_schema_version_is_read_also_as_a_dynamodb_decimal() -> None:
+    # DynamoDB hands numbers back as Decimal
+    assert market_from_item(market_item(schema_version=Decimal(SCHEMA_VERSION))).version == 3
+    assert position_from_item(position_item("c-1", "hidden", schema_version=Decimal(SCHEMA_VERSION)))

@@ -35,6 +35,7 @@ def test_default_visible(
         "slot": None,
         "rule_id": None,
         "reason": "Visible by default",
+        "image_blocks": [],
     }
 
 
@@ -126,6 +127,6 @@ def test_resolve_reads_in_constant_queries(
             market=markets["AU"], action="promote", boost=n + 1, match_tags=[], match_sources=[f"s{n}"]
         )
     client = client_for("editor")
-    # session, user, grants, market, item, item tags, rules, position
-    with django_assert_max_num_queries(8):
+    # session, user, grants, market, item, item tags, rules, position, the item's blocked images
+    with django_assert_max_num_queries(9):
         assert resolve(client, "content_id=vid-ocean").status_code == 200

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from accounts.services import api_token_create
+
 pytestmark = pytest.mark.django_db
 
 
@@ -44,6 +46,24 @@ def test_schema_endpoint_answers(client_for: Callable[[str | None], Any]) -> Non
     response = client_for("nobody").get("/api/schema/?format=json")
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "Meridian API"
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/schema/?format=json", "/api/docs/", "/api/redoc/"])
+def test_the_schema_and_its_pages_need_a_signed_in_user_or_a_token(
+    path: str, client_for: Callable[[str | None], Any], nobody: Any
+) -> None:
+    # Given an anonymous caller, a signed-in user without any role, and an API token
+    anonymous = client_for(None)
+    signed_in = client_for("nobody")
+    scripted = client_for(None)
+    secret = api_token_create(actor=nobody, user=nobody, name="schema reader").secret
+    scripted.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
+
+    # When each asks for the schema or its docs page
+    # Then the anonymous caller is refused (401, as the API refuses) and the others are served
+    assert anonymous.get(path).status_code == 401
+    assert signed_in.get(path).status_code == 200
+    assert scripted.get(path).status_code == 200
 
 
 def test_docs_page_is_served_from_the_sidecar(client_for: Callable[[str | None], Any]) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -19,6 +20,7 @@ from content.services import (
     tag_create,
 )
 from portal.audit.models import AuditEntry
+from portal.shared_tables.items import build_content
 from portal.shared_tables.models import OutboxEntry
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +71,27 @@ def test_update_of_published_fields_grows_the_version(editor: User) -> None:
     # a title fix is saved but readers' item (tags, type, source) is unchanged
     content_upsert_bulk(actor=editor, rows=[row(1, title="Fixed title", tags=("ocean", "space"))])
     assert ContentItem.objects.get(upstream_id="up-1").version == 2
+
+
+def test_reingestion_moves_updated_at_with_the_version_in_the_row_and_the_shared_item(
+    editor: User, time_machine: Any
+) -> None:
+    # Given an item ingested at T0
+    t0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    time_machine.move_to(t0, tick=False)
+    content_upsert_bulk(actor=editor, rows=[row(1)])
+
+    # When it is ingested again an hour later with other tags (a new version)
+    time_machine.move_to(t0 + timedelta(hours=1), tick=False)
+    content_upsert_bulk(actor=editor, rows=[row(1, tags=("ocean", "space"))])
+
+    # Then the row and the shared `content` item say when, next to the new version
+    item = ContentItem.objects.get(upstream_id="up-1")
+    assert item.version == 2
+    assert item.updated_at == t0 + timedelta(hours=1)
+    shared = build_content(["up-1"])["up-1"]
+    assert shared["version"] == 2
+    assert shared["updated_at"].startswith("2026-03-02T07:00:00")
 
 
 def test_one_bad_row_writes_nothing_and_names_every_error(editor: User) -> None:

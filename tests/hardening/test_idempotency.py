@@ -364,3 +364,50 @@ def test_the_schema_documents_the_header_on_writes(admin_user: User) -> None:
     assert {"409", "422"} <= set(post_rules["responses"])
     get_rules = schema["paths"]["/api/v1/markets/{code}/rules/"]["get"]
     assert "Idempotency-Key" not in [p["name"] for p in get_rules.get("parameters", [])]
+
+
+# --- browser sessions (issue #12: a keyed session POST answered 401 and logged the user out) ----
+
+
+def _session_client(user: User) -> tuple[Client, str]:
+    """A browser session that enforces CSRF, and the CSRF token its pages would carry."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/accounts/tokens/")  # any page sets the CSRF cookie
+    return client, client.cookies["csrftoken"].value
+
+
+def test_a_session_post_with_csrf_and_a_key_is_processed_then_replayed(
+    au: Market, admin_user: User, hunting: Tag
+) -> None:
+    # Given a signed-in browser session with its CSRF token
+    client, csrf = _session_client(admin_user)
+
+    # When it posts a rule with an Idempotency-Key, twice
+    first = post(client, RULES, HIDE_HUNTING, "session-rule-1", HTTP_X_CSRFTOKEN=csrf)
+    before = counts()
+    again = post(client, RULES, HIDE_HUNTING, "session-rule-1", HTTP_X_CSRFTOKEN=csrf)
+
+    # Then the first is created (not a 401), the second is the replay, and the session still works
+    assert first.status_code == 201, first.content
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert counts() == before
+    assert client.get("/api/v1/markets/AU/rules/").status_code == 200
+
+
+def test_a_session_post_without_csrf_is_a_403_with_or_without_a_key(
+    au: Market, admin_user: User, hunting: Tag
+) -> None:
+    # Given a signed-in browser session that does not send the CSRF token
+    client, _csrf = _session_client(admin_user)
+
+    # When it posts with and without an Idempotency-Key
+    keyed = post(client, RULES, HIDE_HUNTING, "session-rule-2")
+    plain = post(client, RULES, HIDE_HUNTING, None)
+
+    # Then both are refused as CSRF failures (403, not 401), nothing is written or recorded
+    assert keyed.status_code == 403, keyed.content
+    assert plain.status_code == 403
+    assert Rule.objects.count() == 0 and IdempotencyRecord.objects.count() == 0
+    # And the session was not logged out by the refusal
+    assert client.get("/api/v1/markets/AU/rules/").status_code == 200

@@ -244,3 +244,20 @@ def test_missing_objects_are_404(admin_user: User, db: None) -> None:
     client.force_authenticate(admin_user)
     for url in ("/api/v1/partners/99/", "/api/v1/usage-plans/99/", "/api/v1/partner-keys/99/"):
         assert client.get(url).status_code == 404
+
+
+def test_replaces_is_documented_as_nullable_and_is_null_for_a_fresh_key(
+    token_client: APIClient, key: PartnerApiKey
+) -> None:
+    # Given the schema and a key issued afresh (not by rotation)
+    schema = token_client.get("/api/schema/?format=json").json()
+    replaces = schema["components"]["schemas"]["PartnerKey"]["properties"]["replaces"]
+    answer = token_client.get(f"/api/v1/partner-keys/{key.pk}/").json()
+
+    # Then the contract says what the answer does: an integer id, or null
+    assert replaces["type"] == "integer" and replaces.get("nullable") is True
+    assert "rotation" in replaces.get("description", "")
+    assert answer["replaces"] is None
+    # And a rotated key names the key it replaced
+    rotated = token_client.post(f"/api/v1/partner-keys/{key.pk}/rotate/", {"grace_hours": 0}, format="json")
+    assert rotated.json()["key"]["replaces"] == key.pk

@@ -331,3 +331,47 @@ def test_behind_api_gateway_only_unusable_keys_are_refused_and_no_limiter_is_ope
     assert forbidden(call(client, None))
     key_suspend(actor=None, key=issued.key)
     assert forbidden(call(client, issued.secret))
+
+
+# --- a key change reaches every worker at once (issue #12) ----------------------------------------
+@pytest.mark.parametrize("change", ["revoke", "suspend"])
+def test_a_key_stopped_in_one_worker_is_refused_by_another_on_its_next_request(
+    change: str,
+    limiter: PartnerLimiter,
+    issue: Callable[..., IssuedKey],
+    admin_user: Any,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # Given another worker (its own policy cache, the shared limiter storage) that has just
+    # admitted the key and caches its policy for five minutes
+    settings.PARTNER_KEY_CACHE_SECONDS = 300
+    issued = issue()
+    other_worker = enforcement.PolicyCache()
+    policy = other_worker.policy(issued.secret, limiter=limiter)
+    assert policy is not None and policy.refusal(limiter.clock()) is None
+
+    # When this worker revokes (or suspends) the key
+    stop = {"revoke": key_revoke, "suspend": key_suspend}[change]
+    with django_capture_on_commit_callbacks(execute=True):
+        stop(actor=admin_user, key=issued.key)
+
+    # Then the other worker's next lookup refuses it, without waiting for its cache to expire
+    policy = other_worker.policy(issued.secret, limiter=limiter)
+    assert policy is not None
+    assert policy.refusal(limiter.clock()) == {"revoke": "revoked", "suspend": "suspended"}[change]
+
+
+def test_the_generation_costs_one_storage_read_and_no_query_per_request(
+    limiter: PartnerLimiter, issue: Callable[..., IssuedKey], settings: Any
+) -> None:
+    # Given a cached policy
+    settings.PARTNER_KEY_CACHE_SECONDS = 300
+    issued = issue()
+    worker = enforcement.PolicyCache()
+    worker.policy(issued.secret, limiter=limiter)
+    # When it is looked up again while nothing changed
+    with CaptureQueriesContext(connection) as queries:
+        assert worker.policy(issued.secret, limiter=limiter) is not None
+    # Then the database is not asked
+    assert queries.captured_queries == []

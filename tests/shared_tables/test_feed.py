@@ -114,14 +114,14 @@ def test_the_feed_keeps_no_session_and_needs_no_csrf(client: Client, catalogue: 
     assert client.post("/feed/v1/AU").status_code == 405
 
 
-def test_the_feed_reads_the_catalogue_in_one_query(
+def test_the_feed_reads_the_catalogue_and_its_image_blocks_in_two_queries(
     client: Client, catalogue: list[ContentItem], django_assert_num_queries: Any
 ) -> None:
     # Given the partner's key already checked once (keys are cached for a few seconds)
     assert client.get("/feed/v1/AU", {"at": "2026-03-02T06:00:00Z"}).status_code == 200
-    # When the feed is read again, then the database is asked once (the candidates); decisions
-    # come from the tables
-    with django_assert_num_queries(1):
+    # When the feed is read again, then the database is asked twice (the candidates, and the
+    # page's images blocked in the market); decisions come from the tables
+    with django_assert_num_queries(2):
         assert client.get("/feed/v1/AU", {"at": "2026-03-02T06:00:00Z"}).status_code == 200
 
 

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOAD_DB = "meridian_load"
 PYTHON = sys.executable
 MARKETS = ["AU", "DE", "US", "GB", "FR", "JP"]
+WRITE_READ_GOAL = 1.5
 
 if __name__ != "__main__":
     # Imported by locust: the users. The settings come from the environment the script sets.
@@ -214,6 +215,16 @@ def _report(prefix: Path, seconds: int, users: int) -> int:
         )
     print(f"{'all':<28}{requests:>10}{requests / seconds:>9.1f}{total['50%']:>9}{total['99%']:>9}{errors:>8}")
     print(f"\nerrors: {errors}   feed 429 (throttled, counted apart): {throttled}")
+    # Writers must not queue behind each other or behind publishing: the goal is write p99 within
+    # 1.5 × the p99 of the reads (board pages and the feed) measured in the same run.
+    writes = [r for r in kinds if r["Name"].startswith("api: PUT")]
+    reads = [r for r in kinds if r["Name"].startswith(("board:", "feed:")) and "login" not in r["Name"]]
+    if writes and reads:
+        write_p99 = max(float(r["99%"]) for r in writes)
+        read_p99 = max(float(r["99%"]) for r in reads)
+        ratio = write_p99 / read_p99 if read_p99 else float("inf")
+        figures = f"{write_p99:.0f} ms / {read_p99:.0f} ms; goal ≤ {WRITE_READ_GOAL:g}"
+        print(f"write p99 / read p99 = {ratio:.2f} ({figures})")
     failures = Path(f"{prefix}_failures.csv")
     if errors and failures.exists():
         print("\nfailures:\n" + failures.read_text())

@@ -93,6 +93,11 @@ bench-publish: venv
 bench-reader: venv
 	$(PY) bench/reader.py
 
+# Commit → readable in DynamoDB (moto) under 20 writers for 60 s, gunicorn + PostgreSQL (≈3 min).
+.PHONY: bench-freshness
+bench-freshness: venv
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} $(PY) bench/freshness.py
+
 # Partner-key enforcement per request (SQLite file, memory, Redis if reachable) against no key check (≈1 min).
 .PHONY: bench-keys
 bench-keys: venv

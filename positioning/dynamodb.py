@@ -176,7 +176,9 @@ class DynamoTables:
             retries={"mode": "standard", "total_max_attempts": self.max_attempts},
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            max_pool_connections=max(10, self.threads),
+            # One client serves overlapping drains (after-commit tasks, the sweep) and the reader's
+            # parallel reads: room for a few of them at once, so connections are reused, not dropped.
+            max_pool_connections=max(32, 4 * self.threads),
         )
         try:
             # A session of our own: boto3's default session is not thread-safe to create from.

@@ -34,6 +34,7 @@ from accounts.partners.forms import (
 )
 from accounts.partners.gateway import GatewayError
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp
+from portal.bounds import whole_number
 
 KEYS_PER_PAGE = 50
 STATUS_ACTIONS = {
@@ -222,7 +223,7 @@ def _rows(keys: list[PartnerApiKey]) -> list[tuple[PartnerApiKey, selectors.Usag
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return whole_number(value)
 
 
 @login_required

@@ -9,6 +9,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from portal.bounds import OUT_OF_RANGE, datetime_range_error
+
 
 class StrictCharField(serializers.CharField):
     """A string field that refuses numbers and booleans instead of turning them into text."""
@@ -29,17 +31,16 @@ class AwareDateTimeField(serializers.DateTimeField):
     """
 
     default_error_messages = {
-        "naive": "Give a time zone with the time, e.g. 2026-03-01T06:00:00+11:00 or 2026-02-28T19:00:00Z."
+        "naive": "Give a time zone with the time, e.g. 2026-03-01T06:00:00+11:00 or 2026-02-28T19:00:00Z.",
+        "overflow": OUT_OF_RANGE,
     }
 
     def enforce_timezone(self, value: datetime) -> datetime:
         if timezone.is_naive(value):
             self.fail("naive")
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
+        if datetime_range_error(value):
             self.fail("overflow")
-            raise  # unreachable: fail() raises; keeps type checkers content
+        return value.astimezone(UTC)
 
 
 class StrictFieldsMixin:

@@ -24,6 +24,7 @@ from markets.models import Market
 from markets.selectors import market_list
 from portal.audit.models import AuditEntry
 from portal.audit.selectors import AuditFilter, audit_search
+from portal.bounds import datetime_range_error
 from portal.pages import page, portal_view
 
 PAGE_SIZE = 50
@@ -66,9 +67,13 @@ def _encode(entry: AuditEntry) -> str:
 def _decode(cursor: str) -> tuple[datetime, int] | None:
     try:
         stamp, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(stamp), int(pk)
-    except (binascii.Error, ValueError, TypeError):
+        when, pk = datetime.fromisoformat(stamp), int(pk)
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         return None
+    # A forged cursor must not reach the database with an id past bigint or a time past year 9999.
+    if not 0 <= pk < 2**63 or datetime_range_error(when):
+        return None
+    return when, pk
 
 
 class AuditFilterForm(forms.Form):

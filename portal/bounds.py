@@ -15,9 +15,12 @@ NAME_MAX = 120  # market, partner, plan, token and key names
 TITLE_MAX = 500  # content titles
 SUMMARY_MAX = 5_000  # content summaries
 NOTE_MAX = 2_000  # rule and position notes, reasons, comments
+# Counts people type (bursts, quotas, top-ups): a PostgreSQL integer column.
+INT32_MAX = 2**31 - 1
 # Lists that end up in a shared item.
 LANGUAGES_MAX = 50  # languages of one market
 MATCH_TERMS_MAX = 200  # tags, content types or sources one rule matches
+TERM_MAX = 120  # one tag, content type or source a rule matches
 
 # Times: every zone's offset is under a day, so a time in this range converts to and from any
 # zone without Python's OverflowError (0001-01-01T00:00+05:00 is before year 1 in UTC).

@@ -23,6 +23,17 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """An integer field that refuses strings ("3"), floats (3.0) and booleans instead of coercing them."""
+
+    default_error_messages = {"invalid": "Must be an integer (a JSON number without quotes or decimals)."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 datetime that must carry its UTC offset; stored and returned in UTC.
 

@@ -91,9 +91,21 @@ def test_odd_queries_and_paths_are_answered_4xx_or_200_never_500(url: str, admin
     assert answer.status_code < 500, (url, answer.status_code)
 
 
-@pytest.mark.parametrize("url", ["/content/items/%00/", "/api/v1/content/?q=%00", "/audit/?market=a%00b"])
-def test_nul_in_the_path_or_query_is_a_400(url: str, admin_client: Client) -> None:
-    assert admin_client.get(url).status_code == 400
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/content/items/%00/", 404),
+        ("/api/v1/markets/A%00U/", 404),
+        ("/api/v1/content/?q=%00", 400),
+        ("/audit/?market=a%00b", 400),
+    ],
+)
+def test_nul_in_the_path_is_a_404_and_in_the_query_a_400(url: str, status: int, admin_client: Client) -> None:
+    assert admin_client.get(url).status_code == status
+
+
+def test_nul_in_an_api_query_names_the_parameter(admin_client: Client) -> None:
+    assert "q" in admin_client.get("/api/v1/content/?q=%00").json()
 
 
 def test_percent_in_a_filter_value_is_a_field_error(admin_client: Client) -> None:

@@ -20,6 +20,7 @@ INT32_MAX = 2**31 - 1
 # Lists that end up in a shared item.
 LANGUAGES_MAX = 50  # languages of one market
 MATCH_TERMS_MAX = 200  # tags, content types or sources one rule matches
+ITEM_TAGS_MAX = 200  # tags on one content item (its shared `content` item carries them all)
 TERM_MAX = 120  # one tag, content type or source a rule matches
 
 # Times: every zone's offset is under a day, so a time in this range converts to and from any

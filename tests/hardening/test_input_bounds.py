@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from content.services import item_tags_update
 from markets.codes import timezone_error, timezone_names
 from markets.models import Market
 from markets.services import market_item_size_error, market_update
@@ -133,3 +134,19 @@ def test_market_settings_that_would_overflow_the_shared_item_are_refused(
     assert "KB" in str(refused.value)
     au.refresh_from_db()
     assert au.languages == ["en"]
+
+
+def test_an_item_cannot_collect_more_tags_than_the_bound(
+    admin_user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an item with one tag and a bound of two
+    monkeypatch.setattr("content.services.tags.ITEM_TAGS_MAX", 2)
+    for slug in ("a-tag", "b-tag", "c-tag"):
+        TagFactory(slug=slug)
+    item = ContentItemFactory(upstream_id="tagged", tag_slugs=["a-tag"])
+    item_tags_update(actor=admin_user, item=item, add=["b-tag"])
+    # when a third is added, then it is refused and the item keeps its two
+    with pytest.raises(ValidationError) as refused:
+        item_tags_update(actor=admin_user, item=item, add=["c-tag"])
+    assert "tags" in refused.value.message_dict
+    assert sorted(item.tags.values_list("slug", flat=True)) == ["a-tag", "b-tag"]

@@ -7,7 +7,7 @@ happens here, once, so every form (rules, positions, bulk, preview) treats DST g
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
-from portal.bounds import OUT_OF_RANGE, datetime_range_error, wall_clock_range_error
+from portal.bounds import EARLIEST, LATEST, OUT_OF_RANGE, datetime_range_error, wall_clock_range_error
 
 WALL_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -43,6 +43,16 @@ class WallClockField(forms.DateTimeField):
 
     def prepare_value(self, value: Any) -> Any:
         return value
+
+
+class BoundedDateField(forms.DateField):
+    """A date whose midnight exists in every time zone, the day after included (years 2–9998)."""
+
+    def to_python(self, value: Any) -> date | None:
+        day: date | None = super().to_python(value)
+        if day is not None and not EARLIEST.date() <= day <= LATEST.date():
+            raise ValidationError(OUT_OF_RANGE, code="out_of_range")
+        return day
 
 
 def wall_to_utc(value: datetime | None, tz: str, *, field: str = "") -> datetime | None:

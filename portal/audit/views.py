@@ -25,6 +25,7 @@ from markets.selectors import market_list
 from portal.audit.models import AuditEntry
 from portal.audit.selectors import AuditFilter, audit_search
 from portal.bounds import datetime_range_error
+from portal.forms import BoundedDateField
 from portal.pages import page, portal_view
 
 PAGE_SIZE = 50
@@ -87,8 +88,8 @@ class AuditFilterForm(forms.Form):
         label="Action",
         widget=forms.TextInput(attrs={"list": "audit-actions", "placeholder": "e.g. position.set"}),
     )
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
+    since = BoundedDateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = BoundedDateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: Any, markets: list[Market], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

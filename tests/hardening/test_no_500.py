@@ -79,6 +79,10 @@ GETS = [
     # Edge-of-calendar times that overflow when converted with an offset.
     "/markets/AU/preview/?at=0001-01-01T00:00",
     "/markets/AU/preview/?at=9999-12-31T23:59",
+    "/audit/?since=0001-01-01&market=AU",
+    "/audit/?until=9999-12-31",
+    "/content/?published_from=0001-01-01&market=AU",
+    "/content/?published_to=9999-12-31",
     "/audit/?cursor=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzIzOjU5IiwgMTAwMDAwMDAwMDAwMDAwMDAwMDAwMDBd",
 ]
 

@@ -49,7 +49,7 @@ HOSTILE: dict[str, str] = {
     "percent": "50%s%(x)s%d%",
     "non-ascii": "Ünïcødé—日本²٣",
     "year-1": "0001-01-01T00:00:00+23:59",
-    "year-9999": "9999-12-31T23:59",
+    "year-9999": "9999-12-31",
 }
 # Values no field may accept: a request carrying them must leave every row as it was.
 ALWAYS_REFUSED = {"nul", "long"}
@@ -58,7 +58,8 @@ QUERY_PARAMS = [
     "market", "tag", "at", "from", "until", "limit", "days", "user", "content_id", "q", "cursor",
     "page", "page_size", "state", "status", "code", "sort", "type", "source", "language",
     "published_after", "published_before", "category", "label", "min_confidence", "partner",
-    "plan", "action", "object_type", "object_id", "hidden", "section", "kind",
+    "plan", "action", "object_type", "object_id", "hidden", "section", "kind", "since",
+    "published_from", "published_to",
 ]  # fmt: skip
 BODY_FIELDS = [
     "name", "title", "summary", "note", "notes", "reason", "description", "code", "languages",

@@ -185,3 +185,11 @@ def test_json_nested_just_past_the_limit_is_refused(admin_client: Client) -> Non
     answer = admin_client.post("/api/v1/markets/AU/rules/", body, content_type="application/json")
     assert answer.status_code == 400
     assert json_depth([[1], {"a": [2]}]) == 3
+
+
+def test_a_deep_json_body_with_an_idempotency_key_is_a_400(admin_client: Client) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+    answer = admin_client.post(
+        "/api/v1/markets/AU/rules/", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="deep-1"
+    )
+    assert answer.status_code == 400

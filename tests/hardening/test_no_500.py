@@ -83,6 +83,11 @@ GETS = [
     "/audit/?until=9999-12-31",
     "/content/?published_from=0001-01-01&market=AU",
     "/content/?published_to=9999-12-31",
+    # Ids past a bigint in the path (the route takes any digits).
+    "/markets/AU/rules/99999999999999999999999/",
+    "/api/v1/markets/AU/rules/99999999999999999999999/",
+    "/api/v1/partner-keys/99999999999999999999999/usage/",
+    "/labels/images/99999999999999999999999/",
     "/audit/?cursor=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzIzOjU5IiwgMTAwMDAwMDAwMDAwMDAwMDAwMDAwMDBd",
 ]
 

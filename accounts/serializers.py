@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import ApiToken
-from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin
+from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin, StrictIntegerField
 
 MAX_TOKEN_DAYS = 3650
 
@@ -51,7 +51,7 @@ class ApiTokenCreateSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     """What a new token needs: a name and at most one way to say when it expires."""
 
     name = StrictCharField(max_length=120, help_text="What the token is for, e.g. 'ingestion pipeline'.")
-    days = serializers.IntegerField(
+    days = StrictIntegerField(
         min_value=1, max_value=MAX_TOKEN_DAYS, required=False, help_text="Expire after this many days."
     )
     expires_at = AwareDateTimeField(required=False, help_text="Expire at this time.")

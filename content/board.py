@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_r
 from content.models import ContentItem, ItemTag, Position, PositionState, Tag
 from content.selectors import ItemState, item_states
 from markets.models import Market
+from portal.bounds import datetime_range_error
 
 # Sort name -> (model field, descending). Every key is indexed, so a page is an index range scan.
 SORTS: dict[str, tuple[str, bool]] = {
@@ -142,16 +143,19 @@ def decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_sort, value, pk = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError) as exc:
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise BadCursor(cursor) from exc
-    if cursor_sort != sort or not isinstance(pk, int):
+    # A forged cursor must not reach the database with an id past bigint or a time past year 9999.
+    if cursor_sort != sort or not isinstance(pk, int) or not 0 <= pk < 2**63:
         raise BadCursor(cursor)
     if SORTS[sort][0] == "published_at":
         try:
             value = datetime.fromisoformat(value)
         except (TypeError, ValueError) as exc:
             raise BadCursor(cursor) from exc
-    elif not isinstance(value, str):
+        if datetime_range_error(value):
+            raise BadCursor(cursor)
+    elif not isinstance(value, str) or "\x00" in value:
         raise BadCursor(cursor)
     return value, pk
 

@@ -20,6 +20,7 @@ from accounts.access import Action, require
 from content.models import ContentItem, ContentType, Position, PositionState, Tag
 from content.selectors import content_search
 from markets.models import Market
+from portal.bounds import datetime_range_error
 
 NO_OVERRIDE = "none"
 
@@ -39,11 +40,11 @@ class AwareIsoDateTimeField(IsoDateTimeField):
                 )
         result: datetime | None = super().to_python(value)
         if result is not None:
-            try:
-                result = result.astimezone(UTC)
-            except OverflowError:
-                # e.g. 0001-01-01T00:00:00+23:59, which is before year 1 in UTC
-                raise forms.ValidationError("This time is out of range.", code="overflow") from None
+            # e.g. 0001-01-01T00:00:00+23:59, which is before year 1 in UTC
+            error = datetime_range_error(result)
+            if error:
+                raise forms.ValidationError(error, code="overflow")
+            result = result.astimezone(UTC)
         return result
 
 

@@ -21,7 +21,7 @@ from content.board import (
 from content.models import ContentType, PositionState
 from content.services import PositionChange
 from markets.models import Market
-from portal.forms import VersionedForm, WallClockField, wall_to_utc
+from portal.forms import BoundedDateField, VersionedForm, WallClockField, wall_to_utc
 
 # What an editor asks for, and the position state it becomes.
 ACTION_STATES = {
@@ -83,10 +83,10 @@ class BoardFilterForm(forms.Form):
         help_text="e.g. en, de",
         widget=forms.TextInput(attrs={"list": "facet-language"}),
     )
-    published_from = forms.DateField(
+    published_from = BoundedDateField(
         required=False, label="Published from", widget=forms.DateInput(attrs={"type": "date"})
     )
-    published_to = forms.DateField(
+    published_to = BoundedDateField(
         required=False, label="Published until", widget=forms.DateInput(attrs={"type": "date"})
     )
     # The view resolves the market against the user's markets (and refuses the others).

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 
 from markets.models import Market
 from markets.vocabulary import ContentType
+from portal.bounds import SUMMARY_MAX
 
 
 class Tag(models.Model):
@@ -24,7 +26,9 @@ class ContentItem(models.Model):
     upstream_id = models.CharField(max_length=128, unique=True)
     content_type = models.CharField(max_length=16, choices=ContentType.choices, db_index=True)
     title = models.CharField(max_length=500)
-    summary = models.TextField(blank=True)
+    summary = models.TextField(
+        blank=True, max_length=SUMMARY_MAX, validators=[MaxLengthValidator(SUMMARY_MAX)]
+    )
     url = models.URLField(max_length=1000, blank=True)
     source = models.CharField(max_length=120, db_index=True)
     language = models.CharField(max_length=16, db_index=True)

@@ -12,7 +12,8 @@ from rest_framework import serializers
 from content.models import ContentItem, ContentType, Position, PositionState, Tag
 from content.services import MAX_UPSERT_ROWS, ContentRow
 from markets.models import Market
-from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin
+from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin, StrictIntegerField
+from portal.bounds import SUMMARY_MAX
 
 MAX_BULK_CONTENT_IDS = 10_000
 
@@ -77,7 +78,7 @@ class ContentRowSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     source = StrictCharField(max_length=120)  # type: ignore[assignment]
     language = StrictCharField(max_length=16)
     published_at = AwareDateTimeField()
-    summary = StrictCharField(allow_blank=True, required=False, default="")
+    summary = StrictCharField(allow_blank=True, max_length=SUMMARY_MAX, required=False, default="")
     url = StrictCharField(allow_blank=True, max_length=1000, required=False, default="")
     premium = serializers.BooleanField(required=False, default=False)
     tags = serializers.ListField(
@@ -143,8 +144,8 @@ class PositionChangeSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     """A position change: state plus what that state needs; omitted fields take their defaults."""
 
     state = serializers.ChoiceField(choices=PositionState.choices)
-    boost = serializers.IntegerField(min_value=0, max_value=1000, default=0)
-    slot = serializers.IntegerField(min_value=1, max_value=1000, allow_null=True, default=None)
+    boost = StrictIntegerField(min_value=0, max_value=1000, default=0)
+    slot = StrictIntegerField(min_value=1, max_value=1000, allow_null=True, default=None)
     section = StrictCharField(allow_blank=True, max_length=64, default="")
     starts_at = AwareDateTimeField(allow_null=True, default=None)
     ends_at = AwareDateTimeField(allow_null=True, default=None)

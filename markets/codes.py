@@ -265,6 +265,7 @@ ISO_3166_ALPHA2 = frozenset(
 
 # A partner edition is a country code, a hyphen and the partner's upper-case name (2-20 chars).
 _PARTNER_EDITION = re.compile(r"^(?P<country>[A-Z]{2})-(?P<partner>[A-Z0-9]{2,20})$")
+LANGUAGE_TAG_MAX = 35  # RFC 5646 asks implementations to take at least 35 characters
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
@@ -283,9 +284,24 @@ def market_code_error(code: str) -> str | None:
     return None
 
 
+# Names zoneinfo lists that are no place's zone: the host's own setting ("localtime", whatever the
+# machine says), the IANA placeholder "Factory" ("local time zone must be set"), and the system
+# tree's alternative copies. tzdata (requirements.txt) gives the same list on every host.
+_NOT_A_PLACE = frozenset({"localtime", "Factory", "posixrules", "leapseconds", "tzdata.zi"})
+
+
 @cache
 def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in _NOT_A_PLACE and not name.startswith(("posix/", "right/"))
+    )
+
+
+def timezone_names() -> list[str]:
+    """Return the IANA time zone names a market may use, sorted."""
+    return sorted(_timezones())
 
 
 def timezone_error(name: str) -> str | None:
@@ -297,6 +313,6 @@ def timezone_error(name: str) -> str | None:
 
 def language_error(tag: str) -> str | None:
     """Return why `tag` is not a BCP 47 language tag (simplified), or None."""
-    if _LANGUAGE.match(tag):
+    if len(tag) <= LANGUAGE_TAG_MAX and _LANGUAGE.match(tag):
         return None
     return f"'{tag}' is not a language tag (e.g. en, de, pt-BR)."

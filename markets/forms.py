@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import available_timezones
 
 from django import forms
 from django.core.exceptions import ValidationError
 
+from markets.codes import timezone_names
 from markets.models import RuleAction, Visibility
 from markets.vocabulary import ContentType
 from portal.forms import VersionedForm, WallClockField, split_list, wall_to_utc
@@ -24,7 +24,7 @@ class MarketSettingsForm(VersionedForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = [(z, z) for z in sorted(available_timezones())]  # type: ignore[attr-defined]
+        self.fields["timezone"].choices = [(z, z) for z in timezone_names()]  # type: ignore[attr-defined]
 
     def clean_languages(self) -> list[str]:
         return split_list(self.cleaned_data["languages"])
@@ -35,11 +35,15 @@ class RuleForm(VersionedForm):
     boost = forms.IntegerField(
         required=False, min_value=0, max_value=1000, help_text="Promote rules only: higher comes first."
     )
-    match_tags = forms.CharField(required=False, help_text="Tag slugs, comma-separated (any of).")
+    match_tags = forms.CharField(
+        required=False, max_length=10_000, help_text="Tag slugs, comma-separated (any of)."
+    )
     match_content_types = forms.MultipleChoiceField(
         required=False, choices=ContentType.choices, widget=forms.CheckboxSelectMultiple
     )
-    match_sources = forms.CharField(required=False, help_text="Sources, comma-separated (any of).")
+    match_sources = forms.CharField(
+        required=False, max_length=10_000, help_text="Sources, comma-separated (any of)."
+    )
     starts_at = WallClockField(required=False, label="From")
     ends_at = WallClockField(required=False, label="Until")
     note = forms.CharField(required=False, max_length=500, widget=forms.TextInput)

@@ -6,9 +6,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 
 from markets.codes import language_error, market_code_error, timezone_error
+from portal.bounds import LANGUAGES_MAX, MATCH_TERMS_MAX, NOTE_MAX, TERM_MAX
 
 
 def validate_market_code(value: str) -> None:
@@ -29,10 +31,24 @@ def validate_languages(value: Any) -> None:
     """Raise ValidationError unless `value` is a non-empty list of language tags."""
     if not isinstance(value, list) or not value:
         raise ValidationError("List at least one language, e.g. ['en'].", code="languages")
+    if len(value) > LANGUAGES_MAX:
+        raise ValidationError(f"List at most {LANGUAGES_MAX} languages.", code="languages")
+    if len(set(map(str, value))) != len(value):
+        raise ValidationError("List each language once.", code="languages")
     for tag in value:
         error = language_error(tag) if isinstance(tag, str) else f"{tag!r} is not a language tag."
         if error:
             raise ValidationError(error, code="languages")
+
+
+def validate_match_terms(value: Any) -> None:
+    """Raise ValidationError unless `value` is a list of at most MATCH_TERMS_MAX short strings."""
+    if not isinstance(value, list):
+        raise ValidationError("Give a list.", code="match")
+    if len(value) > MATCH_TERMS_MAX:
+        raise ValidationError(f"Match at most {MATCH_TERMS_MAX} terms per rule.", code="match")
+    if any(not isinstance(term, str) or len(term) > TERM_MAX for term in value):
+        raise ValidationError(f"Each term is text of at most {TERM_MAX} characters.", code="match")
 
 
 class Visibility(models.TextChoices):
@@ -74,12 +90,12 @@ class Rule(models.Model):
     market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="rules")
     action = models.CharField(max_length=16, choices=RuleAction.choices)
     boost = models.PositiveIntegerField(default=0)
-    match_tags = models.JSONField(default=list, blank=True)
-    match_content_types = models.JSONField(default=list, blank=True)
-    match_sources = models.JSONField(default=list, blank=True)
+    match_tags = models.JSONField(default=list, blank=True, validators=[validate_match_terms])
+    match_content_types = models.JSONField(default=list, blank=True, validators=[validate_match_terms])
+    match_sources = models.JSONField(default=list, blank=True, validators=[validate_match_terms])
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=NOTE_MAX, validators=[MaxLengthValidator(NOTE_MAX)])
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -12,7 +12,8 @@ from typing import Any
 from rest_framework import serializers
 
 from markets.models import Market, Rule, RuleAction, Visibility
-from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin
+from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin, StrictIntegerField
+from portal.bounds import LANGUAGES_MAX, NOTE_MAX
 
 # --- markets ---------------------------------------------------------------------------------
 
@@ -39,7 +40,9 @@ class MarketUpdateSerializer(StrictFieldsMixin, serializers.Serializer[Market]):
     """The settings a PATCH may change; only the keys sent are changed."""
 
     name = StrictCharField(max_length=120, required=False)
-    languages = serializers.ListField(child=StrictCharField(), allow_empty=False, required=False)
+    languages = serializers.ListField(
+        child=StrictCharField(max_length=35), allow_empty=False, max_length=LANGUAGES_MAX, required=False
+    )
     timezone = StrictCharField(max_length=64, required=False)
     default_visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
     active = serializers.BooleanField(required=False)
@@ -83,7 +86,7 @@ class RuleWriteSerializer(StrictFieldsMixin, serializers.Serializer[Rule]):
     """
 
     action = serializers.ChoiceField(choices=RuleAction.choices)
-    boost = serializers.IntegerField(min_value=0, max_value=1000, default=0)
+    boost = StrictIntegerField(min_value=0, max_value=1000, default=0)
     match_tags = serializers.ListField(child=StrictCharField(max_length=64), max_length=100, default=list)
     match_content_types = serializers.ListField(
         child=StrictCharField(max_length=16), max_length=20, default=list
@@ -91,7 +94,7 @@ class RuleWriteSerializer(StrictFieldsMixin, serializers.Serializer[Rule]):
     match_sources = serializers.ListField(child=StrictCharField(max_length=120), max_length=100, default=list)
     starts_at = AwareDateTimeField(allow_null=True, default=None)
     ends_at = AwareDateTimeField(allow_null=True, default=None)
-    note = StrictCharField(allow_blank=True, max_length=2000, default="")
+    note = StrictCharField(allow_blank=True, max_length=NOTE_MAX, default="")
 
 
 # --- resolve ---------------------------------------------------------------------------------

@@ -46,6 +46,17 @@ def _lock_market(market: Market) -> Market:
     return Market.objects.select_for_update().get(pk=market.pk)
 
 
+def _distinct(values: Sequence[str]) -> list[str]:
+    """The values once each, in order (a language listed twice is listed once)."""
+    return list(dict.fromkeys(v.strip() if isinstance(v, str) else v for v in values))
+
+
+def _check_item_size(market: Market) -> None:
+    """Raise ValidationError when the market's shared item (settings and rules) would pass 400 KB."""
+    if size_error := market_item_size_error(market):
+        raise ValidationError({"__all__": [size_error]})
+
+
 def _check_version(kind: str, stored: int, expected: int | None, current: dict[str, Any]) -> None:
     if expected is not None and expected != stored:
         raise Conflict(
@@ -72,12 +83,13 @@ def market_create(
     market = Market(
         code=code.strip().upper(),
         name=name.strip(),
-        languages=list(languages),
+        languages=_distinct(languages),
         timezone=timezone,
         default_visibility=default_visibility,
         active=active,
     )
     market.full_clean()
+    _check_item_size(market)
     with transaction.atomic():
         market.save()
         audit_record(
@@ -117,7 +129,7 @@ def market_update(
         require(actor, Action.EDIT_MARKET_SETTINGS, market)
     changes = {
         "name": name,
-        "languages": list(languages) if languages is not _UNSET else _UNSET,
+        "languages": _distinct(languages) if languages is not _UNSET else _UNSET,
         "timezone": timezone,
         "default_visibility": default_visibility,
         "active": active,
@@ -130,6 +142,7 @@ def market_update(
         for field, value in changes.items():
             setattr(locked, field, value.strip() if isinstance(value, str) else value)
         locked.full_clean()
+        _check_item_size(locked)
         after = snapshot(locked, MARKET_FIELDS)
         if after == before:
             return locked
@@ -344,10 +357,11 @@ def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> st
     size = item_size(item)
     if size <= MAX_ITEM_BYTES:
         return None
+    change = "With this rule" if extra_rule is not None else "With these settings"
     return (
-        f"With this rule, {market.code}'s rules would take {size / 1024:,.0f} KB in the shared tables, "
+        f"{change}, {market.code} would take {size / 1024:,.0f} KB in the shared tables, "
         f"over DynamoDB's limit of {MAX_ITEM_BYTES // 1024} KB per market. Remove rules you no longer "
-        "need, or shorten long notes and tag lists."
+        "need, or shorten long notes, language and tag lists."
     )
 
 

@@ -22,6 +22,7 @@ from markets.forms import MarketSettingsForm, PreviewForm, RuleForm
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list, market_rules
 from markets.services import market_update, rule_create, rule_delete, rule_update
+from portal.bounds import whole_number
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall, wall_to_utc
 from portal.pages import actor_of, is_htmx, page, portal_view
@@ -224,14 +225,14 @@ def rule_remove(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
     rule = get_object_or_404(Rule.objects.select_related("market"), pk=rule_id, market=market)
     if request.method == "GET":
         return page(request, "markets/rule_delete.html", {**_rights(request, market), "rule": rule})
-    version = request.POST.get("version", "")
-    if not version.isdigit():
+    version = whole_number(request.POST.get("version"))
+    if version is None:
         messages.error(
             request, "Reload the rule and try again: the form did not say which version it deletes."
         )
         return redirect("markets:rule_edit", code=market.code, rule_id=rule.pk)
     try:
-        rule_delete(actor=actor_of(request), rule=rule, expected_version=int(version))
+        rule_delete(actor=actor_of(request), rule=rule, expected_version=version)
     except Conflict as exc:
         messages.error(request, f"{exc.message} Nothing was deleted.")
         return redirect("markets:rule_edit", code=market.code, rule_id=rule.pk)
@@ -248,7 +249,7 @@ def pin_move(request: HttpRequest, code: str, position_id: int) -> HttpResponse:
     """Move a pinned item one slot up or down (swapping with the pin in the way)."""
     market = market_get(user=request.user, code=code, action=Action.EDIT_POSITIONS)
     position = get_object_or_404(Position.objects.select_related("item"), pk=position_id, market=market)
-    version = request.POST.get("version", "")
+    version = whole_number(request.POST.get("version"))
     direction = request.POST.get("direction", "")
     status = 200
     try:
@@ -257,7 +258,7 @@ def pin_move(request: HttpRequest, code: str, position_id: int) -> HttpResponse:
             market=market,
             position=position,
             direction=direction,
-            expected_version=int(version) if version.isdigit() else None,
+            expected_version=version,
         )
         messages.success(request, f"{moved.item.upstream_id} is now in slot {moved.slot} in {market.code}.")
     except Conflict as exc:

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,6 +38,7 @@ from accounts.partners.serializers import (
     UsageSyncResultSerializer,
 )
 from portal.api.actor import api_actor
+from portal.bounds import whole_number
 
 TAGS = ["partners"]
 DENIED = OpenApiResponse(description="Not an admin.")
@@ -236,8 +238,8 @@ class PartnerKeyListView(generics.GenericAPIView[PartnerApiKey]):
         status_filter = params.get("status")
         return selectors.key_list(
             user=self.request.user,
-            partner_id=int(params["partner"]) if params.get("partner", "").isdigit() else None,
-            plan_id=int(params["plan"]) if params.get("plan", "").isdigit() else None,
+            partner_id=whole_number(params.get("partner")),
+            plan_id=whole_number(params.get("plan")),
             status=status_filter if status_filter in KeyStatus.values else None,
         )
 
@@ -400,7 +402,9 @@ class PartnerKeyUsageView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         key = selectors.key_get(user=request.user, pk=pk)
         raw = request.query_params.get("days", "30")
-        days = min(90, max(1, int(raw))) if raw.isdigit() else 30
+        days = whole_number(raw)
+        if days is None or not 1 <= days <= 90:
+            raise ValidationError({"days": ["Give a whole number of days from 1 to 90."]})
         chart = selectors.key_usage_chart(user=request.user, key=key, days=days)
         rows = [KeyUsage(day=d.day, used=d.used, remaining=None) for d in chart.days]
         stored = {u.day: u.remaining for u in KeyUsage.objects.filter(key=key, day__gte=chart.days[0].day)}

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from accounts.partners.gateway.base import MethodThrottle
 from accounts.partners.models import Partner, QuotaPeriod, UsagePlan
 from accounts.partners.services import PlanInput
+from portal.bounds import INT32_MAX, NOTE_MAX
 
 GRACE_CHOICES = [
     ("0", "No grace: the old key stops now"),
@@ -37,7 +38,7 @@ class PartnerForm(forms.Form):
     name = forms.CharField(max_length=120)
     contact_name = forms.CharField(max_length=120, required=False, label="Contact person")
     contact_email = forms.EmailField(required=False, label="Contact email")
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(required=False, max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 3}))
     active = forms.BooleanField(
         required=False, initial=True, help_text="An inactive partner's keys stop working."
     )
@@ -64,7 +65,9 @@ def _throttle_lines(plan: UsagePlan) -> str:
 
 class UsagePlanForm(forms.Form):
     name = forms.CharField(max_length=255)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        required=False, max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )
     rate_limit = forms.DecimalField(
         label="Rate (requests per second)",
         max_digits=10,
@@ -72,26 +75,33 @@ class UsagePlanForm(forms.Form):
         help_text="The steady rate; fractions such as 0.5 are allowed.",
     )
     burst_limit = forms.IntegerField(
-        label="Burst (requests)", help_text="How many requests may arrive at once."
+        max_value=INT32_MAX, label="Burst (requests)", help_text="How many requests may arrive at once."
     )
     quota_limit = forms.IntegerField(
-        label="Quota (requests per period)", required=False, help_text="Leave empty for no quota."
+        max_value=INT32_MAX,
+        label="Quota (requests per period)",
+        required=False,
+        help_text="Leave empty for no quota.",
     )
     quota_period = forms.ChoiceField(
         label="Quota period", required=False, choices=[("", "—"), *QuotaPeriod.choices]
     )
     quota_offset = forms.IntegerField(
+        min_value=0,
+        max_value=27,
         label="Period starts on (offset)",
         initial=0,
         help_text="DAY: 0. WEEK: 0 = Sunday … 6 = Saturday. MONTH: 0 = the 1st … 27 = the 28th. "
         "Periods are in UTC.",
     )
     api_stages = forms.CharField(
+        max_length=2_000,
         label="API stages",
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="One apiId:stage per line.",
     )
     method_throttles = forms.CharField(
+        max_length=10_000,
         label="Per-method throttles",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -182,7 +192,10 @@ class RotateForm(forms.Form):
 
 class TopUpForm(forms.Form):
     amount = forms.IntegerField(
-        min_value=1, label="Extra requests", help_text="For the current quota period only."
+        min_value=1,
+        max_value=INT32_MAX,
+        label="Extra requests",
+        help_text="For the current quota period only.",
     )
     reason = forms.CharField(max_length=300, help_text="Recorded in the audit log.")
 

@@ -8,7 +8,10 @@ Only a SHA-256 hash of a key's secret is ever stored.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
+
+from portal.bounds import NOTE_MAX
 
 __all__ = [
     "KeyStatus",
@@ -47,7 +50,7 @@ class Partner(models.Model):
     name = models.CharField(max_length=120, unique=True)
     contact_name = models.CharField(max_length=120, blank=True)
     contact_email = models.EmailField(blank=True)
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=NOTE_MAX, validators=[MaxLengthValidator(NOTE_MAX)])
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -74,7 +77,7 @@ class UsagePlan(GatewaySynced):
     """
 
     name = models.CharField(max_length=255)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=NOTE_MAX, validators=[MaxLengthValidator(NOTE_MAX)])
     rate_limit = models.DecimalField(max_digits=10, decimal_places=3, help_text="Requests per second.")
     burst_limit = models.PositiveIntegerField()
     quota_limit = models.PositiveIntegerField(null=True, blank=True)

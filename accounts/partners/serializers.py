@@ -22,6 +22,8 @@ from accounts.partners.models import (
     UsagePlan,
 )
 from accounts.partners.selectors import UsageSummary
+from portal.api.fields import AwareDateTimeField, StrictCharField, StrictIntegerField
+from portal.bounds import NAME_MAX, NOTE_MAX
 
 
 class SyncSerializer(serializers.Serializer[Any]):
@@ -55,18 +57,18 @@ class PartnerSerializer(serializers.ModelSerializer[Partner]):
 class PartnerWriteSerializer(serializers.Serializer[Any]):
     """A partner's fields; on PATCH send only those that change."""
 
-    name = serializers.CharField(max_length=120)
-    contact_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    contact_email = serializers.EmailField(required=False, allow_blank=True)
-    notes = serializers.CharField(required=False, allow_blank=True)
+    name = StrictCharField(max_length=NAME_MAX)
+    contact_name = StrictCharField(max_length=NAME_MAX, required=False, allow_blank=True)
+    contact_email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    notes = StrictCharField(max_length=NOTE_MAX, required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)
 
 
 class MethodThrottleSerializer(serializers.Serializer[Any]):
-    stage = serializers.CharField(help_text="apiId:stage, one of the plan's stages.")
-    path = serializers.CharField(help_text="API Gateway's /resource/METHOD, e.g. /feed/GET.")
+    stage = StrictCharField(max_length=200, help_text="apiId:stage, one of the plan's stages.")
+    path = StrictCharField(max_length=200, help_text="API Gateway's /resource/METHOD, e.g. /feed/GET.")
     rate = serializers.FloatField(help_text="Requests per second.")
-    burst = serializers.IntegerField()
+    burst = StrictIntegerField()
 
 
 class QuotaSerializer(serializers.Serializer[Any]):
@@ -121,15 +123,18 @@ class UsagePlanSerializer(serializers.ModelSerializer[UsagePlan]):
 class UsagePlanWriteSerializer(serializers.Serializer[Any]):
     """A plan's fields; on PATCH send only those that change. No quota: quota_limit null."""
 
-    name = serializers.CharField(max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = StrictCharField(max_length=255)
+    description = StrictCharField(max_length=NOTE_MAX, required=False, allow_blank=True)
     rate_limit = serializers.DecimalField(max_digits=10, decimal_places=3, help_text="Requests per second.")
-    burst_limit = serializers.IntegerField()
-    quota_limit = serializers.IntegerField(required=False, allow_null=True)
+    burst_limit = StrictIntegerField()
+    quota_limit = StrictIntegerField(required=False, allow_null=True)
     quota_period = serializers.ChoiceField(choices=[("", "none"), *QuotaPeriod.choices], required=False)
-    quota_offset = serializers.IntegerField(required=False)
-    api_stages = serializers.ListField(child=serializers.CharField(), help_text="apiId:stage entries.")
-    method_throttles = MethodThrottleSerializer(many=True, required=False)
+    quota_offset = StrictIntegerField(required=False)
+    api_stages = serializers.ListField(
+        child=StrictCharField(max_length=200), max_length=10, help_text="apiId:stage entries."
+    )
+    # ListSerializer takes max_length (DRF 3.14+); the stubs do not know it yet.
+    method_throttles = MethodThrottleSerializer(many=True, max_length=100, required=False)  # type: ignore[call-arg]
 
     def throttles(self) -> list[MethodThrottle] | None:
         raw = self.validated_data.get("method_throttles")
@@ -218,12 +223,12 @@ class IssuedKeySerializer(serializers.Serializer[Any]):
 class KeyIssueSerializer(serializers.Serializer[Any]):
     partner = serializers.PrimaryKeyRelatedField(queryset=Partner.objects.all())
     plan = serializers.PrimaryKeyRelatedField(queryset=UsagePlan.objects.all())
-    name = serializers.CharField(max_length=120, help_text="The app that will use the key.")
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    name = StrictCharField(max_length=NAME_MAX, help_text="The app that will use the key.")
+    expires_at = AwareDateTimeField(required=False, allow_null=True)
 
 
 class KeyRotateSerializer(serializers.Serializer[Any]):
-    grace_hours = serializers.IntegerField(
+    grace_hours = StrictIntegerField(
         min_value=0, max_value=720, help_text="How long the old key keeps working (0: stops now)."
     )
 
@@ -239,8 +244,8 @@ class TopUpSerializer(serializers.ModelSerializer[QuotaTopUp]):
 
 
 class TopUpCreateSerializer(serializers.Serializer[Any]):
-    amount = serializers.IntegerField(help_text="Extra requests for the current quota period.")
-    reason = serializers.CharField(max_length=300)
+    amount = StrictIntegerField(help_text="Extra requests for the current quota period.")
+    reason = StrictCharField(max_length=300)
 
 
 class KeyUsageSerializer(serializers.ModelSerializer[KeyUsage]):

@@ -34,6 +34,7 @@ from accounts.partners.forms import (
 from accounts.partners.gateway import GatewayError
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp
 from accounts.sso.reauth import reauth_required
+from portal.bounds import whole_number
 from portal.pages import actor_of, is_htmx, portal_view, safe_next
 from portal.submit_once import SECRET_SHOWN_HEADER, submit_once
 
@@ -225,7 +226,7 @@ def _rows(keys: list[PartnerApiKey]) -> list[tuple[PartnerApiKey, selectors.Usag
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return whole_number(value)
 
 
 @portal_view

@@ -15,7 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -50,6 +50,7 @@ from content.models import ContentItem
 from markets.api import MARKET_CODE_PARAMETER, market_or_404
 from portal.api.actor import api_actor
 from portal.api.pagination import DefaultCursorPagination
+from portal.api.parsers import BoundedJSONParser
 
 STATUS_PARAMETER = OpenApiParameter(
     "status",
@@ -184,7 +185,7 @@ class ImageViewSet(viewsets.GenericViewSet[ImageAsset]):
 
 class LabelDecisionViewSet(viewsets.GenericViewSet[Any]):
     serializer_class = LabelDecisionSerializer
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         summary="Approve or reject labels (atomic)",

@@ -17,6 +17,7 @@ from content.labels.models import (
     Section,
     SectionMapping,
 )
+from portal.api.fields import StrictIntegerField
 
 
 class BoxSerializer(serializers.Serializer[Any]):
@@ -141,7 +142,7 @@ class UploadResultSerializer(serializers.Serializer[Any]):
 class LabelDecisionSerializer(serializers.Serializer[Any]):
     label_ids = serializers.ListField(
         # A bigger id cannot exist and would overflow the database's 64-bit integer (a 500).
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1),
         allow_empty=False,
         max_length=10_000,
     )

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from portal.bounds import whole_number
+
 
 def build_images(keys: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Return the `images` items of the outbox keys (image ids) that still exist."""
     from content.labels.selectors import image_shared_items
 
-    return image_shared_items(int(k) for k in keys if str(k).isdigit())
+    return image_shared_items(n for k in keys if (n := whole_number(str(k))) is not None)
 
 
 def _image_keys(market: str | None) -> Iterator[str]:

@@ -22,6 +22,9 @@ from portal.shared_tables.keys import position_key
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
 
+MAX_SLOT = 1000
+MAX_BOOST = 1000
+
 
 @dataclass(frozen=True)
 class PositionChange:
@@ -40,12 +43,12 @@ class PositionChange:
         errors: dict[str, str] = {}
         if self.state not in PositionState.values:
             errors["state"] = f"Choose one of {', '.join(PositionState.values)}."
-        if self.state == PositionState.PROMOTED and not (1 <= self.boost <= 1000):
-            errors["boost"] = "Promoting needs a boost between 1 and 1000."
+        if self.state == PositionState.PROMOTED and not (1 <= self.boost <= MAX_BOOST):
+            errors["boost"] = f"Promoting needs a boost between 1 and {MAX_BOOST}."
         if self.state != PositionState.PROMOTED and self.boost:
             errors["boost"] = "Only promoted items have a boost."
-        if self.state == PositionState.PINNED and not (self.slot and 1 <= self.slot <= 1000):
-            errors["slot"] = "Pinning needs a slot between 1 and 1000."
+        if self.state == PositionState.PINNED and not (self.slot and 1 <= self.slot <= MAX_SLOT):
+            errors["slot"] = f"Pinning needs a slot between 1 and {MAX_SLOT}."
         if self.state != PositionState.PINNED and self.slot is not None:
             errors["slot"] = "Only pinned items have a slot."
         for name in ("starts_at", "ends_at"):
@@ -316,6 +319,15 @@ def positions_bulk_set(
         for pk, upstream in ContentItem.objects.filter(pk__in=item_ids).values_list("pk", "upstream_id")
     }
     ordered_ids = [pk for pk in item_ids if pk in items]
+    last_slot = (change.slot or 0) + len(ordered_ids) - 1
+    if change.state == PositionState.PINNED and last_slot > MAX_SLOT:
+        # Consecutive slots from change.slot: the last would be past what one pin may take.
+        raise ValidationError(
+            {
+                "slot": f"Pinning {len(ordered_ids)} items from slot {change.slot} would use slots up to "
+                f"{last_slot}; the last slot is {MAX_SLOT}. Start lower or pin fewer."
+            }
+        )
     with transaction.atomic():
         if change.state == PositionState.PINNED:
             _lock_pin_slots([m.pk for m in allowed])

@@ -13,6 +13,7 @@ from accounts.models import User
 from content.models import ContentItem, ItemTag, Tag, TagEdit, TagEditOp
 from content.services.base import BATCH_SIZE
 from portal.audit.services import AuditRecord, audit_record
+from portal.bounds import ITEM_TAGS_MAX
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
 
@@ -70,8 +71,8 @@ def item_tags_update(
 ) -> ContentItem:
     """Add and remove tags on an item as an editor; the change survives re-ingestion.
 
-    Raises AccessDenied unless `actor` may edit tags; ValidationError on unknown tags or a tag
-    both added and removed.
+    Raises AccessDenied unless `actor` may edit tags; ValidationError on unknown tags, a tag
+    both added and removed, or more than ITEM_TAGS_MAX tags on the item.
     """
     if actor is not None:
         require(actor, Action.EDIT_TAGS)
@@ -85,6 +86,9 @@ def item_tags_update(
     with transaction.atomic():
         locked = ContentItem.objects.select_for_update().get(pk=item.pk)
         before = sorted(locked.tags.values_list("slug", flat=True))
+        # The item's tags all go into its one shared `content` item: bound them like ingestion does.
+        if len((set(before) | add_set) - remove_set) > ITEM_TAGS_MAX:
+            raise ValidationError({"tags": f"An item may carry at most {ITEM_TAGS_MAX} tags."})
         for slug, op in [
             *((s, TagEditOp.ADD) for s in add_set),
             *((s, TagEditOp.REMOVE) for s in remove_set),

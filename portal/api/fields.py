@@ -9,6 +9,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from portal.bounds import OUT_OF_RANGE, datetime_range_error
+
 
 class StrictCharField(serializers.CharField):
     """A string field that refuses numbers and booleans instead of turning them into text."""
@@ -21,6 +23,17 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """An integer field that refuses strings ("3"), floats (3.0) and booleans instead of coercing them."""
+
+    default_error_messages = {"invalid": "Must be an integer (a JSON number without quotes or decimals)."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 datetime that must carry its UTC offset; stored and returned in UTC.
 
@@ -29,17 +42,16 @@ class AwareDateTimeField(serializers.DateTimeField):
     """
 
     default_error_messages = {
-        "naive": "Give a time zone with the time, e.g. 2026-03-01T06:00:00+11:00 or 2026-02-28T19:00:00Z."
+        "naive": "Give a time zone with the time, e.g. 2026-03-01T06:00:00+11:00 or 2026-02-28T19:00:00Z.",
+        "overflow": OUT_OF_RANGE,
     }
 
     def enforce_timezone(self, value: datetime) -> datetime:
         if timezone.is_naive(value):
             self.fail("naive")
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
+        if datetime_range_error(value):
             self.fail("overflow")
-            raise  # unreachable: fail() raises; keeps type checkers content
+        return value.astimezone(UTC)
 
 
 class StrictFieldsMixin:

@@ -24,6 +24,8 @@ from markets.models import Market
 from markets.selectors import market_list
 from portal.audit.models import AuditEntry
 from portal.audit.selectors import AuditFilter, audit_search
+from portal.bounds import datetime_range_error
+from portal.forms import BoundedDateField
 from portal.pages import page, portal_view
 
 PAGE_SIZE = 50
@@ -66,9 +68,13 @@ def _encode(entry: AuditEntry) -> str:
 def _decode(cursor: str) -> tuple[datetime, int] | None:
     try:
         stamp, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(stamp), int(pk)
-    except (binascii.Error, ValueError, TypeError):
+        when, pk = datetime.fromisoformat(stamp), int(pk)
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         return None
+    # A forged cursor must not reach the database with an id past bigint or a time past year 9999.
+    if not 0 <= pk < 2**63 or datetime_range_error(when):
+        return None
+    return when, pk
 
 
 class AuditFilterForm(forms.Form):
@@ -82,8 +88,8 @@ class AuditFilterForm(forms.Form):
         label="Action",
         widget=forms.TextInput(attrs={"list": "audit-actions", "placeholder": "e.g. position.set"}),
     )
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
+    since = BoundedDateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = BoundedDateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: Any, markets: list[Market], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

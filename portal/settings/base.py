@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "portal.health.HealthCheckMiddleware",
     # Request ids, user, market, view, status and duration on every log line (docs/observability.md).
     "portal.observability.logging.RequestLogMiddleware",
+    # Before anything looks the path or query up: NUL would reach PostgreSQL as a 500.
+    "portal.refusals.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -132,7 +134,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON with a nesting limit (a 100,000-deep body is a 400), then DRF's form parsers.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.filtering.FilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.DefaultCursorPagination",
     "PAGE_SIZE": 50,

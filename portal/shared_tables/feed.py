@@ -20,11 +20,13 @@ from django.views.decorators.http import require_safe
 
 from accounts.partners.enforcement import require_partner_key
 from markets.codes import market_code_error
+from portal.bounds import datetime_range_error
 from portal.shared_tables.selectors import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, ReferenceFeed, reference_feed
 from positioning.tables import SharedTablesError
 
 # An unencoded "+" in a query string arrives as a space: "…T06:00:00 10:00" meant "+10:00".
 _SPACED_OFFSET = re.compile(r" (\d{2}(?::?\d{2})?)$")
+_DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -44,10 +46,15 @@ def parse_feed_query(params: Any) -> tuple[datetime, int, dict[str, list[str]]]:
         else:
             if at.tzinfo is None or at.utcoffset() is None:
                 errors["at"] = ["Give the time zone too, e.g. 2026-03-01T06:00:00Z or …+10:00."]
+            elif range_error := datetime_range_error(at):
+                errors["at"] = [range_error]
+            else:
+                at = at.astimezone(UTC)
     limit = FEED_DEFAULT_LIMIT
     raw_limit = (params.get("limit") or "").strip()
     if raw_limit:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= FEED_MAX_LIMIT:
+        # ASCII digits only: str.isdigit() is true for "²", which int() then refuses.
+        if not _DIGITS.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= FEED_MAX_LIMIT:
             errors["limit"] = [f"Give a whole number from 1 to {FEED_MAX_LIMIT}."]
         else:
             limit = int(raw_limit)

@@ -192,3 +192,30 @@ def test_bulk_with_an_incoherent_change_writes_nothing(editor: User, au: Market)
             change=PositionChange(state="promoted"),
         )
     assert not Position.objects.exists()
+
+
+def test_bulk_pin_refuses_when_a_resulting_slot_would_pass_the_last(editor: User, au: Market) -> None:
+    # given three items, when they are pinned from slot 999 (999, 1000, 1001)
+    items = ContentItemFactory.create_batch(3)
+    with pytest.raises(ValidationError) as refused:
+        positions_bulk_set(
+            actor=editor,
+            markets=[au],
+            item_ids=[i.pk for i in items],
+            change=PositionChange(state="pinned", slot=999),
+        )
+    # then the whole bulk is refused on the slot and nothing is stored
+    assert "1001" in str(refused.value.message_dict["slot"])
+    assert not Position.objects.exists()
+
+
+def test_bulk_pin_may_end_exactly_on_the_last_slot(editor: User, au: Market) -> None:
+    items = ContentItemFactory.create_batch(2)
+    result = positions_bulk_set(
+        actor=editor,
+        markets=[au],
+        item_ids=[i.pk for i in items],
+        change=PositionChange(state="pinned", slot=999),
+    )
+    assert result.changed == 2
+    assert sorted(Position.objects.values_list("slot", flat=True)) == [999, 1000]

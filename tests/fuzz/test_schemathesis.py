@@ -1,5 +1,7 @@
 """Schemathesis over /api/schema/: every operation, a token of every role, no 5xx, answers as documented.
 
+Positive and negative data in the coverage and fuzzing phases, and short stateful sequences.
+
 The app is called in-process through its WSGI handler (the real middleware, auth, views and
 database), so each example runs inside the test's transaction and sees the seeded data.
 Bounded and deterministic (derandomized, a few examples per operation) so CI stays stable.
@@ -16,6 +18,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -31,7 +34,7 @@ from tests.factories import ContentItemFactory, MarketFactory, RuleFactory, TagF
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 
-MAX_EXAMPLES = 6  # per operation and role: 57 operations × 5 roles stays within a few minutes
+MAX_EXAMPLES = 6  # per operation and role: 76 operations × 5 roles stays within a few minutes
 
 
 def _openapi_document() -> dict[str, Any]:
@@ -45,6 +48,11 @@ def _openapi_document() -> dict[str, Any]:
 schema = schemathesis.openapi.from_dict(_openapi_document())
 schema.app = application
 schema.location = "/api/schema/"
+# Said explicitly rather than left to schemathesis' defaults: the coverage phase (boundary and
+# just-out-of-bounds values of every parameter) and the fuzzing phase, each with positive *and*
+# negative data (wrong types, values outside the schema), then stateful sequences (below).
+schema.config.phases.update(phases=["examples", "coverage", "fuzzing", "stateful"])
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
 ROLES: dict[str, list[tuple[str, str | None]]] = {
     "admin": [(Role.ADMIN, None)],
@@ -113,3 +121,28 @@ def auth_header(request: pytest.FixtureRequest, db: None) -> dict[str, str]:
 )
 def test_api_answers_as_documented_and_never_500(case: Any, auth_header: dict[str, str]) -> None:
     case.call_and_validate(headers=auth_header, checks=CHECKS)
+
+
+# Stateful: sequences of calls that reuse what earlier answers returned (ids, codes), with the
+# links schemathesis infers from the schema, as each role. Bounded: a few short scenarios.
+STATEFUL_SETTINGS = settings(
+    max_examples=3,
+    stateful_step_count=5,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def test_stateful_sequences_never_500(auth_header: dict[str, str]) -> None:
+    machine = schema.as_state_machine()
+
+    class Workflow(machine):  # type: ignore[valid-type,misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": auth_header}
+
+        def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
+            assert response.status_code < 500, (case.method, case.formatted_path, response.status_code)
+
+    Workflow.run(settings=STATEFUL_SETTINGS)

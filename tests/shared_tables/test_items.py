@@ -21,7 +21,7 @@ from portal.shared_tables.items import (
     builder_for,
 )
 from positioning.reader import market_from_item
-from positioning.tables import MAX_ITEM_BYTES, item_size
+from positioning.tables import item_size
 from tests.factories import ContentItemFactory, TagFactory
 from tests.shared_tables.conftest import assert_schema_valid
 
@@ -181,41 +181,59 @@ def test_builders_are_registered_per_outbox_kind() -> None:
     assert builder_for("no-such-kind") is None
 
 
-def test_a_rule_that_would_overflow_the_market_item_is_refused(au: Market, tagged: list[ContentItem]) -> None:
-    # Given AU with a rule carrying a 300 KB note
-    rule_create(actor=None, market=au, action="hide", match_tags=["hunting"], note="n" * 300_000)
+# Notes are bounded (2,000 characters), so a market reaches DynamoDB's 400 KB only with hundreds of
+# rules; these tests lower the limit the services check against instead, to keep them small.
+SMALL_LIMIT = 3_000
+
+
+@pytest.fixture
+def small_item_limit(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr("markets.services.MAX_ITEM_BYTES", SMALL_LIMIT)
+    return SMALL_LIMIT
+
+
+def test_a_rule_that_would_overflow_the_market_item_is_refused(
+    au: Market, tagged: list[ContentItem], small_item_limit: int
+) -> None:
+    # Given AU with a rule carrying a long note
+    rule_create(actor=None, market=au, action="hide", match_tags=["hunting"], note="n" * 1_500)
     au.refresh_from_db()
     assert market_item_size_error(au) is None
 
-    # When a manager adds another rule with a 150 KB note
+    # When a manager adds another rule with a long note
     with pytest.raises(ValidationError) as refused:
-        rule_create(actor=None, market=au, action="hide", match_tags=["ocean"], note="m" * 150_000)
+        rule_create(actor=None, market=au, action="hide", match_tags=["ocean"], note="m" * 1_500)
 
     # Then it is a clear validation error, not a publisher crash, and nothing was saved
     message = refused.value.message_dict[NON_FIELD_ERRORS][0]
-    assert "400 KB" in message and "AU" in message
+    assert f"{small_item_limit // 1024} KB" in message and "AU" in message
     assert au.rules.count() == 1
 
 
-def test_updating_a_rule_counts_its_new_size_not_both(au: Market, tagged: list[ContentItem]) -> None:
-    # Given AU with one rule with a 250 KB note
-    rule = rule_create(actor=None, market=au, action="hide", match_tags=["hunting"], note="n" * 250_000)
+def test_updating_a_rule_counts_its_new_size_not_both(
+    au: Market, tagged: list[ContentItem], small_item_limit: int
+) -> None:
+    # Given AU with one rule with a note of more than half the limit
+    rule = rule_create(actor=None, market=au, action="hide", match_tags=["hunting"], note="n" * 1_600)
 
-    # When its note is replaced by another 250 KB note, the rule is accepted (it replaces itself)
-    updated = rule_update(actor=None, rule=rule, note="m" * 250_000)
+    # When its note is replaced by another as long, the rule is accepted (it replaces itself)
+    updated = rule_update(actor=None, rule=rule, note="m" * 1_600)
     assert updated.note.startswith("m")
 
-    # And when it would grow past the limit, it is refused
+    # And when the market's item would grow past the limit, it is refused
+    rule_create(actor=None, market=au, action="hide", match_tags=["ocean"], note="o" * 800)
     with pytest.raises(ValidationError):
-        rule_update(actor=None, rule=rule, note="x" * (MAX_ITEM_BYTES + 1))
+        rule_update(actor=None, rule=rule, note="x" * 2_000)
 
 
-def test_the_size_check_agrees_with_the_built_item(au: Market, tagged: list[ContentItem]) -> None:
+def test_the_size_check_agrees_with_the_built_item(
+    au: Market, tagged: list[ContentItem], small_item_limit: int
+) -> None:
     # Given a market just under the limit
-    rule_create(actor=None, market=au, action="hide", match_tags=["hunting"], note="n" * 400_000)
+    rule_create(actor=None, market=au, action="hide", match_tags=["hunting"], note="n" * 2_000)
     au.refresh_from_db()
 
     # When its item is built, then it fits, as the check said
     item = build_markets(["AU"])["AU"]
-    assert item_size(item) <= MAX_ITEM_BYTES
+    assert item_size(item) <= small_item_limit
     assert Position.objects.count() == 0

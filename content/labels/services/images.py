@@ -13,7 +13,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from content.labels.labellers.validation import MAX_BYTES, ImageFacts, preview, thumbnail, validate_image
+from content.labels.labellers.validation import (
+    MAX_BYTES,
+    MAX_PIXELS,
+    ImageFacts,
+    preview,
+    thumbnail,
+    validate_image,
+)
 from content.labels.models import (
     ImageAsset,
     ImageStatus,
@@ -31,6 +38,11 @@ from content.models import ContentItem
 from portal.audit.services import AuditRecord, audit_bulk, audit_record
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
+
+# One request holds every file in memory and decodes each for its renditions (Lambda: ≤ 10 GB,
+# 15 min): bound the sum as well as each file.
+MAX_REQUEST_BYTES = 60 * 1024 * 1024
+MAX_REQUEST_PIXELS = 5 * MAX_PIXELS
 
 
 @dataclass
@@ -137,6 +149,24 @@ def _create_images(
     return result
 
 
+def _request_total_errors(facts: Sequence[ImageFacts]) -> list[str]:
+    """Why the images of one request are too much together (bytes held, pixels to decode), if so."""
+    errors = []
+    total_bytes = sum(f.byte_size for f in facts)
+    total_pixels = sum(f.width * f.height for f in facts)
+    if total_bytes > MAX_REQUEST_BYTES:
+        errors.append(
+            f"These images take {total_bytes / 1024 / 1024:,.0f} MB together; send at most "
+            f"{MAX_REQUEST_BYTES // 1024 // 1024} MB per request."
+        )
+    if total_pixels > MAX_REQUEST_PIXELS:
+        errors.append(
+            f"These images have {total_pixels:,} pixels together; send at most "
+            f"{MAX_REQUEST_PIXELS:,} per request."
+        )
+    return errors
+
+
 def images_upload(
     *,
     actor: User | None,
@@ -166,6 +196,7 @@ def images_upload(
         validated.append(
             (original, f"images/{facts.checksum[:2]}/{facts.checksum}.{facts.extension}", facts, data)
         )
+    errors.extend(_request_total_errors([facts for _, _, facts, _ in validated]))
     if errors:
         raise ValidationError({"files": errors})
     stored = [(o, _store(k, d), f, d) for o, k, f, d in validated]
@@ -209,6 +240,7 @@ def images_register(
                 errors.extend(exc.messages)
                 continue
         validated.append((key.rsplit("/", 1)[-1], key, facts, data))
+    errors.extend(_request_total_errors([facts for _, _, facts, _ in validated]))
     if errors:
         raise ValidationError({"keys": errors})
     return _create_images(actor=actor, validated=validated, item=item, via=via, action="image.register")

@@ -118,6 +118,8 @@ def test_the_zip_holds_checked_hash_bytecode_and_nothing_it_should_not(package: 
         assert not [name for name in names if "/static/" in f"/{name}"]
         assert not [name for name in names if name.endswith((".po", ".sqlite3"))]
         unzipped = sum(info.file_size for info in infos)
-    # and the sizes meet the goals (Lambda's limits: 50 MB zipped upload, 250 MB unzipped)
-    assert package.stat().st_size <= 40e6
+    # and the sizes meet the goals (Lambda's limits: 50 MB zipped upload, 250 MB unzipped); the
+    # zipped budget grew from 40 to 45 MB with single sign-on, whose ID-token checks need
+    # cryptography (5 MB zipped), loaded only when SSO is on (docs/benchmarks.md)
+    assert package.stat().st_size <= 45e6
     assert unzipped <= 100e6

@@ -43,6 +43,7 @@ urlpatterns = [
     path("partners/", include("accounts.partners.urls")),
     path("labels/", include("content.labels.urls")),
     path("feed/", include("portal.shared_tables.feed_urls")),
+    path("notifications/", include("portal.notifications.urls")),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

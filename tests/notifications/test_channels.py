@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -115,3 +116,18 @@ def test_the_command_and_the_scheduled_job_are_idempotent(
     assert len(mail.outbox) == 1
     assert "0 new notification(s)" in scheduled.notifications_run({}, None)
     assert "0 digest(s) sent." in scheduled.notifications_digest({}, None)
+
+
+@pytest.mark.usefixtures("emails")
+def test_a_failed_email_is_released_and_sent_by_the_next_run(admin_user: User, au: Market) -> None:
+    preferences_set(user=admin_user, choices={("publish_dead_letters", "email"): True})
+    dead_letter()
+    notifications_detect(now=T0)
+    # Given the email backend fails once
+    with mock.patch("django.core.mail.message.EmailMessage.send", side_effect=OSError("SMTP down")):
+        report = notifications_deliver()
+    assert report.email_failures == 1 and mail.outbox == []
+    assert Receipt.objects.get(user=admin_user).emailed_at is None
+    # When the next run comes, then the email goes out once
+    assert notifications_deliver().emails == 1
+    assert len(mail.outbox) == 1

@@ -96,9 +96,12 @@ def test_the_bell_shows_the_unread_count_and_read_all_clears_it(admin_user: User
 
 
 @pytest.mark.usefixtures("alerts")
-def test_the_api_lists_and_marks_only_ones_own(au_manager: User, de_manager: User) -> None:
+def test_the_api_lists_and_marks_only_ones_own(
+    au_manager: User, de_manager: User, django_assert_max_num_queries: Any
+) -> None:
     client = client_for(au_manager)
-    listed = client.get("/api/v1/notifications/").json()["results"]
+    with django_assert_max_num_queries(6):
+        listed = client.get("/api/v1/notifications/").json()["results"]
     assert [n["market"] for n in listed] == ["AU"]
     theirs = Receipt.objects.get(user=de_manager)
     assert client.post(f"/api/v1/notifications/{theirs.pk}/read/").status_code == 404

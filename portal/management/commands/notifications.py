@@ -35,7 +35,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action in ("run", "detect"):
-            created = notifications_detect()
+            # `run` delivers right after, in this process: no background delivery on top.
+            created = notifications_detect(dispatch_delivery=action == "detect")
             self.stdout.write(f"{len(created)} new notification(s).")
         if action in ("run", "deliver"):
             self._report(notifications_deliver())

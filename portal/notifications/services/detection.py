@@ -97,8 +97,14 @@ def _raise(
     return notification
 
 
-def notifications_detect(*, now: datetime | None = None) -> list[Notification]:
-    """Run every detector and store the occurrences not stored before; return the new notifications."""
+def notifications_detect(
+    *, now: datetime | None = None, dispatch_delivery: bool = True
+) -> list[Notification]:
+    """Run every detector and store the occurrences not stored before; return the new notifications.
+
+    New notifications dispatch `notifications.deliver` after the commit, unless the caller
+    delivers itself (`dispatch_delivery=False`: `manage.py notifications run`).
+    """
     now = now or timezone.now()
     users = list(User.objects.filter(is_active=True).order_by("id"))
     book = PreferenceBook.load()
@@ -108,6 +114,6 @@ def notifications_detect(*, now: datetime | None = None) -> list[Notification]:
             notification = _raise(occurrence, users=users, book=book, now=now)
             if notification is not None:
                 created.append(notification)
-    if created:
+    if created and dispatch_delivery:
         transaction.on_commit(lambda: dispatch("notifications.deliver"))
     return created

@@ -22,6 +22,7 @@ from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp, SyncS
 from accounts.partners.selectors import EXPIRY_WARNING, expiring_keys, quota_alerts
 from content.labels.models import ImageLabel, LabelStatus
 from content.labels.selectors import failed_jobs, review_queue
+from content.models import Position, PositionState
 from markets.models import Market
 from portal.notifications.models import EventKind, Severity
 from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
@@ -243,6 +244,38 @@ def label_jobs_failed(now: datetime) -> Iterator[Occurrence]:
     )
 
 
+WINDOW_REMINDER = timedelta(hours=24)
+
+
+def windows_ending(now: datetime) -> Iterator[Occurrence]:
+    """Positions (promoted, pinned, hidden, shown) whose window ends within 24 hours: one reminder
+    per market and hour of ending, so a campaign of hundreds of positions is one notification."""
+    rows = (
+        Position.objects.exclude(state=PositionState.DEFAULT)
+        .filter(ends_at__gt=now, ends_at__lte=now + WINDOW_REMINDER)
+        .values_list("market_id", "ends_at")
+    )
+    groups: dict[tuple[int, datetime], int] = defaultdict(int)
+    for market_id, ends_at in rows:
+        if ends_at is None:  # excluded by the filter; says so to the type checker
+            continue
+        groups[(market_id, ends_at.replace(minute=0, second=0, microsecond=0))] += 1
+    markets = {m.pk: m for m in Market.objects.filter(pk__in={market_id for market_id, _ in groups})}
+    for (market_id, hour), count in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
+        market = markets[market_id]
+        yield Occurrence(
+            kind=EventKind.WINDOW_ENDING,
+            key=f"window_ending:{market.code}:{hour:%Y-%m-%dT%H}",
+            title=f"{count} position(s) in {market.code} end between {hour:%Y-%m-%d %H}:00 and "
+            f"{hour:%H}:59 UTC",
+            body="Extend them if the campaign should go on; otherwise they end on their own.",
+            link=reverse("markets:detail", args=[market.code]),
+            severity=Severity.INFO,
+            market_id=market.pk,
+            data={"positions": count, "hour": hour.isoformat()},
+        )
+
+
 DETECTORS: tuple[Callable[[datetime], Iterator[Occurrence]], ...] = (
     quota_crossings,
     key_expiries,
@@ -251,4 +284,5 @@ DETECTORS: tuple[Callable[[datetime], Iterator[Occurrence]], ...] = (
     outbox_backlog,
     label_queue,
     label_jobs_failed,
+    windows_ending,
 )

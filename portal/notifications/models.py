@@ -19,6 +19,7 @@ class EventKind(models.TextChoices):
     OUTBOX_BACKLOG = "outbox_backlog", "Publishing backlog is old"
     LABEL_QUEUE = "label_queue", "Label review queue is long or old"
     LABEL_JOBS = "label_jobs_failed", "Labelling jobs failed"
+    WINDOW_ENDING = "window_ending", "Positions end within 24 hours"
 
 
 class Channel(models.TextChoices):

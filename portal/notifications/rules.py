@@ -20,6 +20,8 @@ KIND_ACTION: dict[str, Action] = {
     EventKind.OUTBOX_BACKLOG: Action.MANAGE_MARKETS,
     EventKind.LABEL_QUEUE: Action.REVIEW_LABELS,
     EventKind.LABEL_JOBS: Action.REVIEW_LABELS,
+    # Market-scoped: the people who may see the market (its editors and managers, admins).
+    EventKind.WINDOW_ENDING: Action.VIEW_MARKET,
 }
 # The channels when neither the user nor an admin's role default says otherwise.
 BUILT_IN: dict[str, bool] = {Channel.INBOX: True, Channel.EMAIL: False, Channel.DIGEST: False}

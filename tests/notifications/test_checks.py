@@ -20,6 +20,7 @@ from markets.models import Market
 from portal.notifications.models import EventKind, Notification, Receipt
 from portal.notifications.services import notifications_detect
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
+from tests.factories import PositionFactory
 from tests.labels.conftest import make_image, result
 from tests.notifications.conftest import T0
 
@@ -160,3 +161,26 @@ def test_the_label_queue_fires_when_long_or_old_and_failed_jobs_fire_once(settin
     [failed] = detect_twice(T0 + timedelta(hours=25))
     assert failed.kind == EventKind.LABEL_JOBS and failed.link == reverse("labels:jobs")
     assert recipients(failed) == {"admin", "reviewer"}
+
+
+@pytest.mark.usefixtures("everyone")
+def test_positions_ending_within_24_hours_remind_each_markets_people_once(au: Market, de: Market) -> None:
+    # Given three AU promotions ending at 17:xx, one DE pin ending at 17:30, one ending in 30 hours,
+    # one reset to default and one hidden until further notice
+    ends = T0 + timedelta(hours=5)
+    for n in range(3):
+        PositionFactory(market=au, state="promoted", boost=3, ends_at=ends + timedelta(minutes=n * 10))
+    PositionFactory(market=de, state="pinned", slot=1, ends_at=ends + timedelta(minutes=30))
+    PositionFactory(market=au, state="promoted", boost=3, ends_at=T0 + timedelta(hours=30))
+    PositionFactory(market=au, state="default", ends_at=ends)
+    PositionFactory(market=au, state="hidden")
+    # When the check runs twice
+    fired = detect_twice()
+    # Then one reminder per market and hour, for that market's people only
+    assert {n.occurrence_key: n.data["positions"] for n in fired} == {
+        "window_ending:AU:2026-03-10T17": 3,
+        "window_ending:DE:2026-03-10T17": 1,
+    }
+    by_market = {n.market.code: recipients(n) for n in fired}
+    assert by_market == {"AU": {"admin", "editor", "au-manager"}, "DE": {"admin", "editor", "de-manager"}}
+    assert all(n.link == reverse("markets:detail", args=[n.market.code]) for n in fired)

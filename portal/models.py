@@ -5,6 +5,24 @@ app_label stays `portal`, and so do the table names: moving a model between modu
 
 from portal.audit.models import AuditEntry
 from portal.idempotency import IdempotencyRecord
+from portal.notifications.models import (
+    Notification,
+    Preference,
+    Receipt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
 
-__all__ = ["AuditEntry", "IdempotencyRecord", "OutboxEntry", "OutboxKind", "OutboxStatus"]
+__all__ = [
+    "AuditEntry",
+    "IdempotencyRecord",
+    "Notification",
+    "Preference",
+    "Receipt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "OutboxEntry",
+    "OutboxKind",
+    "OutboxStatus",
+]

@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     # Observability (docs/observability.md): EMF figures, and the on-failure queue into the logs.
     "metrics_emit": ("metrics",),
     "async_failures_drain": ("async_failures", "drain"),
+    # Notifications (docs/notifications.md): detect and deliver; the daily digest.
+    "notifications_run": ("notifications", "run"),
+    "notifications_digest": ("notifications", "digest"),
 }
 
 
@@ -90,3 +93,13 @@ def metrics_emit(event: dict[str, Any], context: Any) -> str:
 def async_failures_drain(event: dict[str, Any], context: Any) -> str:
     """Log and count what the on-failure queue caught (`manage.py async_failures drain`)."""
     return _run("async_failures_drain")
+
+
+def notifications_run(event: dict[str, Any], context: Any) -> str:
+    """Detect notification events and deliver them (`manage.py notifications run`)."""
+    return _run("notifications_run")
+
+
+def notifications_digest(event: dict[str, Any], context: Any) -> str:
+    """Email each user's daily notification digest (`manage.py notifications digest`)."""
+    return _run("notifications_digest")

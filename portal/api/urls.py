@@ -27,5 +27,6 @@ urlpatterns = [
     path("", include("accounts.partners.api_urls")),
     path("", include("content.labels.api_urls")),
     path("", include("portal.shared_tables.api_urls")),
+    path("", include("portal.notifications.api_urls")),
     re_path(r"^(?P<unmatched>.*)$", api_not_found),
 ]

@@ -69,6 +69,11 @@ class AuditAction(StrEnum):
     PARTNER_KEY_TOP_UP = "partner_key.top_up"
     # Publishing
     PUBLISHING_RETRY = "publishing.retry"
+    # Notifications
+    NOTIFICATION_DEFAULTS = "notification.defaults"
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_DELETE = "webhook.delete"
+    WEBHOOK_RETRY = "webhook.retry"
 
 
 class UnknownAuditAction(ValueError):

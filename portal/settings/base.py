@@ -338,3 +338,24 @@ MIDDLEWARE[_AXES:_AXES] = ["accounts.sso.middleware.SessionAgeMiddleware"] + (
 )
 TEMPLATES[0]["OPTIONS"]["libraries"] = {"sso": "accounts.sso.templatetags"}  # type: ignore[index]
 # --- end of single sign-on ------------------------------------------------------------------
+
+# --- Notifications (docs/notifications.md) -------------------------------------------------------
+# Email goes through Django's email framework: the console locally (or files under EMAIL_FILE_PATH
+# with the filebased backend); production names its backend here (SMTP, or SES: see the doc).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", VAR_DIR / "mail")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "Meridian <meridian@localhost>")
+# Absolute links in emails and webhook bodies ("" sends site-relative paths).
+NOTIFICATIONS_SITE_URL = env.str("NOTIFICATIONS_SITE_URL", "").rstrip("/")
+# Event thresholds: the outbox backlog's age, and the label review queue's length and age.
+NOTIFICATIONS_OUTBOX_BACKLOG_MINUTES = env.int("NOTIFICATIONS_OUTBOX_BACKLOG_MINUTES", 15)
+NOTIFICATIONS_LABEL_QUEUE_MAX = env.int("NOTIFICATIONS_LABEL_QUEUE_MAX", 500)
+NOTIFICATIONS_LABEL_QUEUE_HOURS = env.int("NOTIFICATIONS_LABEL_QUEUE_HOURS", 24)
+# Webhooks: seconds per request, attempts before a dead letter, and the backoff between attempts.
+NOTIFICATIONS_WEBHOOK_TIMEOUT = env.float("NOTIFICATIONS_WEBHOOK_TIMEOUT", 5.0)
+NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS = env.int("NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS", 6)
+NOTIFICATIONS_WEBHOOK_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_WEBHOOK_RETRY_BASE_SECONDS", 30.0)
+NOTIFICATIONS_WEBHOOK_RETRY_CAP_SECONDS = env.float("NOTIFICATIONS_WEBHOOK_RETRY_CAP_SECONDS", 3600.0)
+# Webhook URLs must be https to a public address; loopback (http or https) only when this is on.
+NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK = env.bool("NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK", False)
+# --- end of notifications ----------------------------------------------------------------------

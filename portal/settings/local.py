@@ -19,3 +19,5 @@ STORAGES = {
 }
 
 MERIDIAN_ENVIRONMENT = "local"
+# Webhook receivers on this machine (a developer's listener, the tests' own server).
+NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK = env.bool("NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK", True)

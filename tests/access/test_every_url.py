@@ -31,6 +31,7 @@ from content.labels.services import (
     section_mapping_set,
 )
 from markets.models import Market
+from portal.notifications.models import Notification, Receipt, WebhookDelivery, WebhookEndpoint
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
 from tests.factories import ContentItemFactory, PositionFactory, RuleFactory
 from tests.labels.conftest import make_image, result
@@ -149,6 +150,10 @@ def world(
     sso_mapping = sso_mapping_create(
         actor=admin_user, group_name="meridian-editors-au", role="editor", market=au
     )
+    note = Notification.objects.create(kind="outbox_backlog", occurrence_key="walk", title="Walk", link="/")
+    receipt = Receipt.objects.create(notification=note, user=admin_user)
+    hook = WebhookEndpoint.objects.create(name="walk", url="https://hooks.example.com/", secret="s", kinds=[])
+    delivery = WebhookDelivery.objects.create(endpoint=hook, event="test", payload={}, status="dead")
     set_gateway(None)
     return {
         "accounts:pk": token.pk,
@@ -172,6 +177,9 @@ def world(
         "labels:policy_id": policy.pk,
         "publishing:entry_id": entry.pk,
         "sso:pk": sso_mapping.pk,
+        "notifications:receipt_id": receipt.pk,
+        "notifications:endpoint_id": hook.pk,
+        "notifications:delivery_id": delivery.pk,
     }
 
 

@@ -21,6 +21,8 @@ EXPECTED = {
     "labels_sweep": ("labels", "sweep"),
     "metrics_emit": ("metrics",),
     "async_failures_drain": ("async_failures", "drain"),
+    "notifications_run": ("notifications", "run"),
+    "notifications_digest": ("notifications", "digest"),
 }
 
 

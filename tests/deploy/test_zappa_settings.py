@@ -160,6 +160,8 @@ def test_the_schedule_is_the_one_the_issue_asks_for() -> None:
         "portal.scheduled.shared_tables_reconcile": "cron(30 3 * * ? *)",
         "portal.scheduled.metrics_emit": "rate(1 minute)",
         "portal.scheduled.async_failures_drain": "rate(5 minutes)",
+        "portal.scheduled.notifications_run": "rate(5 minutes)",
+        "portal.scheduled.notifications_digest": "cron(0 7 * * ? *)",
     }
 
 

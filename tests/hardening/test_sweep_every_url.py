@@ -75,7 +75,11 @@ BODY_FIELDS = [
 ]  # fmt: skip
 SKIP = {"accounts/logout/"}  # would end the role's session midway
 # Buttons without input (revoke, suspend, retry…): a POST does what it says whatever the body.
-ACTIONS = re.compile(r"(revoke|suspend|resume|retry|refresh|sync|delete|rotate|probe|<slug:action>)")
+# Forms of checkboxes only (notification channels): any body is a valid choice, all boxes unticked.
+ACTIONS = re.compile(
+    r"(revoke|suspend|resume|retry|refresh|sync|delete|rotate|probe|<slug:action>"
+    r"|read-all|open/|notifications/preferences|notifications/defaults|/test/)"
+)
 ROLES = ["anonymous", "admin_user", "editor", "au_manager", "reviewer"]
 
 _ROUTE_PARAM = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")

@@ -207,6 +207,10 @@ class Command(BaseCommand):
         from accounts.partners.demo import load_partner_demo
 
         load_partner_demo(write=self.stdout.write)
+        # The bell has something to show: the demo partner's quota alert and the label queue.
+        from portal.notifications.services import notifications_detect
+
+        self.stdout.write(f"Notifications raised: {len(notifications_detect(dispatch_delivery=False))}.")
 
     def _already_loaded(self, items: int) -> bool:
         """Whether every part of the demo is there, so `make run` starts at once the second time."""

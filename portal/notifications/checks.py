@@ -1,0 +1,288 @@
+"""Event detectors: each reads the portal's state and returns the occurrences it finds.
+
+A detector is pure reading: it may return the same occurrence on every run, and the
+`occurrence_key` makes raising it again a no-op (services.notifications_detect). Keys name what
+makes an occurrence new: the quota period and threshold, the key's expiry date, the last successful
+sync, the newest dead letter, the oldest waiting row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+
+from accounts.partners.gateway.quota import period_bounds
+from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp, SyncState, UsagePlan
+from accounts.partners.selectors import EXPIRY_WARNING, expiring_keys, quota_alerts
+from content.labels.models import ImageLabel, LabelStatus
+from content.labels.selectors import failed_jobs, review_queue
+from content.models import Position, PositionState
+from markets.models import Market
+from portal.notifications.models import EventKind, Severity
+from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One event occurrence, before it is stored."""
+
+    kind: EventKind
+    key: str
+    title: str
+    body: str = ""
+    link: str = ""
+    severity: Severity = Severity.WARNING
+    market_id: int | None = None
+    partner_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def quota_crossings(now: datetime) -> Iterator[Occurrence]:
+    """A partner key's use passed 50, 80 or 100 % of its quota in the current period."""
+    for alert in quota_alerts(now=now):
+        key = alert.key
+        start, _ = period_bounds(key.plan.quota_period, key.plan.quota_offset, now)
+        yield Occurrence(
+            kind=EventKind.QUOTA,
+            key=f"quota:{key.pk}:{start:%Y-%m-%d}:{alert.level}",
+            title=f"{key.partner.name} passed {alert.level} % of its quota ({key.name})",
+            body=(
+                f"Key {key.name} of {key.partner.name} used {alert.usage.used:,} of {alert.usage.quota:,} "
+                f"requests this {key.plan.get_quota_period_display().lower()} (period from {start:%Y-%m-%d})."
+            ),
+            link=reverse("partners:key-detail", args=[key.pk]),
+            severity=Severity.CRITICAL if alert.level >= 100 else Severity.WARNING,
+            partner_id=key.partner_id,
+            data={
+                "key_id": key.pk,
+                "threshold": alert.level,
+                "used": alert.usage.used,
+                "quota": alert.usage.quota,
+            },
+        )
+
+
+def key_expiries(now: datetime) -> Iterator[Occurrence]:
+    """A partner key expires within 7 days, or expired (in the last 7 days: older ones were told)."""
+    for key in expiring_keys(now=now):
+        assert key.expires_at is not None
+        yield Occurrence(
+            kind=EventKind.KEY_EXPIRING,
+            key=f"key_expiring:{key.pk}:{key.expires_at:%Y-%m-%dT%H:%M}",
+            title=f"{key.partner.name}'s key {key.name} expires on {key.expires_at:%Y-%m-%d %H:%M} UTC",
+            body="Rotate the key or extend it before it stops working.",
+            link=reverse("partners:key-detail", args=[key.pk]),
+            partner_id=key.partner_id,
+            data={"key_id": key.pk, "expires_at": key.expires_at.isoformat()},
+        )
+    expired = (
+        PartnerApiKey.objects.select_related("partner")
+        .filter(expires_at__lte=now, expires_at__gt=now - EXPIRY_WARNING)
+        .exclude(status=KeyStatus.REVOKED)
+        .order_by("expires_at", "id")
+    )
+    for key in expired:
+        assert key.expires_at is not None
+        yield Occurrence(
+            kind=EventKind.KEY_EXPIRED,
+            key=f"key_expired:{key.pk}:{key.expires_at:%Y-%m-%dT%H:%M}",
+            title=f"{key.partner.name}'s key {key.name} expired on {key.expires_at:%Y-%m-%d %H:%M} UTC",
+            body="Requests with this key are refused. Issue a new key if the partner still needs one.",
+            link=reverse("partners:key-detail", args=[key.pk]),
+            severity=Severity.CRITICAL,
+            partner_id=key.partner_id,
+            data={"key_id": key.pk, "expires_at": key.expires_at.isoformat()},
+        )
+
+
+def gateway_sync_failures(now: datetime) -> Iterator[Occurrence]:
+    """A usage plan, key or top-up failed to reach the API gateway (once per failure after a success)."""
+    sources: list[
+        tuple[str, Any, Callable[[Any], str], Callable[[Any], str], Callable[[Any], int | None]]
+    ] = [
+        (
+            "plan",
+            UsagePlan.objects.all(),
+            lambda o: o.name,
+            lambda o: reverse("partners:plan-edit", args=[o.pk]),
+            lambda o: None,
+        ),
+        (
+            "key",
+            PartnerApiKey.objects.select_related("partner"),
+            lambda o: f"{o.partner.name} / {o.name}",
+            lambda o: reverse("partners:key-detail", args=[o.pk]),
+            lambda o: o.partner_id,
+        ),
+        (
+            "top_up",
+            QuotaTopUp.objects.select_related("key__partner"),
+            lambda o: f"top-up of {o.amount:,} for {o.key.partner.name} / {o.key.name}",
+            lambda o: reverse("partners:key-detail", args=[o.key_id]),
+            lambda o: o.key.partner_id,
+        ),
+    ]
+    for label, queryset, describe, link, partner_of in sources:
+        for obj in queryset.filter(sync_state=SyncState.FAILED).order_by("id"):
+            since = obj.synced_at.isoformat() if obj.synced_at else "never"
+            yield Occurrence(
+                kind=EventKind.GATEWAY_SYNC,
+                key=f"gateway_sync:{label}:{obj.pk}:{since}",
+                title=f"Gateway sync failed: {describe(obj)}",
+                body=(obj.sync_error or "")[:1000],
+                link=link(obj),
+                partner_id=partner_of(obj),
+                data={"object": label, "id": obj.pk},
+            )
+
+
+def _market_code(entry_kind: str, key: str) -> str | None:
+    if entry_kind == OutboxKind.MARKET:
+        return key
+    if entry_kind == OutboxKind.POSITION:
+        return key.split("|", 1)[0]
+    return None
+
+
+def publishing_dead_letters(now: datetime) -> Iterator[Occurrence]:
+    """Changes became dead letters: one occurrence per market (and one for content and images) per
+    newest dead letter, so a new failure is told again and an old one is not."""
+    groups: dict[str | None, list[int]] = defaultdict(list)
+    for pk, kind, key in OutboxEntry.objects.filter(status=OutboxStatus.DEAD).values_list(
+        "id", "kind", "key"
+    ):
+        groups[_market_code(kind, key)].append(pk)
+    markets = {m.code: m for m in Market.objects.filter(code__in=[c for c in groups if c])}
+    for code, ids in sorted(groups.items(), key=lambda item: item[0] or ""):
+        market = markets.get(code) if code else None
+        scope = market.code if market else "global"
+        where = f"in {market.code}" if market else "for content and images"
+        yield Occurrence(
+            kind=EventKind.DEAD_LETTERS,
+            key=f"dead_letters:{scope}:{max(ids)}",
+            title=f"{len(ids)} change(s) {where} could not be published",
+            body="They are dead letters: the public apps do not see them until they are retried.",
+            link=reverse("markets:detail", args=[market.code]) if market else reverse("publishing:outbox"),
+            severity=Severity.CRITICAL,
+            market_id=market.pk if market else None,
+            data={"dead": len(ids), "newest_id": max(ids)},
+        )
+
+
+def outbox_backlog(now: datetime) -> Iterator[Occurrence]:
+    """The oldest change waiting to be published is older than NOTIFICATIONS_OUTBOX_BACKLOG_MINUTES."""
+    limit = now - timedelta(minutes=settings.NOTIFICATIONS_OUTBOX_BACKLOG_MINUTES)
+    oldest = (
+        OutboxEntry.objects.filter(status=OutboxStatus.PENDING, created_at__lte=limit)
+        .order_by("created_at", "id")
+        .values_list("id", "created_at")
+        .first()
+    )
+    if oldest is None:
+        return
+    waiting = OutboxEntry.objects.filter(status=OutboxStatus.PENDING).count()
+    yield Occurrence(
+        kind=EventKind.OUTBOX_BACKLOG,
+        key=f"outbox_backlog:{oldest[0]}",
+        title=f"{waiting} change(s) waiting to be published, the oldest since {oldest[1]:%Y-%m-%d %H:%M} UTC",
+        body="Publishing is behind: check the shared tables and the publishing page.",
+        link=reverse("publishing:outbox"),
+        data={"pending": waiting, "oldest_id": oldest[0]},
+    )
+
+
+def label_queue(now: datetime) -> Iterator[Occurrence]:
+    """The label review queue is longer than NOTIFICATIONS_LABEL_QUEUE_MAX images (once a day while
+    it is), or its oldest pending label is older than NOTIFICATIONS_LABEL_QUEUE_HOURS (once per label)."""
+    waiting = review_queue().count()
+    most = settings.NOTIFICATIONS_LABEL_QUEUE_MAX
+    if waiting > most:
+        yield Occurrence(
+            kind=EventKind.LABEL_QUEUE,
+            key=f"label_queue:size:{now:%Y-%m-%d}",
+            title=f"{waiting} images wait for label review (more than {most})",
+            link=reverse("labels:queue"),
+            data={"waiting": waiting},
+        )
+    limit = now - timedelta(hours=settings.NOTIFICATIONS_LABEL_QUEUE_HOURS)
+    oldest = (
+        ImageLabel.objects.filter(status=LabelStatus.PENDING, created_at__lte=limit)
+        .order_by("created_at", "id")
+        .values_list("id", "created_at")
+        .first()
+    )
+    if oldest is not None:
+        yield Occurrence(
+            kind=EventKind.LABEL_QUEUE,
+            key=f"label_queue:age:{oldest[0]}",
+            title=f"Labels wait for review since {oldest[1]:%Y-%m-%d %H:%M} UTC "
+            f"(more than {settings.NOTIFICATIONS_LABEL_QUEUE_HOURS} h)",
+            link=reverse("labels:queue"),
+            data={"oldest_label_id": oldest[0]},
+        )
+
+
+def label_jobs_failed(now: datetime) -> Iterator[Occurrence]:
+    """Labelling jobs gave up: once per newest failed job."""
+    jobs = failed_jobs()
+    if not jobs:
+        return
+    newest = max(job.pk for job in jobs)
+    yield Occurrence(
+        kind=EventKind.LABEL_JOBS,
+        key=f"label_jobs_failed:{newest}",
+        title=f"{len(jobs)} image(s) could not be labelled",
+        body=(jobs[0].last_error or "")[:1000],
+        link=reverse("labels:jobs"),
+        data={"failed": len(jobs), "newest_job_id": newest},
+    )
+
+
+WINDOW_REMINDER = timedelta(hours=24)
+
+
+def windows_ending(now: datetime) -> Iterator[Occurrence]:
+    """Positions (promoted, pinned, hidden, shown) whose window ends within 24 hours: one reminder
+    per market and hour of ending, so a campaign of hundreds of positions is one notification."""
+    rows = (
+        Position.objects.exclude(state=PositionState.DEFAULT)
+        .filter(ends_at__gt=now, ends_at__lte=now + WINDOW_REMINDER)
+        .values_list("market_id", "ends_at")
+    )
+    groups: dict[tuple[int, datetime], int] = defaultdict(int)
+    for market_id, ends_at in rows:
+        if ends_at is None:  # excluded by the filter; says so to the type checker
+            continue
+        groups[(market_id, ends_at.replace(minute=0, second=0, microsecond=0))] += 1
+    markets = {m.pk: m for m in Market.objects.filter(pk__in={market_id for market_id, _ in groups})}
+    for (market_id, hour), count in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
+        market = markets[market_id]
+        yield Occurrence(
+            kind=EventKind.WINDOW_ENDING,
+            key=f"window_ending:{market.code}:{hour:%Y-%m-%dT%H}",
+            title=f"{count} position(s) in {market.code} end between {hour:%Y-%m-%d %H}:00 and "
+            f"{hour:%H}:59 UTC",
+            body="Extend them if the campaign should go on; otherwise they end on their own.",
+            link=reverse("markets:detail", args=[market.code]),
+            severity=Severity.INFO,
+            market_id=market.pk,
+            data={"positions": count, "hour": hour.isoformat()},
+        )
+
+
+DETECTORS: tuple[Callable[[datetime], Iterator[Occurrence]], ...] = (
+    quota_crossings,
+    key_expiries,
+    gateway_sync_failures,
+    publishing_dead_letters,
+    outbox_backlog,
+    label_queue,
+    label_jobs_failed,
+    windows_ending,
+)

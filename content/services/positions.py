@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -55,6 +55,8 @@ class PositionChange:
         both_valid = "starts_at" not in errors and "ends_at" not in errors
         if self.starts_at and self.ends_at and both_valid and self.starts_at >= self.ends_at:
             errors["ends_at"] = "The window must end after it starts."
+        elif self.ends_at and both_valid and self.ends_at <= datetime.now(UTC):
+            errors["ends_at"] = "This window is entirely in the past; give an end in the future, or none."
         if len(self.reason) > 500:
             errors["reason"] = "Keep the reason under 500 characters."
         if len(self.section) > 64:

@@ -1,0 +1,209 @@
+"""Issue 12, the portal as editors see it: errors in editors' words, where they belong; navigation
+that offers only what the role may open; moderation categories from Rekognition's taxonomy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from content.labels.models import MarketModerationPolicy, SectionMapping
+from content.labels.services import moderation_policy_set, section_create, section_mapping_set
+from content.models import Position
+from content.services import PositionChange
+from markets.models import Market, Rule
+from markets.services import rule_create, rule_update
+from tests.factories import RuleFactory, TagFactory
+from tests.ui.conftest import login
+
+# --- database constraints never speak to editors ---------------------------------------------
+
+
+def test_a_rule_with_from_after_until_is_one_field_error_not_a_constraint(
+    au_manager: Any, au: Market
+) -> None:
+    # Given a manager of AU
+    client = login(au_manager)
+    # When she saves a rule whose window ends before it starts
+    response = client.post(
+        "/markets/AU/rules/new/",
+        {
+            "action": "hide",
+            "match_sources": "a",
+            "starts_at": "2030-03-03T00:00",
+            "ends_at": "2030-03-02T00:00",
+        },
+    )
+    # Then the form says so under Until, in editors' words, and nothing is saved
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "The window must end after it starts." in html
+    assert "Constraint" not in html and "violated" not in html
+    assert not Rule.objects.exists()
+
+
+def test_the_rule_services_refuse_a_reversed_window_without_the_constraint_text(au: Market) -> None:
+    TagFactory(slug="hunting")
+    start = datetime.now(UTC) + timedelta(days=2)
+    with pytest.raises(ValidationError) as raised:
+        rule_create(
+            actor=None, market=au, action="hide", match_tags=["hunting"], starts_at=start, ends_at=start
+        )
+    assert raised.value.message_dict == {"ends_at": ["The window must end after it starts."]}
+    rule = RuleFactory(market=au, action="hide", match_tags=["hunting"])
+    with pytest.raises(ValidationError) as raised:
+        rule_update(actor=None, rule=rule, starts_at=start, ends_at=start - timedelta(hours=1))
+    assert raised.value.message_dict == {"ends_at": ["The window must end after it starts."]}
+
+
+def test_a_position_with_from_after_until_is_refused_in_editors_words(db: None) -> None:
+    start = datetime.now(UTC) + timedelta(days=1)
+    with pytest.raises(ValidationError) as raised:
+        PositionChange(state="hidden", starts_at=start, ends_at=start).validate()
+    assert raised.value.message_dict == {"ends_at": ["The window must end after it starts."]}
+    assert not Position.objects.exists()
+
+
+def test_bands_with_reject_above_accept_are_refused_by_the_service(reviewer: Any) -> None:
+    from content.labels.services import bands_set
+
+    with pytest.raises(ValidationError) as raised:
+        bands_set(actor=reviewer, section=None, auto_accept=50, auto_reject=80)
+    assert "Constraint" not in str(raised.value)
+
+
+def test_mapping_a_label_twice_or_a_second_policy_for_a_category_updates_instead_of_failing(
+    reviewer: Any, admin_user: Any, de: Market
+) -> None:
+    polar = section_create(actor=reviewer, name="Polar")
+    section_mapping_set(actor=reviewer, section=polar, label_name="Glacier", min_confidence=90)
+    section_mapping_set(actor=reviewer, section=polar, label_name="glacier", min_confidence=85)
+    assert list(SectionMapping.objects.values_list("label_name", "min_confidence")) == [("Glacier", 85.0)]
+    moderation_policy_set(actor=admin_user, market=de, category="Violence", block_at=60)
+    moderation_policy_set(actor=admin_user, market=de, category="violence", block_at=70)
+    assert list(MarketModerationPolicy.objects.values_list("category", "block_at")) == [("Violence", 70.0)]
+
+
+# --- windows entirely in the past ------------------------------------------------------------
+
+
+def test_a_window_entirely_in_the_past_is_refused_for_rules_and_positions(
+    au_manager: Any, au: Market
+) -> None:
+    past_end = datetime.now(UTC) - timedelta(hours=1)
+    with pytest.raises(ValidationError) as raised:
+        PositionChange(state="hidden", ends_at=past_end).validate()
+    assert "entirely in the past" in raised.value.message_dict["ends_at"][0]
+    response = login(au_manager).post(
+        "/markets/AU/rules/new/",
+        {
+            "action": "hide",
+            "match_sources": "a",
+            "starts_at": "2020-03-01T00:00",
+            "ends_at": "2020-03-02T00:00",
+        },
+    )
+    assert response.status_code == 422
+    assert "entirely in the past" in response.content.decode()
+    assert not Rule.objects.exists()
+
+
+# --- section thresholds ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def polar(reviewer: Any) -> Any:
+    section = section_create(actor=reviewer, name="Polar")
+    section_mapping_set(actor=reviewer, section=section, label_name="Glacier", min_confidence=90)
+    return section
+
+
+@pytest.mark.parametrize("value", ["150", ""])
+def test_a_bad_threshold_in_a_mapping_row_is_an_error_in_that_row(
+    reviewer: Any, polar: Any, value: str
+) -> None:
+    mapping = polar.mappings.get()
+    # When the reviewer saves 150 (or nothing) as Glacier's threshold
+    response = login(reviewer).post(
+        reverse("labels:section", args=[polar.pk]),
+        {"mapping": mapping.pk, "label_name": "Glacier", "min_confidence": value},
+    )
+    # Then the row is unchanged and says why, in the row; "Map a label" stays empty
+    assert response.status_code == 422
+    html = response.content.decode()
+    row = html.split(f'id="mapping-{mapping.pk}"', 1)[1].split("</tr>", 1)[0]
+    add_form = html.split('id="mapping-add"', 1)[1].split("</form>", 1)[0]
+    assert 'class="errorlist"' in row and 'aria-invalid="true"' in row
+    assert "errorlist" not in add_form
+    assert 'value="Glacier"' not in add_form
+    mapping.refresh_from_db()
+    assert mapping.min_confidence == 90
+
+
+def test_a_good_threshold_in_a_mapping_row_saves_that_mapping(reviewer: Any, polar: Any) -> None:
+    mapping = polar.mappings.get()
+    response = login(reviewer).post(
+        reverse("labels:section", args=[polar.pk]),
+        {"mapping": mapping.pk, "label_name": "Glacier", "min_confidence": "85"},
+    )
+    assert response.status_code == 302
+    mapping.refresh_from_db()
+    assert mapping.min_confidence == 85
+
+
+# --- navigation shows only what the role can open --------------------------------------------
+
+
+def test_reviewers_see_no_moderation_link_and_managers_no_queue(
+    reviewer: Any, au_manager: Any, au: Market
+) -> None:
+    # A reviewer's label pages offer the queue and sections, not moderation policies
+    html = login(reviewer).get(reverse("labels:queue")).content.decode()
+    assert reverse("labels:sections") in html
+    assert reverse("labels:moderation") not in html
+    assert login(reviewer).get(reverse("labels:moderation")).status_code == 403
+    # A market manager's moderation page offers no queue, sections or upload (they are 403)
+    manager = login(au_manager)
+    html = manager.get(reverse("labels:moderation_market", args=["AU"])).content.decode()
+    for name in ("labels:queue", "labels:sections", "labels:upload", "labels:jobs"):
+        assert f'href="{reverse(name)}"' not in html
+        assert manager.get(reverse(name)).status_code == 403
+
+
+def test_market_managers_reach_their_moderation_policy_from_the_market_page(
+    au_manager: Any, editor: Any, au: Market
+) -> None:
+    link = f'href="{reverse("labels:moderation_market", args=["AU"])}"'
+    assert link in login(au_manager).get("/markets/AU/").content.decode()
+    assert link not in login(editor).get("/markets/AU/").content.decode()
+
+
+# --- moderation categories come from Rekognition's taxonomy ----------------------------------
+
+
+@pytest.mark.parametrize("category", ["Violense", "<script>alert(1)</script>", "Animals"])
+def test_a_category_outside_the_taxonomy_is_refused_by_form_and_service(
+    au_manager: Any, au: Market, category: str
+) -> None:
+    response = login(au_manager).post(
+        reverse("labels:moderation_market", args=["AU"]), {"category": category, "block_at": "60"}
+    )
+    assert response.status_code in (200, 422)
+    assert "Select a valid choice" in response.content.decode()
+    with pytest.raises(ValidationError) as raised:
+        moderation_policy_set(actor=au_manager, market=au, category=category, block_at=60)
+    assert "moderation taxonomy" in raised.value.message_dict["category"][0]
+    assert not MarketModerationPolicy.objects.exists()
+
+
+def test_categories_are_offered_as_a_choice_and_saved_in_the_taxonomys_spelling(
+    au_manager: Any, au: Market
+) -> None:
+    html = login(au_manager).get(reverse("labels:moderation_market", args=["AU"])).content.decode()
+    assert '<select name="category"' in html
+    assert '<option value="Non-Explicit Nudity of Intimate parts and Kissing">' in html
+    policy = moderation_policy_set(actor=au_manager, market=au, category="drugs & tobacco", block_at=50)
+    assert policy.category == "Drugs & Tobacco"

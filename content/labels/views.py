@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -245,7 +246,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    f"{len(result.created)} image(s) queued for labelling"
+                    f"{len(result.created)} image{pluralize(len(result.created))} queued for labelling"
                     + (f"; {len(result.existing)} already known." if result.existing else "."),
                 )
                 return redirect("labels:jobs")

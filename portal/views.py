@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.access import Action, can, grants_for, markets_for
+from accounts.models import Role
 from content.selectors import market_dashboard_counts
 from portal.audit.selectors import audit_recent
 from portal.pages import actor_of
@@ -45,7 +46,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "active_counts": [c for c in counts if c.hidden or c.promoted or c.pinned or c.shown or c.rules],
         "markets_by_code": {m.code: m for m in markets},
         "recent": recent,
-        "roles": sorted(grants.roles),
+        "roles": sorted(Role(r).label for r in grants.roles),
         "publishing": publishing,
         "can_board": can(user, Action.VIEW_CONTENT),
     }

@@ -45,6 +45,7 @@ from content.services import BulkResult, PositionChange, position_set, positions
 from content.services import item_tags_update as tags_update
 from markets.models import Market
 from markets.selectors import market_get, market_list
+from markets.vocabulary import known_tags
 from portal.audit.selectors import item_history
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
@@ -104,7 +105,10 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
         filter_params.pop(key, None)
     editable = [m for m in markets if can(user, Action.EDIT_POSITIONS, m)]
     data = form.cleaned_data if form.is_valid() else {}
+    # A misspelt tag matches nothing; say which tag does not exist rather than "no matches".
+    unknown_tags = sorted(set(board.tags) - known_tags(board.tags)) if board.tags else []
     return {
+        "unknown_tags": unknown_tags,
         # Choice lists are joined here, not looped in the template: with 200 markets and
         # hundreds of suggestions, template loops and widget templates cost more than the queries.
         "html": {

@@ -23,6 +23,15 @@ from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
 
 
+def _changed_by(position: Position | None) -> str:
+    """ "by Mia Editor at 2026-03-02 09:12 UTC " (or by whom it could be), for a conflict."""
+    if position is None:
+        return "(it was reset) "
+    author = position.author
+    who = (author.get_full_name() or author.get_username()) if author is not None else "an automated change"
+    return f"by {who} at {position.updated_at:%Y-%m-%d %H:%M} UTC "
+
+
 @dataclass(frozen=True)
 class PositionChange:
     """What an editor asks for one or many (market, item) positions."""
@@ -161,7 +170,7 @@ def position_set(
         if expected_version is not None and expected_version != stored_version:
             raise Conflict(
                 f"The position of {item.upstream_id} in {market.code} was changed meanwhile "
-                f"(version {stored_version}, you edited version {expected_version}).",
+                f"{_changed_by(current)}(version {stored_version}, you edited version {expected_version}).",
                 current=_position_snapshot(current) or {},
             )
         if values["state"] == PositionState.PINNED:

@@ -93,7 +93,7 @@ def test_a_stale_version_is_a_conflict_showing_what_changed(editor, au, items: l
     # Then nothing is overwritten and the form comes back with the current values
     assert response.status_code == 409
     html = response.content.decode()
-    assert "Someone changed this position" in html
+    assert "This position changed while you were editing it" in html
     assert "boost is now <strong>7</strong>" in html and "reason is now <strong>Campaign</strong>" in html
     assert re.search(r'value="promoted"[^>]*checked', html)
     assert 'name="version" value="1"' in html

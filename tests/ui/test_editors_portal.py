@@ -207,3 +207,26 @@ def test_categories_are_offered_as_a_choice_and_saved_in_the_taxonomys_spelling(
     assert '<option value="Non-Explicit Nudity of Intimate parts and Kissing">' in html
     policy = moderation_policy_set(actor=au_manager, market=au, category="drugs & tobacco", block_at=50)
     assert policy.category == "Drugs & Tobacco"
+
+
+# --- words: roles, unknown tags, impossible date ranges --------------------------------------
+
+
+def test_the_dashboard_names_the_market_manager_role_in_two_words(au_manager: Any, au: Market) -> None:
+    html = login(au_manager).get("/").content.decode()
+    assert '<span class="badge">Market manager</span>' in html
+    assert "Marketmanager" not in html
+
+
+def test_an_unknown_board_tag_is_named_instead_of_no_matches(editor: Any, au: Market, items: list) -> None:
+    html = login(editor).get("/content/?market=AU&tag=ocean,oceann").content.decode()
+    assert "No tag is named oceann" in html
+    html = login(editor).get("/content/?market=AU&tag=ocean").content.decode()
+    assert "No tag is named" not in html
+
+
+def test_an_audit_range_ending_before_it_starts_says_so(editor: Any, au: Market) -> None:
+    response = login(editor).get("/audit/?since=2026-03-05&until=2026-03-01")
+    html = response.content.decode()
+    assert "“Until” is before “From”" in html
+    assert "No change matches these filters." not in html

@@ -156,6 +156,14 @@ def _clean_list(values: Sequence[str] | None) -> list[str]:
     return sorted({v.strip() for v in values or () if v and v.strip()})
 
 
+def _identical_rule(rule: Rule) -> Rule | None:
+    """Return another rule of the market with the same action, boost, match and window, if any."""
+    fields = ("action", "boost", "match_tags", "match_content_types", "match_sources", "starts_at", "ends_at")
+    wanted = tuple(getattr(rule, f) for f in fields)
+    others = Rule.objects.filter(market_id=rule.market_id, action=rule.action).exclude(pk=rule.pk)
+    return next((o for o in others if tuple(getattr(o, f) for f in fields) == wanted), None)
+
+
 def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
     errors: dict[str, list[str]] = {}
     if not (rule.match_tags or rule.match_content_types or rule.match_sources):
@@ -190,6 +198,10 @@ def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             errors.setdefault(field, []).extend(messages)
+    if not errors and (twin := _identical_rule(rule)) is not None:
+        errors.setdefault("__all__", []).append(
+            f"Rule #{twin.pk} in {rule.market.code} already does exactly this; edit that rule instead."
+        )
     # All of a market's rules live in its one shared-table item, which DynamoDB caps at 400 KB.
     if not errors and (size_error := market_item_size_error(rule.market, extra_rule=rule)):
         errors.setdefault("__all__", []).append(size_error)

@@ -19,7 +19,7 @@ from content.board import (
     split_terms,
 )
 from content.models import ContentType, PositionState
-from content.services import PositionChange
+from content.services import BOOST_RANGE, PositionChange
 from markets.models import Market
 from portal.forms import VersionedForm, WallClockField, wall_to_utc
 
@@ -139,7 +139,12 @@ class PositionForm(VersionedForm):
     """Change one item's position in one market (the item page's matrix cell)."""
 
     state = forms.ChoiceField(choices=list(STATE_LABELS.items()), widget=forms.RadioSelect, label="Make it")
-    boost = forms.IntegerField(required=False, min_value=1, max_value=1000)
+    boost = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        error_messages={"min_value": BOOST_RANGE, "max_value": BOOST_RANGE, "invalid": BOOST_RANGE},
+    )
     slot = forms.IntegerField(required=False, min_value=1, max_value=1000)
     starts_at = WallClockField(required=False, label="From")
     ends_at = WallClockField(required=False, label="Until")
@@ -175,7 +180,7 @@ def _position_change(data: dict[str, Any], state: str, tz: str) -> PositionChang
     if errors:
         raise ValidationError(errors)
     if state == PositionState.PROMOTED and not data.get("boost"):
-        raise ValidationError({"boost": "Give a boost (1–1000) to promote."})
+        raise ValidationError({"boost": BOOST_RANGE})
     if state == PositionState.PINNED and not data.get("slot"):
         raise ValidationError({"slot": "Give a slot (1 is the top) to pin."})
     change = PositionChange(
@@ -213,7 +218,12 @@ class BulkForm(forms.Form):
     filter = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
     markets = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="In markets")
     action = forms.ChoiceField(choices=list(ACTION_LABELS.items()), widget=forms.RadioSelect, label="Make it")
-    boost = forms.IntegerField(required=False, min_value=1, max_value=1000)
+    boost = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        error_messages={"min_value": BOOST_RANGE, "max_value": BOOST_RANGE, "invalid": BOOST_RANGE},
+    )
     slot = forms.IntegerField(required=False, min_value=1, max_value=1000, label="First slot")
     starts_at = WallClockField(required=False, label="From")
     ends_at = WallClockField(required=False, label="Until")

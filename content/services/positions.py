@@ -23,6 +23,10 @@ from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
 
 
+# One wording wherever a boost is refused: the portal's forms, the REST API and this service.
+BOOST_RANGE = "Promoting needs a boost between 1 and 1000."
+
+
 def _changed_by(position: Position | None) -> str:
     """ "by Mia Editor at 2026-03-02 09:12 UTC " (or by whom it could be), for a conflict."""
     if position is None:
@@ -50,7 +54,7 @@ class PositionChange:
         if self.state not in PositionState.values:
             errors["state"] = f"Choose one of {', '.join(PositionState.values)}."
         if self.state == PositionState.PROMOTED and not (1 <= self.boost <= 1000):
-            errors["boost"] = "Promoting needs a boost between 1 and 1000."
+            errors["boost"] = BOOST_RANGE
         if self.state != PositionState.PROMOTED and self.boost:
             errors["boost"] = "Only promoted items have a boost."
         if self.state == PositionState.PINNED and not (self.slot and 1 <= self.slot <= 1000):

@@ -118,7 +118,10 @@ def test_all_matching_above_the_cap_changes_nothing(client, monkeypatch: pytest.
     [
         ({"markets": ["AU"]}, "Select at least one item"),
         ({"item": ["1"], "markets": []}, "This field is required"),
-        ({"item": ["1"], "markets": ["AU"], "action": "promote"}, "Give a boost"),
+        (
+            {"item": ["1"], "markets": ["AU"], "action": "promote"},
+            "Promoting needs a boost between 1 and 1000.",
+        ),
         ({"item": ["1"], "markets": ["AU"], "action": "pin"}, "Give a slot"),
         ({"item": ["1"], "markets": ["AU"], "action": "explode"}, "Select a valid choice"),
         ({"item": ["x"], "markets": ["AU"]}, "invalid item id"),

@@ -104,7 +104,7 @@ def test_a_stale_version_is_a_conflict_showing_what_changed(editor, au, items: l
     ("data", "message"),
     [
         ({"state": "pinned"}, "Give a slot"),
-        ({"state": "promoted"}, "Give a boost"),
+        ({"state": "promoted"}, "Promoting needs a boost between 1 and 1000."),
         (
             {"state": "hidden", "starts_at": "2026-03-05T00:00", "ends_at": "2026-03-01T00:00"},
             "must end after",

@@ -230,3 +230,44 @@ def test_an_audit_range_ending_before_it_starts_says_so(editor: Any, au: Market)
     html = response.content.decode()
     assert "“Until” is before “From”" in html
     assert "No change matches these filters." not in html
+
+
+# --- one rule once; one wording for a bad boost ----------------------------------------------
+
+
+def test_an_identical_rule_is_refused_with_the_rule_it_repeats(au_manager: Any, au: Market) -> None:
+    TagFactory(slug="hunting")
+    first = rule_create(actor=au_manager, market=au, action="hide", match_tags=["hunting"])
+    with pytest.raises(ValidationError) as raised:
+        rule_create(actor=au_manager, market=au, action="hide", match_tags=["hunting"], note="again")
+    assert raised.value.message_dict["__all__"] == [
+        f"Rule #{first.pk} in AU already does exactly this; edit that rule instead."
+    ]
+    # A different window is a different rule
+    later = datetime.now(UTC) + timedelta(days=3)
+    rule_create(actor=au_manager, market=au, action="hide", match_tags=["hunting"], starts_at=later)
+    assert Rule.objects.filter(market=au).count() == 2
+
+
+@pytest.mark.parametrize("boost", ["0", "1001"])
+def test_a_bad_boost_reads_the_same_in_the_portal_and_the_api(
+    editor: Any, au: Market, items: list, boost: str
+) -> None:
+    from rest_framework.test import APIClient
+
+    message = "Promoting needs a boost between 1 and 1000."
+    page = login(editor).post(
+        f"/content/items/{items[0].upstream_id}/positions/AU/",
+        {"version": 0, "state": "promoted", "boost": boost},
+        HTTP_HX_REQUEST="true",
+    )
+    assert message in page.content.decode()
+    api = APIClient()
+    api.force_authenticate(editor)
+    answer = api.put(
+        f"/api/v1/markets/AU/positions/{items[0].upstream_id}/",
+        {"state": "promoted", "boost": int(boost)},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert message in str(answer.json())

@@ -22,7 +22,6 @@ from portal.shared_tables.keys import position_key
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
 
-
 # One wording wherever a boost is refused: the portal's forms, the REST API and this service.
 BOOST_RANGE = "Promoting needs a boost between 1 and 1000."
 

@@ -271,3 +271,65 @@ def test_a_bad_boost_reads_the_same_in_the_portal_and_the_api(
     )
     assert answer.status_code == 400
     assert message in str(answer.json())
+
+
+# --- the item page: history follows inline changes; a new state asks about the old window -----
+
+
+def test_saving_a_cell_sends_the_refreshed_history_along(editor: Any, au: Market, items: list) -> None:
+    response = login(editor).post(
+        f"/content/items/{items[0].upstream_id}/positions/AU/",
+        {"version": 0, "state": "hidden", "reason": "Legal note"},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    history = html.split('id="item-history"', 1)[1]
+    assert html.count('id="item-history"') == 1 and 'hx-swap-oob="true"' in history.split(">", 1)[0]
+    assert "position.set" in history and "Legal note" in history
+
+
+@pytest.fixture
+def windowed(editor: Any, au: Market, items: list) -> Position:
+    from content.services import position_set
+
+    start = datetime.now(UTC) + timedelta(days=1)
+    change = PositionChange(state="hidden", starts_at=start, ends_at=start + timedelta(days=7))
+    return position_set(actor=editor, market=au, item=items[0], change=change)
+
+
+def test_a_new_state_for_a_windowed_cell_asks_about_the_window(editor: Any, windowed: Position) -> None:
+    url = f"/content/items/{windowed.item.upstream_id}/positions/AU/"
+    client = login(editor)
+    # The form offers the choice
+    assert 'name="window"' in client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    posted = {"version": windowed.version, "state": "promoted", "boost": "3"}
+    # Saving a new state without answering is a question, not a silent keep
+    asked = client.post(url, posted, HTTP_HX_REQUEST="true")
+    assert asked.status_code == 422
+    assert "keep the window for the new state, or drop it?" in asked.content.decode()
+    # Dropping it promotes from now on, with no end
+    done = client.post(url, {**posted, "window": "clear"}, HTTP_HX_REQUEST="true")
+    assert done.status_code == 200
+    windowed.refresh_from_db()
+    assert (windowed.state, windowed.starts_at, windowed.ends_at) == ("promoted", None, None)
+
+
+def test_keeping_the_window_for_a_new_state_keeps_it(editor: Any, windowed: Position) -> None:
+    from portal.forms import utc_to_wall
+
+    url = f"/content/items/{windowed.item.upstream_id}/positions/AU/"
+    zone = windowed.market.timezone
+    starts, ends = windowed.starts_at, windowed.ends_at
+    posted = {
+        "version": windowed.version,
+        "state": "promoted",
+        "boost": "3",
+        "window": "keep",
+        "starts_at": utc_to_wall(starts, zone).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": utc_to_wall(ends, zone).strftime("%Y-%m-%dT%H:%M"),
+    }
+    assert login(editor).post(url, posted, HTTP_HX_REQUEST="true").status_code == 200
+    windowed.refresh_from_db()
+    assert windowed.state == "promoted"
+    assert windowed.starts_at == starts.replace(second=0, microsecond=0)

@@ -85,7 +85,9 @@ def scenario(au: Market, optus: Market, editor: User) -> dict[str, ContentItem]:
     position_set(actor=None, market=au, item=items["hidden"], change=change(state="hidden", reason="legal"))
     # A window that has since ended (set while it still ran: past windows are refused)
     with time_machine.travel(AT - 2 * day):
-        position_set(actor=None, market=au, item=items["expired"], change=change(state="shown", ends_at=AT - day))
+        position_set(
+            actor=None, market=au, item=items["expired"], change=change(state="shown", ends_at=AT - day)
+        )
     position_set(actor=None, market=au, item=items["reset"], change=change(state="hidden"))
     position_reset(actor=None, market=au, item=items["reset"])
     position_set(actor=None, market=optus, item=items["plain"], change=change(state="shown"))

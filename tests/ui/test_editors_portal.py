@@ -3,6 +3,7 @@ that offers only what the role may open; moderation categories from Rekognition'
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -333,3 +334,12 @@ def test_keeping_the_window_for_a_new_state_keeps_it(editor: Any, windowed: Posi
     windowed.refresh_from_db()
     assert windowed.state == "promoted"
     assert windowed.starts_at == starts.replace(second=0, microsecond=0)
+
+
+def test_token_times_read_like_the_boards_with_utc_on_hover(editor: Any) -> None:
+    from accounts.services import api_token_create
+
+    api_token_create(actor=editor, user=editor, name="campaign script")
+    html = login(editor).get("/accounts/tokens/").content.decode()
+    assert '<time datetime="' in html and ' UTC">' in html
+    assert not re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d</td>", html)

@@ -34,7 +34,7 @@ demo-data: migrate
 run: demo-data
 	@echo ""
 	@echo "Meridian is starting on http://$(HOST):$(PORT)/"
-	@echo "Demo logins (password: meridian-demo): admin, editor, au-manager, reviewer"
+	@echo "Demo logins (password: meridian-demo): admin, editor, au-manager, de-manager, reviewer"
 	@echo ""
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -18,8 +18,8 @@ from content.board import (
     BoardFilter,
     split_terms,
 )
-from content.models import ContentType, PositionState
-from content.services import PositionChange
+from content.models import ContentType, Position, PositionState
+from content.services import BOOST_RANGE, PositionChange
 from markets.models import Market
 from portal.forms import BoundedDateField, VersionedForm, WallClockField, wall_to_utc
 
@@ -139,22 +139,44 @@ class PositionForm(VersionedForm):
     """Change one item's position in one market (the item page's matrix cell)."""
 
     state = forms.ChoiceField(choices=list(STATE_LABELS.items()), widget=forms.RadioSelect, label="Make it")
-    boost = forms.IntegerField(required=False, min_value=1, max_value=1000)
+    boost = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        error_messages={"min_value": BOOST_RANGE, "max_value": BOOST_RANGE, "invalid": BOOST_RANGE},
+    )
     slot = forms.IntegerField(required=False, min_value=1, max_value=1000)
     starts_at = WallClockField(required=False, label="From")
     ends_at = WallClockField(required=False, label="Until")
     reason = forms.CharField(required=False, max_length=500)
+    window = forms.ChoiceField(
+        required=False,
+        label="Its window",
+        choices=[("keep", "Keep the window below for the new state"), ("clear", "No window: from now on")],
+        widget=forms.RadioSelect,
+    )
 
-    def __init__(self, *args: Any, market: Market, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, market: Market, position: Position | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.market = market
         self.change: PositionChange | None = None
+        # A new state for a windowed position asks what happens to the window, instead of
+        # silently carrying "until Friday" over to a different state.
+        has_window = position is not None and bool(position.starts_at or position.ends_at)
+        self.stored_state = position.state if position is not None else None
+        self.had_window = has_window and self.stored_state != PositionState.DEFAULT
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         if self.errors:
             return data
+        if self.had_window and data.get("state") != self.stored_state:
+            if not data.get("window"):
+                self.add_error("window", "The state changes: keep the window for the new state, or drop it?")
+                return data
+            if data["window"] == "clear":
+                data["starts_at"] = data["ends_at"] = None
         try:
             self.change = _position_change(data, data["state"], self.market.timezone)
         except ValidationError as exc:
@@ -175,7 +197,7 @@ def _position_change(data: dict[str, Any], state: str, tz: str) -> PositionChang
     if errors:
         raise ValidationError(errors)
     if state == PositionState.PROMOTED and not data.get("boost"):
-        raise ValidationError({"boost": "Give a boost (1–1000) to promote."})
+        raise ValidationError({"boost": BOOST_RANGE})
     if state == PositionState.PINNED and not data.get("slot"):
         raise ValidationError({"slot": "Give a slot (1 is the top) to pin."})
     change = PositionChange(
@@ -213,7 +235,12 @@ class BulkForm(forms.Form):
     filter = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
     markets = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="In markets")
     action = forms.ChoiceField(choices=list(ACTION_LABELS.items()), widget=forms.RadioSelect, label="Make it")
-    boost = forms.IntegerField(required=False, min_value=1, max_value=1000)
+    boost = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        error_messages={"min_value": BOOST_RANGE, "max_value": BOOST_RANGE, "invalid": BOOST_RANGE},
+    )
     slot = forms.IntegerField(required=False, min_value=1, max_value=1000, label="First slot")
     starts_at = WallClockField(required=False, label="From")
     ends_at = WallClockField(required=False, label="Until")

@@ -10,7 +10,7 @@ from typing import Any
 from rest_framework import serializers
 
 from content.models import ContentItem, ContentType, Position, PositionState, Tag
-from content.services import MAX_UPSERT_ROWS, ContentRow
+from content.services import BOOST_RANGE, MAX_UPSERT_ROWS, ContentRow
 from markets.models import Market
 from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin, StrictIntegerField
 from portal.bounds import SUMMARY_MAX
@@ -144,7 +144,12 @@ class PositionChangeSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     """A position change: state plus what that state needs; omitted fields take their defaults."""
 
     state = serializers.ChoiceField(choices=PositionState.choices)
-    boost = StrictIntegerField(min_value=0, max_value=1000, default=0)
+    boost = StrictIntegerField(
+        min_value=0,
+        max_value=1000,
+        default=0,
+        error_messages={"max_value": BOOST_RANGE, "min_value": BOOST_RANGE, "invalid": BOOST_RANGE},
+    )
     slot = StrictIntegerField(min_value=1, max_value=1000, allow_null=True, default=None)
     section = StrictCharField(allow_blank=True, max_length=64, default="")
     starts_at = AwareDateTimeField(allow_null=True, default=None)

@@ -45,6 +45,7 @@ from content.services import BulkResult, PositionChange, position_set, positions
 from content.services import item_tags_update as tags_update
 from markets.models import Market
 from markets.selectors import market_get, market_list
+from markets.vocabulary import known_tags
 from portal.audit.selectors import item_history
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
@@ -104,7 +105,10 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
         filter_params.pop(key, None)
     editable = [m for m in markets if can(user, Action.EDIT_POSITIONS, m)]
     data = form.cleaned_data if form.is_valid() else {}
+    # A misspelt tag matches nothing; say which tag does not exist rather than "no matches".
+    unknown_tags = sorted(set(board.tags) - known_tags(board.tags)) if board.tags else []
     return {
+        "unknown_tags": unknown_tags,
         # Choice lists are joined here, not looped in the template: with 200 markets and
         # hundreds of suggestions, template loops and widget templates cost more than the queries.
         "html": {
@@ -303,6 +307,14 @@ def bulk(request: HttpRequest) -> HttpResponse:
 # --- the item page ---------------------------------------------------------------------------
 
 
+def _history_context(request: HttpRequest, item: ContentItem) -> dict[str, Any]:
+    markets = list(market_list(user=request.user))
+    return {
+        "history": item_history(user=request.user, item=item, markets=markets),
+        "markets_by_code": {m.code: m for m in markets},
+    }
+
+
 def _item_context(request: HttpRequest, item: ContentItem) -> dict[str, Any]:
     user = request.user
     markets = list(market_list(user=user))
@@ -378,6 +390,9 @@ def _position_initial(position: Position | None, market: Market) -> dict[str, An
 def _cell_response(request: HttpRequest, item: ContentItem, market: Market, **extra: Any) -> HttpResponse:
     cell = item_matrix(markets=[market], item=item, at=timezone.now())[0]
     context = {"item": item, "cell": cell, "editable_codes": {market.code}, **extra}
+    if extra.get("saved"):
+        # The item's history below the matrix gains the change: sent along, out of band.
+        context |= _history_context(request, item)
     return page(request, "content/_matrix_row.html", context)
 
 
@@ -392,9 +407,9 @@ def position_edit(request: HttpRequest, upstream_id: str, market_code: str) -> H
     if request.method == "GET":
         if request.GET.get("row"):
             return _cell_response(request, item, market)
-        form = PositionForm(initial=_position_initial(position, market), market=market)
+        form = PositionForm(initial=_position_initial(position, market), market=market, position=position)
         return _position_form(request, item, market, form)
-    form = PositionForm(request.POST, market=market)
+    form = PositionForm(request.POST, market=market, position=position)
     if not form.is_valid() or form.change is None:
         return _position_form(request, item, market, form, status=422)
     try:
@@ -407,7 +422,7 @@ def position_edit(request: HttpRequest, upstream_id: str, market_code: str) -> H
         )
     except Conflict as exc:
         current = Position.objects.filter(market=market, item=item).first()
-        fresh = PositionForm(initial=_position_initial(current, market), market=market)
+        fresh = PositionForm(initial=_position_initial(current, market), market=market, position=current)
         return _position_form(request, item, market, fresh, status=409, conflict=exc)
     except ValidationError as exc:
         add_service_errors(form, exc)

@@ -64,6 +64,9 @@ class RuleForm(VersionedForm):
                     data[name] = wall_to_utc(data[name], self.tz)
                 except ValidationError as exc:
                     self.add_error(name, exc.messages)
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if starts is not None and ends is not None and starts >= ends:
+            self.add_error("ends_at", "The window must end after it starts.")
         return data
 
     def service_kwargs(self) -> dict[str, Any]:

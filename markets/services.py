@@ -169,7 +169,15 @@ def _clean_list(values: Sequence[str] | None) -> list[str]:
     return sorted({v.strip() for v in values or () if v and v.strip()})
 
 
-def _validate_rule(rule: Rule) -> None:
+def _identical_rule(rule: Rule) -> Rule | None:
+    """Return another rule of the market with the same action, boost, match and window, if any."""
+    fields = ("action", "boost", "match_tags", "match_content_types", "match_sources", "starts_at", "ends_at")
+    wanted = tuple(getattr(rule, f) for f in fields)
+    others = Rule.objects.filter(market_id=rule.market_id, action=rule.action).exclude(pk=rule.pk)
+    return next((o for o in others if tuple(getattr(o, f) for f in fields) == wanted), None)
+
+
+def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
     errors: dict[str, list[str]] = {}
     if not (rule.match_tags or rule.match_content_types or rule.match_sources):
         errors.setdefault("match", []).append(
@@ -192,11 +200,21 @@ def _validate_rule(rule: Rule) -> None:
         errors.setdefault("boost", []).append("A hide rule has no boost.")
     if rule.starts_at and rule.ends_at and rule.starts_at >= rule.ends_at:
         errors.setdefault("ends_at", []).append("The window must end after it starts.")
+    elif check_past and rule.ends_at and rule.ends_at <= datetime.now(UTC):
+        errors.setdefault("ends_at", []).append(
+            "This window is entirely in the past; give an end in the future, or none."
+        )
     try:
-        rule.full_clean(exclude=["market", "author"])
+        # The checks above say what is wrong in editors' words; the database constraints
+        # (rule_window_ordered) would only repeat them as "Constraint … is violated".
+        rule.full_clean(exclude=["market", "author"], validate_constraints=False)
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             errors.setdefault(field, []).extend(messages)
+    if not errors and (twin := _identical_rule(rule)) is not None:
+        errors.setdefault("__all__", []).append(
+            f"Rule #{twin.pk} in {rule.market.code} already does exactly this; edit that rule instead."
+        )
     # All of a market's rules live in its one shared-table item, which DynamoDB caps at 400 KB.
     if not errors and (size_error := market_item_size_error(rule.market, extra_rule=rule)):
         errors.setdefault("__all__", []).append(size_error)
@@ -282,13 +300,15 @@ def rule_update(
         current.market = locked_market
         before = snapshot(current, RULE_FIELDS)
         _check_version("rule", current.version, expected_version, before)
+        old_window = (current.starts_at, current.ends_at)
         for field, value in changes.items():
             if field.startswith("match_"):
                 value = _clean_list(value)
             elif field == "note":
                 value = (value or "").strip()
             setattr(current, field, value)
-        _validate_rule(current)
+        # An old rule's past window may stay as it is; only a window being set must be current.
+        _validate_rule(current, check_past=(current.starts_at, current.ends_at) != old_window)
         if snapshot(current, RULE_FIELDS) == before:
             return current
         current.version += 1

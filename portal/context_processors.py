@@ -20,6 +20,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             "markets": can(user, Action.VIEW_MARKET),
             "audit": can(user, Action.VIEW_AUDIT),
             "labels": can(user, Action.REVIEW_LABELS),
+            # Moderation policies are market settings: managers of a market, and admins.
+            "moderation": can(user, Action.EDIT_MARKET_SETTINGS),
             "partners": can(user, Action.MANAGE_PARTNERS),
             "publishing": can(user, Action.MANAGE_MARKETS),
             "admin": user.is_superuser,

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import requires_csrf_token
 
 from accounts.access import Action, can, grants_for, markets_for
+from accounts.models import Role
 from content.selectors import market_dashboard_counts
 from portal.audit.selectors import audit_recent
 from portal.pages import actor_of, forbidden, not_found, portal_view
@@ -47,7 +48,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "active_counts": [c for c in counts if c.hidden or c.promoted or c.pinned or c.shown or c.rules],
         "markets_by_code": {m.code: m for m in markets},
         "recent": recent,
-        "roles": sorted(grants.roles),
+        "roles": sorted(Role(r).label for r in grants.roles),
         "publishing": publishing,
         "can_board": can(user, Action.VIEW_CONTENT),
     }

@@ -292,8 +292,21 @@ class ChartDay:
 
 
 @dataclass(frozen=True)
+class ChartTick:
+    """A labelled gridline (y) or day label (x) of the chart."""
+
+    at: float
+    label: str
+
+
+@dataclass(frozen=True)
 class UsageChart:
-    """A key's last days of use, laid out for a server-rendered SVG (no JavaScript)."""
+    """A key's last days of use, laid out for a server-rendered SVG (no JavaScript).
+
+    Two panels, each on its own scale: requests per day (bars, `top`..`bottom`), and the quota
+    period's cumulative use against its quota (lines, `period_top`..`period_bottom`). One scale
+    for both drew a month's 31 requests as a flat line under a 25,000 quota.
+    """
 
     days: list[ChartDay]
     width: int
@@ -306,6 +319,12 @@ class UsageChart:
     period_points: str
     quota_points: str
     period: str
+    period_top: int = 0
+    period_bottom: int = 0
+    period_max: int = 0
+    y_ticks: tuple[ChartTick, ...] = ()
+    period_ticks: tuple[ChartTick, ...] = ()
+    x_ticks: tuple[ChartTick, ...] = ()
 
     @property
     def has_data(self) -> bool:
@@ -313,10 +332,29 @@ class UsageChart:
 
 
 CHART_WIDTH = 720
-CHART_HEIGHT = 240
-CHART_LEFT = 56
-CHART_TOP = 12
-CHART_BOTTOM = 28
+CHART_LEFT = 64
+CHART_TOP = 22
+PANEL_HEIGHT = 120
+PANEL_GAP = 48
+CHART_HEIGHT = CHART_TOP + PANEL_HEIGHT + PANEL_GAP + PANEL_HEIGHT + 26
+
+
+def _nice_ceiling(value: int) -> int:
+    """Round `value` up to 1, 2, 2.5 or 5 times a power of ten (31 → 50, 20,000 → 20,000)."""
+    if value <= 0:
+        return 1
+    power = 10 ** (len(str(value)) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power:
+            return max(1, int(step * power))
+    return value
+
+
+def _ticks(bottom: float, height: float, maximum: int) -> tuple[ChartTick, ...]:
+    return tuple(
+        ChartTick(at=round(bottom - height * fraction, 1), label=f"{round(maximum * fraction):,}")
+        for fraction in ((0, 0.5, 1) if maximum % 2 == 0 else (0, 1))
+    )
 
 
 def key_usage_chart(
@@ -324,8 +362,9 @@ def key_usage_chart(
 ) -> UsageChart:
     """Return the key's use per day over the last `days` days against its quota (two queries).
 
-    Bars are requests per day; the solid line is the use so far in the quota period and the
-    dashed line the period's quota (plus its top-ups). Raises AccessDenied.
+    Bars are requests per day on their own scale; below, the solid line is the use so far in the
+    quota period and the dashed line the period's quota (plus its top-ups), on theirs.
+    Raises AccessDenied.
     """
     require(user, Action.MANAGE_PARTNERS)
     now = _now(now)
@@ -355,14 +394,20 @@ def key_usage_chart(
             quota = plan.quota_limit + top_ups.get(period_start, 0)
         period_used += used
         raw.append((day, used, period_used, quota))
-    y_max = max([1] + [r[2] for r in raw] + [r[3] or 0 for r in raw])
+    y_max = _nice_ceiling(max(r[1] for r in raw))
+    period_max = _nice_ceiling(max([r[2] for r in raw] + [r[3] or 0 for r in raw]))
     plot_width = CHART_WIDTH - CHART_LEFT - 8
-    plot_height = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    bottom = CHART_TOP + PANEL_HEIGHT
+    period_top = bottom + PANEL_GAP
+    period_bottom = period_top + PANEL_HEIGHT
     slot = plot_width / days
     bar_width = max(2.0, slot * 0.7)
 
     def y_of(value: int) -> float:
-        return round(CHART_TOP + plot_height * (1 - value / y_max), 1)
+        return round(CHART_TOP + PANEL_HEIGHT * (1 - value / y_max), 1)
+
+    def period_y_of(value: int) -> float:
+        return round(period_top + PANEL_HEIGHT * (1 - value / period_max), 1)
 
     chart_days = []
     for index, (day, used, cumulative, quota) in enumerate(raw):
@@ -376,26 +421,45 @@ def key_usage_chart(
                 quota=quota,
                 x=x,
                 bar_y=bar_y,
-                bar_height=round(CHART_TOP + plot_height - bar_y, 1),
+                bar_height=round(bottom - bar_y, 1),
             )
         )
     centre = [round(d.x + bar_width / 2, 1) for d in chart_days]
-    period_points = " ".join(f"{cx},{y_of(d.period_used)}" for cx, d in zip(centre, chart_days, strict=True))
+    has_quota = any(d.quota is not None for d in chart_days)
+    period_points = (
+        " ".join(f"{cx},{period_y_of(d.period_used)}" for cx, d in zip(centre, chart_days, strict=True))
+        if has_quota
+        else ""
+    )
     quota_points = " ".join(
-        f"{cx},{y_of(d.quota)}" for cx, d in zip(centre, chart_days, strict=True) if d.quota is not None
+        f"{cx},{period_y_of(d.quota)}"
+        for cx, d in zip(centre, chart_days, strict=True)
+        if d.quota is not None
+    )
+    # A day label a week apart, counted back from today so the last bar is always labelled.
+    x_ticks = tuple(
+        ChartTick(at=cx, label=f"{d.day.day} {d.day:%b}")
+        for index, (cx, d) in enumerate(zip(centre, chart_days, strict=True))
+        if (len(chart_days) - 1 - index) % 7 == 0
     )
     return UsageChart(
         days=chart_days,
         width=CHART_WIDTH,
         height=CHART_HEIGHT,
         top=CHART_TOP,
-        bottom=CHART_HEIGHT - CHART_BOTTOM,
+        bottom=bottom,
         left=CHART_LEFT,
         bar_width=round(bar_width, 1),
         y_max=y_max,
         period_points=period_points,
         quota_points=quota_points,
         period=plan.quota_period,
+        period_top=period_top,
+        period_bottom=period_bottom,
+        period_max=period_max,
+        y_ticks=_ticks(bottom, PANEL_HEIGHT, y_max),
+        period_ticks=_ticks(period_bottom, PANEL_HEIGHT, period_max),
+        x_ticks=x_ticks,
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from content.labels.models import LabelStatus
+from content.labels.models import LEGACY_MODERATION_CATEGORIES, MODERATION_CATEGORIES, LabelStatus
 from content.labels.selectors import QueueFilters
 
 PERCENT_ATTRS = {"min": "0", "max": "100", "step": "0.1", "inputmode": "decimal"}
@@ -114,7 +114,14 @@ class BandsForm(forms.Form):
 
 
 class PolicyForm(forms.Form):
-    category = forms.CharField(max_length=200, label="Top-level moderation category")
+    category = forms.ChoiceField(
+        label="Top-level moderation category",
+        choices=[
+            ("", "Choose a category"),
+            ("Rekognition moderation taxonomy", [(c, c) for c in MODERATION_CATEGORIES]),
+            ("Model 6 (legacy labels)", [(c, c) for c in LEGACY_MODERATION_CATEGORIES]),
+        ],
+    )
     block_at = forms.FloatField(
         min_value=0,
         max_value=100,

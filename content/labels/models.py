@@ -224,6 +224,29 @@ class LabelBands(models.Model):
         return f"{where}: accept ≥ {self.auto_accept:g}, reject < {self.auto_reject:g}"
 
 
+# Rekognition's moderation taxonomy, top level (model 7). Policies match a label's top-level
+# category, so a policy naming anything else ("Violense") would never block an image.
+MODERATION_CATEGORIES: tuple[str, ...] = (
+    "Explicit",
+    "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Swimwear or Underwear",
+    "Violence",
+    "Visually Disturbing",
+    "Drugs & Tobacco",
+    "Alcohol",
+    "Rude Gestures",
+    "Gambling",
+    "Hate Symbols",
+)
+# Model 6's top level, for images still labelled by it (stored as "6 (unversioned)").
+LEGACY_MODERATION_CATEGORIES: tuple[str, ...] = (
+    "Explicit Nudity",
+    "Suggestive",
+    "Drugs",
+    "Tobacco",
+)
+
+
 class MarketModerationPolicy(models.Model):
     """In `market`, block images whose `category` moderation label reaches `block_at`."""
 

@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -244,7 +245,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    f"{len(result.created)} image(s) queued for labelling"
+                    f"{len(result.created)} image{pluralize(len(result.created))} queued for labelling"
                     + (f"; {len(result.existing)} already known." if result.existing else "."),
                 )
                 return redirect("labels:jobs")
@@ -319,21 +320,34 @@ def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
     """One section: its mappings with live admission counts, its bands and its images."""
     require(request.user, Action.REVIEW_LABELS)
     section = _section_or_404(section_id)
-    form = MappingForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    # A row's threshold form names its mapping; its errors belong in that row, and "Map a label"
+    # stays empty, not pre-filled with the row's values.
+    row_id = request.POST.get("mapping", "") if request.method == "POST" else ""
+    row_mapping = section.mappings.filter(pk=int(row_id)).first() if row_id.isdigit() else None
+    if row_id and row_mapping is None:
+        raise Http404("No such mapping in this section.")
+    posted = MappingForm(request.POST or None)
+    form = posted if row_mapping is None else MappingForm()
+    row_errors: dict[int, list[str]] = {}
+    row_values: dict[int, str] = {}
+    if request.method == "POST" and posted.is_valid():
         try:
             svc.section_mapping_set(
                 actor=actor_of(request),
                 section=section,
-                label_name=form.cleaned_data["label_name"],
-                min_confidence=form.cleaned_data["min_confidence"],
+                label_name=row_mapping.label_name if row_mapping else posted.cleaned_data["label_name"],
+                min_confidence=posted.cleaned_data["min_confidence"],
             )
         except ValidationError as exc:
             for field_name, msgs in exc.message_dict.items():
-                form.add_error(field_name if field_name in form.fields else None, msgs)
+                posted.add_error(field_name if field_name in posted.fields else None, msgs)
         else:
-            messages.success(request, f"{form.cleaned_data['label_name']} mapped to {section.name}.")
+            label_name = row_mapping.label_name if row_mapping else posted.cleaned_data["label_name"]
+            messages.success(request, f"{label_name} mapped to {section.name}.")
             return redirect("labels:section", section_id=section.pk)
+    if row_mapping is not None and posted.errors:
+        row_errors[row_mapping.pk] = [str(m) for msgs in posted.errors.values() for m in msgs]
+        row_values[row_mapping.pk] = request.POST.get("min_confidence", "")
     section = _section_or_404(section_id)
     count, images = sel.section_images(section=section)
     bands_obj = getattr(section, "bands", None)
@@ -349,6 +363,8 @@ def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
                     sel.section_admission(
                         section=section, label_name=m.label_name, min_confidence=m.min_confidence
                     ),
+                    row_errors.get(m.pk, []),
+                    row_values.get(m.pk, f"{m.min_confidence:g}"),
                 )
                 for m in section.mappings.all()
             ],
@@ -364,6 +380,7 @@ def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
                 }
             ),
         },
+        status=422 if posted.errors else 200,
     )
 
 
@@ -449,7 +466,6 @@ def moderation_market(request: HttpRequest, code: str) -> HttpResponse:
             "market": market,
             "policies": sel.market_policies(market=market),
             "form": form,
-            "categories": sel.moderation_categories(),
             "blocked_count": blocked_count,
             "blocks": blocks,
         },

@@ -21,6 +21,7 @@ from content.services.pins import (
     pins_reorder,
 )
 from content.services.positions import (
+    BOOST_RANGE,
     BulkResult,
     PositionChange,
     Refusal,
@@ -35,6 +36,7 @@ from content.services.tags import (
 
 __all__ = [
     "BATCH_SIZE",
+    "BOOST_RANGE",
     "BulkResult",
     "BulkValidationError",
     "ContentRow",

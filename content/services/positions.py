@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -24,6 +24,18 @@ from portal.shared_tables.outbox import outbox_enqueue_many
 
 MAX_SLOT = 1000
 MAX_BOOST = 1000
+
+# One wording wherever a boost is refused: the portal's forms, the REST API and this service.
+BOOST_RANGE = f"Promoting needs a boost between 1 and {MAX_BOOST}."
+
+
+def _changed_by(position: Position | None) -> str:
+    """ "by Mia Editor at 2026-03-02 09:12 UTC " (or by whom it could be), for a conflict."""
+    if position is None:
+        return "(it was reset) "
+    author = position.author
+    who = (author.get_full_name() or author.get_username()) if author is not None else "an automated change"
+    return f"by {who} at {position.updated_at:%Y-%m-%d %H:%M} UTC "
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,7 @@ class PositionChange:
         if self.state not in PositionState.values:
             errors["state"] = f"Choose one of {', '.join(PositionState.values)}."
         if self.state == PositionState.PROMOTED and not (1 <= self.boost <= MAX_BOOST):
-            errors["boost"] = f"Promoting needs a boost between 1 and {MAX_BOOST}."
+            errors["boost"] = BOOST_RANGE
         if self.state != PositionState.PROMOTED and self.boost:
             errors["boost"] = "Only promoted items have a boost."
         if self.state == PositionState.PINNED and not (self.slot and 1 <= self.slot <= MAX_SLOT):
@@ -58,6 +70,8 @@ class PositionChange:
         both_valid = "starts_at" not in errors and "ends_at" not in errors
         if self.starts_at and self.ends_at and both_valid and self.starts_at >= self.ends_at:
             errors["ends_at"] = "The window must end after it starts."
+        elif self.ends_at and both_valid and self.ends_at <= datetime.now(UTC):
+            errors["ends_at"] = "This window is entirely in the past; give an end in the future, or none."
         if len(self.reason) > 500:
             errors["reason"] = "Keep the reason under 500 characters."
         if len(self.section) > 64:
@@ -213,7 +227,7 @@ def position_set(
         if expected_version is not None and expected_version != stored_version:
             raise Conflict(
                 f"The position of {item.upstream_id} in {market.code} was changed meanwhile "
-                f"(version {stored_version}, you edited version {expected_version}).",
+                f"{_changed_by(current)}(version {stored_version}, you edited version {expected_version}).",
                 current=_position_snapshot(current) or {},
             )
         if values["state"] == PositionState.PINNED:

@@ -99,6 +99,13 @@ class AuditFilterForm(forms.Form):
         raw = self.data.getlist("batch") if hasattr(self.data, "getlist") else []
         self.batches = [b for b in raw if _is_uuid(b)]
 
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
+        if since and until and until < since:
+            self.add_error("until", "“Until” is before “From”: no change can match. Swap the dates.")
+        return self.cleaned_data
+
     def audit_filter(self) -> AuditFilter:
         """Return the parsed filter; dates are whole days in the chosen market's zone (else UTC)."""
         data = self.cleaned_data if self.is_valid() else {}
@@ -139,7 +146,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if cursor is not None:
         stamp, pk = cursor
         entries = entries.filter(Q(created_at__lt=stamp) | Q(created_at=stamp, pk__lt=pk))
-    rows = list(entries[: PAGE_SIZE + 1])
+    # Filters that cannot match say so (under the field) instead of listing everything.
+    rows = list(entries[: PAGE_SIZE + 1]) if form.is_valid() else []
     shown = rows[:PAGE_SIZE]
     params = request.GET.copy()
     params.pop("after", None)

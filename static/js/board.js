@@ -74,6 +74,20 @@
       htmx.ajax("GET", window.location.href, { source: "#board-results", target: "#board-results" });
     }
   });
-  document.addEventListener("htmx:afterSwap", function () { refreshSelection(); refreshActionFields(); });
-  document.addEventListener("DOMContentLoaded", function () { refreshSelection(); refreshActionFields(); });
+  // The panel acts on the board's market: when the results come back for another market, tick
+  // that one instead (a refresh of the same market keeps whatever the editor ticked).
+  var boardMarket = null;
+  function followBoardMarket() {
+    var results = document.querySelector("#board-results [data-board-market]");
+    if (!results) { return; }
+    var code = results.getAttribute("data-board-market");
+    if (boardMarket !== null && code !== boardMarket) {
+      document.querySelectorAll("#bulk-markets input[name='markets']").forEach(function (b) {
+        b.checked = b.value === code;
+      });
+    }
+    boardMarket = code;
+  }
+  document.addEventListener("htmx:afterSwap", function () { followBoardMarket(); refreshSelection(); refreshActionFields(); });
+  document.addEventListener("DOMContentLoaded", function () { followBoardMarket(); refreshSelection(); refreshActionFields(); });
 })();

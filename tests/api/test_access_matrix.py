@@ -66,14 +66,16 @@ CASES = [
         "post",
         "/api/v1/markets/AU/rules/",
         RULES_AU,
-        {"action": "hide", "match_tags": ["hunting"]},
+        # Not the world's rule again: an identical rule is refused.
+        {"action": "hide", "match_tags": ["hunting"], "match_content_types": ["video"]},
     ),
     Case(
         "rule DE create",
         "post",
         "/api/v1/markets/DE/rules/",
         RULES_DE,
-        {"action": "hide", "match_tags": ["hunting"]},
+        # Not the world's rule again: an identical rule is refused.
+        {"action": "hide", "match_tags": ["hunting"], "match_content_types": ["video"]},
     ),
     Case("rule AU read", "get", "/api/v1/markets/AU/rules/{au_rule}/", VIEW_AU),
     Case("rule DE read", "get", "/api/v1/markets/DE/rules/{de_rule}/", VIEW_DE),

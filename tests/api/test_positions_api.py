@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 
 from content.models import ContentItem, Position
 from markets.models import Market
@@ -34,6 +36,8 @@ def test_an_item_without_a_position_reads_as_default_version_0(
     )
 
 
+# Its windows are in March 2026: set them before they end (past windows are refused).
+@time_machine.travel(datetime(2026, 3, 1, tzinfo=UTC), tick=False)
 def test_put_sets_the_position_with_audit_outbox_and_etag(
     markets: dict[str, Market], items: list[ContentItem], client_for: Callable[[str | None], Any]
 ) -> None:
@@ -211,6 +215,8 @@ def test_list_filters_by_state_with_item_ids_in_constant_queries(
     assert {r["market"] for r in results} == {"AU"}
 
 
+# Its windows are in March 2026: set them before they end (past windows are refused).
+@time_machine.travel(datetime(2026, 3, 1, tzinfo=UTC), tick=False)
 def test_bulk_sets_one_change_in_several_markets(
     markets: dict[str, Market], items: list[ContentItem], client_for: Callable[[str | None], Any]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 
 from accounts.access import AccessDenied
@@ -104,6 +105,8 @@ def test_incoherent_changes_are_refused_with_field_errors(
     assert not Position.objects.exists()
 
 
+# Its windows start in January 2026: set them before they end (past windows are refused).
+@time_machine.travel(datetime(2025, 12, 1, tzinfo=UTC), tick=False)
 def test_one_pin_per_slot_for_overlapping_windows(editor: User, au: Market) -> None:
     first, second, third = ContentItemFactory.create_batch(3)
     position_set(
@@ -125,6 +128,8 @@ def test_one_pin_per_slot_for_overlapping_windows(editor: User, au: Market) -> N
     assert Position.objects.filter(state="pinned", slot=1).count() == 2
 
 
+# Its windows start in January 2026: set them before they end (past windows are refused).
+@time_machine.travel(datetime(2025, 12, 1, tzinfo=UTC), tick=False)
 def test_bulk_promote_in_two_markets(
     editor: User, au: Market, us: Market, django_assert_max_num_queries
 ) -> None:

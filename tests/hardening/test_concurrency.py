@@ -62,8 +62,11 @@ def test_position_form_refuses_a_stale_version_and_shows_what_changed(
     # Then it is refused with 409 and the page says what is stored now
     assert response.status_code == 409
     body = response.content.decode()
-    assert "Someone changed this position while you were editing it." in body
+    assert "This position changed while you were editing it." in body
     assert "version 2, you edited version 1" in body
+    # And it names the colleague who changed it
+    who = au_editor.get_full_name() or au_editor.get_username()
+    assert f"changed meanwhile by {who} at " in body
     assert "boost is now <strong>7</strong>" in body
     # And nothing was overwritten
     stored = Position.objects.get(market=au, item=item)

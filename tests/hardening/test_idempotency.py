@@ -86,7 +86,8 @@ def test_a_replay_returns_the_first_answer_and_creates_nothing(
 def test_without_a_key_every_request_is_processed(au: Market, admin_user: User, hunting: Tag) -> None:
     client = token_client(admin_user)
     assert post(client, RULES, HIDE_HUNTING, None).status_code == 201
-    assert post(client, RULES, HIDE_HUNTING, None).status_code == 201
+    # (a second identical rule would be refused as a repeat, so the second differs)
+    assert post(client, RULES, {**HIDE_HUNTING, "match_content_types": ["video"]}, None).status_code == 201
     assert Rule.objects.count() == 2 and IdempotencyRecord.objects.count() == 0
 
 
@@ -109,10 +110,11 @@ def test_the_same_key_with_another_body_or_path_is_a_422_and_writes_nothing(
 def test_another_user_with_the_same_key_is_independent(
     au: Market, admin_user: User, au_manager: User, hunting: Tag
 ) -> None:
-    # Given the admin used a key
-    assert post(token_client(admin_user), RULES, HIDE_HUNTING, "shared-key").status_code == 201
+    # Given the admin used a key (for another rule: an identical one would be refused as a repeat)
+    videos = {**HIDE_HUNTING, "match_content_types": ["video"]}
+    assert post(token_client(admin_user), RULES, videos, "shared-key").status_code == 201
 
-    # When the AU market manager sends the same key and body
+    # When the AU market manager sends the same key (a shared key would make this body a 422)
     answer = post(token_client(au_manager), RULES, HIDE_HUNTING, "shared-key")
 
     # Then theirs is processed as a request of its own
@@ -130,12 +132,14 @@ def test_an_expired_key_is_processed_anew_and_prune_deletes_old_records(
         assert post(client, RULES, HIDE_HUNTING, "nightly").status_code == 201
     with time_machine.travel(T0 + timedelta(hours=23, minutes=59), tick=False):
         assert post(client, RULES, HIDE_HUNTING, "nightly")["Idempotent-Replayed"] == "true"
-    # When the key is used again more than 24 hours later
+    # When the rule is removed meanwhile (an identical rule would be refused as a repeat)
+    Rule.objects.all().delete()
+    # And the key is used again more than 24 hours later
     with time_machine.travel(T0 + timedelta(hours=24, seconds=1), tick=False):
         answer = post(client, RULES, HIDE_HUNTING, "nightly")
     # Then it is a new request
     assert answer.status_code == 201 and "Idempotent-Replayed" not in answer
-    assert Rule.objects.count() == 2
+    assert Rule.objects.count() == 1
     assert IdempotencyRecord.objects.count() == 1
 
     # And the prune command deletes records once they are older than a day

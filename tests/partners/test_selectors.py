@@ -153,6 +153,27 @@ def test_chart_has_30_days_bars_and_the_quota_line(
     assert chart.has_data
 
 
+def test_a_few_requests_against_a_big_quota_get_their_own_scale(
+    make_plan: Callable[..., UsagePlan], issue: Callable[..., IssuedKey], admin_user: User
+) -> None:
+    # Given a key with a 25,000 a month quota that made 31 requests in the last days
+    plan = make_plan(name="Partner Silver", quota_limit=25_000, quota_period="MONTH")
+    key = issue(plan=plan).key
+    for back, count in enumerate((20, 8, 3)):
+        used(key, T0.date() - timedelta(days=back), count, None)
+    # When the chart is drawn
+    chart = key_usage_chart(user=admin_user, key=key, now=T0)
+    # Then the bars have their own scale (the busiest day is most of the panel, not a flat line)
+    assert chart.y_max == 20
+    assert chart.days[-1].bar_y == chart.top
+    assert chart.days[-2].bar_height > (chart.bottom - chart.top) / 3
+    # And the period's use is drawn against the quota on a second scale, with readable labels
+    assert chart.period_max == 25_000 and chart.period_top > chart.bottom
+    assert [t.label for t in chart.period_ticks] == ["0", "12,500", "25,000"]
+    assert [t.label for t in chart.y_ticks] == ["0", "10", "20"]
+    assert chart.x_ticks[-1].label == f"{T0.day} {T0:%b}"
+
+
 def test_chart_accumulates_within_a_monthly_period(issue: Callable[..., IssuedKey], admin_user: User) -> None:
     key = issue().key
     used(key, date(2026, 2, 28), 300, None)

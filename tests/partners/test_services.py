@@ -379,8 +379,9 @@ def test_rotation_without_grace_stops_the_old_key_now_and_twice_is_refused(
     old.key.refresh_from_db()
     assert old.key.status == KeyStatus.EXPIRED
     assert Client().get("/partners/probe/", headers={"x-api-key": old.secret}).status_code == 403
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as twice:
         key_rotate(actor=admin_user, key=old.key, grace=timedelta(0))
+    assert twice.value.message_dict["status"] == ["An expired key cannot be rotated."]
     fresh = issue(name="second")
     with pytest.raises(ValidationError) as caught:
         key_rotate(actor=admin_user, key=fresh.key, grace=timedelta(days=31))

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from accounts.models import User
@@ -41,6 +42,8 @@ def tagged(db: None) -> list[ContentItem]:
     ]
 
 
+# Its promote rule's window is in June 2026: created before it ends (past windows are refused).
+@time_machine.travel(datetime(2026, 3, 1, tzinfo=UTC), tick=False)
 def test_market_items_carry_settings_and_rules_in_one_query(
     au: Market, de: Market, tagged: list[ContentItem], django_assert_num_queries: Any
 ) -> None:

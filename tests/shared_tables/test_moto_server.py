@@ -188,8 +188,12 @@ def test_an_outage_during_1000_changes_loses_nothing(
     for item in items[:200]:  # 200 tag changes
         item_tags_update(actor=editor, item=item, add=["hunting"])
         changed += 1
+    # (each its own source: an identical rule would be refused as a repeat)
     rules = [
-        rule_create(actor=admin_user, market=au, action="hide", match_tags=["hunting"]) for _ in range(100)
+        rule_create(
+            actor=admin_user, market=au, action="hide", match_tags=["hunting"], match_sources=[f"s-{n}"]
+        )
+        for n in range(100)
     ]
     for rule in rules[:50]:  # 100 rule creations and 50 updates
         rule_update(actor=admin_user, rule=rule, note="legal review")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from accounts.models import User
 from content.models import ContentItem
@@ -82,7 +83,11 @@ def scenario(au: Market, optus: Market, editor: User) -> dict[str, ContentItem]:
     position_set(actor=None, market=au, item=items["pinned"], change=change(state="pinned", slot=1))
     position_set(actor=None, market=au, item=items["promoted"], change=change(state="promoted", boost=5))
     position_set(actor=None, market=au, item=items["hidden"], change=change(state="hidden", reason="legal"))
-    position_set(actor=None, market=au, item=items["expired"], change=change(state="shown", ends_at=AT - day))
+    # A window that has since ended (set while it still ran: past windows are refused)
+    with time_machine.travel(AT - 2 * day):
+        position_set(
+            actor=None, market=au, item=items["expired"], change=change(state="shown", ends_at=AT - day)
+        )
     position_set(actor=None, market=au, item=items["reset"], change=change(state="hidden"))
     position_reset(actor=None, market=au, item=items["reset"])
     position_set(actor=None, market=optus, item=items["plain"], change=change(state="shown"))

@@ -39,6 +39,12 @@ from accounts.tokens import hash_secret, new_secret
 from portal.audit.services import AuditRecord, audit_bulk, audit_record, snapshot
 
 
+def _a_key(key: PartnerApiKey) -> str:
+    """ "An expired key", "A revoked key": the article follows the status's sound."""
+    status = key.get_status_display().lower()
+    return f"{'An' if status[:1] in 'aeiou' else 'A'} {status} key"
+
+
 def _key_audit(key: PartnerApiKey, action: str, before: dict[str, Any] | None, **extra: Any) -> AuditRecord:
     after = snapshot(key, KEY_FIELDS)
     after.update(extra)
@@ -133,9 +139,7 @@ def _set_status(
         if locked.status == status:
             return locked
         if locked.status not in allowed_from:
-            raise ValidationError(
-                {"status": f"A {locked.get_status_display().lower()} key cannot be {action}."}
-            )
+            raise ValidationError({"status": f"{_a_key(locked)} cannot be {action}."})
         before = snapshot(locked, KEY_FIELDS)
         locked.status = status
         locked.status_changed_at = timezone.now()
@@ -207,7 +211,7 @@ def key_rotate(*, actor: User | None, key: PartnerApiKey, grace: timedelta, via:
     with transaction.atomic():
         old = _lock_key(key)
         if old.status in FINAL_STATUSES:
-            raise ValidationError({"status": f"A {old.get_status_display().lower()} key cannot be rotated."})
+            raise ValidationError({"status": f"{_a_key(old)} cannot be rotated."})
         if PartnerApiKey.objects.filter(replaces=old).exists():
             raise ValidationError({"status": "This key was already rotated; rotate its successor instead."})
         if old.plan.deleted_at is not None:
@@ -292,7 +296,7 @@ def key_top_up(
     errors: dict[str, str] = {}
     reason = reason.strip()
     if key.is_final:
-        errors["amount"] = f"A {key.get_status_display().lower()} key cannot be topped up."
+        errors["amount"] = f"{_a_key(key)} cannot be topped up."
     elif not key.plan.has_quota:
         errors["amount"] = "The key's plan has no quota to top up."
     if amount < 1 or amount > MAX_TOP_UP:

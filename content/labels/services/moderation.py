@@ -10,6 +10,8 @@ from django.db import transaction
 from accounts.access import Action, require
 from accounts.models import User
 from content.labels.models import (
+    LEGACY_MODERATION_CATEGORIES,
+    MODERATION_CATEGORIES,
     MarketModerationPolicy,
     ModerationLabel,
 )
@@ -45,8 +47,16 @@ def moderation_policy_set(
     category = (category or "").strip()
     if not category:
         errors["category"] = "Name a top-level moderation category, e.g. Violence."
-    elif len(category) > 200:
-        errors["category"] = "Keep the category under 200 characters."
+    else:
+        known = {c.lower(): c for c in (*MODERATION_CATEGORIES, *LEGACY_MODERATION_CATEGORIES)}
+        if category.lower() not in known:
+            errors["category"] = (
+                "Choose a top-level category of Rekognition's moderation taxonomy: "
+                + ", ".join(MODERATION_CATEGORIES)
+                + "."
+            )
+        else:
+            category = known[category.lower()]
     threshold = _percent(block_at, "block_at", errors)
     if errors:
         raise ValidationError(errors)

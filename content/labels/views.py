@@ -248,7 +248,13 @@ def upload(request: HttpRequest) -> HttpResponse:
                     f"{len(result.created)} image{pluralize(len(result.created))} queued for labelling"
                     + (f"; {len(result.existing)} already known." if result.existing else "."),
                 )
-                return redirect("labels:jobs")
+                # Where the uploader can follow the labelling: the jobs page is the reviewers'; an
+                # editor goes back to the item (or the upload form), never to a page that refuses.
+                if can(request.user, Action.REVIEW_LABELS):
+                    return redirect("labels:jobs")
+                if item is not None:
+                    return redirect("content:detail", item.upstream_id)
+                return redirect("labels:upload")
     return render(request, "labels/upload.html", {"form": form})
 
 

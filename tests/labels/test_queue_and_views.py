@@ -265,6 +265,8 @@ def test_upload_page_by_role_and_clear_errors(
     assert not ImageAsset.objects.exists()  # all or nothing
     ok = client.post(reverse("labels:upload"), {"images": [SimpleUploadedFile("ok.png", png())]})
     assert ok.status_code == 302 and ImageAsset.objects.count() == 1
+    # and the page it sends the uploader to is one this role may open (editors: not the jobs page)
+    assert client.get(ok["Location"]).status_code == 200
     from django.contrib.messages import get_messages
 
     assert [str(m) for m in get_messages(ok.wsgi_request)] == ["1 image queued for labelling."]

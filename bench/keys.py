@@ -118,6 +118,35 @@ def measure(call: Callable[[str], int], partner: Any, plan: Any, keys: int = KEY
     return statistics.median(results)
 
 
+def measure_recording(
+    call: Callable[[str], int], partner: Any, plan: Any, uri: str, prefix: str
+) -> tuple[float, float]:
+    """Median µs per request of `call` without and with traffic recording (rounds interleaved)."""
+    from accounts.partners import enforcement
+    from accounts.partners.enforcement import PartnerLimiter, storage_from_uri
+    from accounts.partners.traffic.recorder import get_recorder
+
+    recorder = get_recorder()
+    real_record = enforcement._record
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(ROUNDS):
+        for enabled, results in ((False, off), (True, on)):
+            enforcement.set_limiter(PartnerLimiter(storage_from_uri(uri, key_prefix=prefix)))
+            enforcement._record = real_record if enabled else (lambda *args, **kwargs: None)  # type: ignore[assignment]
+            secrets = fresh_secrets(partner, plan, 1)
+            recorder.discard()
+            started = time.perf_counter()
+            time_calls(call, secrets)
+            stored = recorder.flush()
+            elapsed = time.perf_counter() - started
+            if enabled and stored != PER_KEY:
+                raise RuntimeError(f"recorded {stored} of {PER_KEY} requests")
+            results.append(elapsed / PER_KEY * 1e6)
+    enforcement._record = real_record
+    return statistics.median(off), statistics.median(on)
+
+
 def publish_feed() -> None:
     """AU and 200 items in the local shared tables, so the reference feed has real work to do."""
     from datetime import UTC, datetime, timedelta
@@ -218,6 +247,11 @@ def main() -> int:
             feed_rows.append((f"{label}, key cache 5 s", measure(feed_protected, partner, plan, keys=1)))
         feed_baseline = measure(feed_bare, partner, plan, keys=1)
 
+        # Traffic recording (one sample per request, flushed to the rollups in batches): the feed
+        # behind the decorator with and without it, rounds interleaved, each recorded round's
+        # flush (samples stored + minutes rolled up) inside the timed span.
+        recording = measure_recording(feed_protected, partner, plan, storages[0][1], redis_prefix)
+
         # For scale: the whole middleware stack, probe route vs the health check's bare answer.
         enforcement.set_limiter(PartnerLimiter(storage_from_uri(storages[0][1])))
         client = Client()
@@ -235,6 +269,15 @@ def main() -> int:
         for label, value in feed_rows:
             extra = value - feed_baseline
             print(f"  {label:<58} {value:8.1f} µs   +{extra:6.1f} µs   x{value / feed_baseline:5.2f}")
+        off, on = recording
+        ratio = on / off
+        print(f"Traffic recording, GET /feed/v1/AU ({PER_KEY} requests a round + flush, median of {ROUNDS}):")
+        print(f"  {'behind the decorator, recording off':<58} {off:8.1f} µs")
+        print(
+            f"  {'behind the decorator, recording on':<58} {on:8.1f} µs   +{on - off:6.1f} µs   x{ratio:5.3f}"
+        )
+        verdict = "within" if ratio <= 1.10 else "OVER"
+        print(f"  recording adds {100 * (ratio - 1):.1f} % to the feed's time ({verdict} the 10 % budget)")
         print("Full middleware stack (test Client):")
         print(f"  {'GET /healthcheck (no view, no key)':<58} {full_health:8.1f} µs")
         print(f"  {'GET /partners/probe/ with a key (SQLite file)':<58} {full_probe:8.1f} µs")

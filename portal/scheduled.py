@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     # Observability (docs/observability.md): EMF figures, and the on-failure queue into the logs.
     "metrics_emit": ("metrics",),
     "async_failures_drain": ("async_failures", "drain"),
+    # Retention of partner traffic rollups (docs/partners.md, "Traffic"), primary region only.
+    "partner_traffic_prune": ("partners_traffic", "prune"),
 }
 
 
@@ -90,3 +92,8 @@ def metrics_emit(event: dict[str, Any], context: Any) -> str:
 def async_failures_drain(event: dict[str, Any], context: Any) -> str:
     """Log and count what the on-failure queue caught (`manage.py async_failures drain`)."""
     return _run("async_failures_drain")
+
+
+def partner_traffic_prune(event: dict[str, Any], context: Any) -> str:
+    """Apply partner traffic retention: minutes 14 days, hours 400 (`manage.py partners_traffic prune`)."""
+    return _run("partner_traffic_prune")

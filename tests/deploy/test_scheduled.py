@@ -21,6 +21,7 @@ EXPECTED = {
     "labels_sweep": ("labels", "sweep"),
     "metrics_emit": ("metrics",),
     "async_failures_drain": ("async_failures", "drain"),
+    "partner_traffic_prune": ("partners_traffic", "prune"),
 }
 
 

@@ -160,6 +160,7 @@ def test_the_schedule_is_the_one_the_issue_asks_for() -> None:
         "portal.scheduled.shared_tables_reconcile": "cron(30 3 * * ? *)",
         "portal.scheduled.metrics_emit": "rate(1 minute)",
         "portal.scheduled.async_failures_drain": "rate(5 minutes)",
+        "portal.scheduled.partner_traffic_prune": "cron(45 2 * * ? *)",
     }
 
 

@@ -190,6 +190,7 @@ class Command(BaseCommand):
         items = options["items"]
         if not options["force"] and self._already_loaded(items):
             self.stdout.write("Demo data already loaded (use --force to re-check).")
+            self._traffic()
             return
         markets = self._markets()
         self._users(markets)
@@ -207,6 +208,15 @@ class Command(BaseCommand):
         from accounts.partners.demo import load_partner_demo
 
         load_partner_demo(write=self.stdout.write)
+        self._traffic()
+
+    def _traffic(self) -> None:
+        """Keep a fresh day of demo partner traffic (replaced, never added, when loaded again)."""
+        from accounts.partners.demo import load_traffic_demo
+
+        written = load_traffic_demo(hours=24)
+        if written is not None:
+            self.stdout.write(f"Demo partner traffic: {written} key-minutes over the last 24 hours.")
 
     def _already_loaded(self, items: int) -> bool:
         """Whether every part of the demo is there, so `make run` starts at once the second time."""

@@ -111,7 +111,7 @@ def test_logs_and_local_samples_give_the_same_rollups(
     stubber.add_response("get_query_results", complete(rows), {"queryId": "q-1"})
     written = traffic_import_logs(start=start, end=end, reader=reader(client))
     # then the rollups are the same, figure for figure
-    assert written == 2
+    assert written == 4  # the feed and the probe, each with its minute's all-methods bucket
     assert minutes_table() == local
     assert local[(key.pk, STAGE, FEED, MINUTE)] == EXPECTED_FEED
     assert (

@@ -14,7 +14,13 @@ from django.test import Client
 from accounts.partners.demo import load_partner_demo
 from accounts.partners.models import PartnerApiKey, TrafficHour, TrafficMinute, TrafficSample
 from accounts.partners.services import IssuedKey
-from accounts.partners.traffic.aggregation import Figures, hour_figures, minute_figures, percentile
+from accounts.partners.traffic.aggregation import (
+    ALL_METHODS,
+    Figures,
+    hour_figures,
+    minute_figures,
+    percentile,
+)
 from accounts.partners.traffic.recorder import get_recorder
 from accounts.partners.traffic.services import (
     traffic_ingest,
@@ -53,6 +59,7 @@ EXPECTED_FEED = {
 def test_minute_figures_match_hand_computed_values() -> None:
     figures = minute_figures(hand_computed_minute(7))
     assert asdict(figures[(7, STAGE, FEED, MINUTE)]) == EXPECTED_FEED
+    assert asdict(figures[(7, STAGE, ALL_METHODS, MINUTE)]) == EXPECTED_FEED
     probe = figures[(7, STAGE, PROBE, MINUTE + timedelta(minutes=1))]
     assert (probe.requests, probe.burst, probe.quota_refused, probe.throttled, probe.ok) == (2, 2, 1, 0, 1)
 
@@ -100,8 +107,11 @@ def test_stored_samples_roll_up_to_the_hand_computed_minute(issue: Callable[...,
     traffic_samples_store(requests=hand_computed_minute(key.pk))
     table = minutes_table()
     assert table[(key.pk, STAGE, FEED, MINUTE)] == EXPECTED_FEED
-    assert len(table) == 2
+    # only the feed in 12:00: its all-methods bucket holds the same figures
+    assert table[(key.pk, STAGE, ALL_METHODS, MINUTE)] == EXPECTED_FEED
+    assert len(table) == 4
     hours = {row.method: row for row in TrafficHour.objects.all()}
+    assert hours[ALL_METHODS].requests == 17
     assert hours[FEED].requests == 15 and hours[FEED].burst == 10 and hours[PROBE].quota_refused == 1
 
 
@@ -137,8 +147,8 @@ def test_ingest_ignores_requests_outside_the_window(issue: Callable[..., IssuedK
     written = traffic_ingest(
         requests=hand_computed_minute(key.pk), start=MINUTE, end=MINUTE + timedelta(minutes=1)
     )
-    assert written == 1
-    assert set(TrafficMinute.objects.values_list("method", flat=True)) == {FEED}
+    assert written == 2  # the feed and its all-methods bucket
+    assert set(TrafficMinute.objects.values_list("method", flat=True)) == {FEED, ALL_METHODS}
 
 
 def test_prune_keeps_minutes_14_days_hours_400_days_samples_2_days(issue: Callable[..., IssuedKey]) -> None:
@@ -175,11 +185,11 @@ def test_local_enforcement_records_every_known_key_request(
     # then the four requests of the key are in its rollup, by outcome
     assert statuses == [200, 200, 429, 429]
     assert stored == 4
-    minute = TrafficMinute.objects.get()
+    minute = TrafficMinute.objects.exclude(method=ALL_METHODS).get()
     assert (minute.key_id, minute.stage, minute.method) == (issued.key.pk, STAGE, "/partners/probe/GET")
     assert (minute.requests, minute.ok, minute.throttled, minute.quota_refused) == (4, 2, 2, 0)
     assert minute.burst >= 2 and minute.latency_p99 > 0
-    assert TrafficHour.objects.get().requests == 4
+    assert TrafficHour.objects.get(method=ALL_METHODS).requests == 4
 
 
 def test_recording_is_off_behind_api_gateway(issue: Callable[..., IssuedKey], settings: Any) -> None:
@@ -217,7 +227,7 @@ def test_demo_traffic_is_realistic_and_loading_it_twice_changes_nothing(db: None
     assert all(first[k] == second[k] for k in common)
     key = PartnerApiKey.objects.get(partner__name="Optus")
     rows = list(TrafficMinute.objects.filter(key=key))
-    assert {row.method for row in rows} == {"/feed/v1/{market}/GET", "/partners/probe/GET"}
+    assert {row.method for row in rows} == {"/feed/v1/{market}/GET", "/partners/probe/GET", ALL_METHODS}
     assert sum(row.quota_refused for row in rows) > 0
     assert sum(row.client_errors for row in rows) > 0
     assert max(row.steady for row in rows) >= 2

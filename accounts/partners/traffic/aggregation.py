@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 SECONDS_PER_MINUTE = 60
+# The method of a key's all-methods bucket: API Gateway throttles a key across its methods, so the
+# plan's rate and burst are compared with this bucket, which per-method buckets cannot add up to.
+ALL_METHODS = "*"
 STEADY_PERCENTILE = 95
 
 
@@ -98,6 +101,8 @@ def figures_of(requests: list[Request]) -> Figures:
 def minute_figures(requests: Iterable[Request]) -> dict[BucketKey, Figures]:
     """Group `requests` by key, stage, method and minute, and compute each bucket's figures.
 
+    Each key and stage also gets an ALL_METHODS bucket per minute, with every method's requests.
+
     A request id seen twice counts once (a log read twice, a sample flushed twice).
     """
     buckets: dict[BucketKey, list[Request]] = defaultdict(list)
@@ -106,7 +111,9 @@ def minute_figures(requests: Iterable[Request]) -> dict[BucketKey, Figures]:
         if request.request_id in seen:
             continue
         seen.add(request.request_id)
-        buckets[(request.key_id, request.stage, request.method, minute_of(request.at))].append(request)
+        minute = minute_of(request.at)
+        buckets[(request.key_id, request.stage, request.method, minute)].append(request)
+        buckets[(request.key_id, request.stage, ALL_METHODS, minute)].append(request)
     return {bucket: figures_of(members) for bucket, members in buckets.items()}
 
 

@@ -12,6 +12,6 @@ class ApplyRecommendationForm(forms.Form):
 
 
 class TrafficWindowForm(forms.Form):
-    """The key traffic page's query string: how many hours of minutes to show."""
+    """The key traffic page's query string: how many hours of minutes to show (up to 3 days)."""
 
-    hours = forms.IntegerField(min_value=1, max_value=24 * 14, required=False)
+    hours = forms.IntegerField(min_value=1, max_value=72, required=False)

@@ -94,9 +94,12 @@ class MinuteChart:
     start: datetime
     end: datetime
     rows: list[TrafficMinute]
+    rows_truncated: bool
 
 
 CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_TOP, CHART_BOTTOM = 720, 240, 48, 12, 212
+# The table lists the newest minutes only; the chart and the API have them all.
+TABLE_ROWS = 180
 
 
 def traffic_minute_chart(
@@ -140,6 +143,7 @@ def traffic_minute_chart(
         if row.method == ALL_METHODS and (row.throttled or row.quota_refused)
     ]
     refusals = [(x, y, round(CHART_BOTTOM - y, 1)) for x, y, _ in refusals]
+    all_rows = [row for row in rows if row.method == ALL_METHODS][::-1]
     return MinuteChart(
         width=CHART_WIDTH,
         height=CHART_HEIGHT,
@@ -153,7 +157,8 @@ def traffic_minute_chart(
         refusals=refusals,
         start=start,
         end=end,
-        rows=[row for row in rows if row.method == ALL_METHODS][::-1],
+        rows=all_rows[:TABLE_ROWS],
+        rows_truncated=len(all_rows) > TABLE_ROWS,
     )
 
 

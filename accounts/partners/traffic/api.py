@@ -64,7 +64,12 @@ class TrafficMinuteListView(generics.GenericAPIView[TrafficMinute]):
             OpenApiParameter("since", OpenApiTypes.DATETIME),
             OpenApiParameter("until", OpenApiTypes.DATETIME),
         ],
-        responses={200: TrafficMinuteSerializer(many=True), 400: BAD_FILTER, 403: DENIED},
+        responses={
+            200: TrafficMinuteSerializer(many=True),
+            400: BAD_FILTER,
+            403: DENIED,
+            404: OpenApiResponse(description="No such key."),
+        },
     )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())

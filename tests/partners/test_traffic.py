@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from accounts.partners.demo import load_partner_demo
+from accounts.partners.demo import load_partner_demo, load_traffic_demo
 from accounts.partners.models import PartnerApiKey, TrafficHour, TrafficMinute, TrafficSample
 from accounts.partners.services import IssuedKey
 from accounts.partners.traffic.aggregation import (
@@ -231,6 +231,18 @@ def test_demo_traffic_is_realistic_and_loading_it_twice_changes_nothing(db: None
     assert sum(row.quota_refused for row in rows) > 0
     assert sum(row.client_errors for row in rows) > 0
     assert max(row.steady for row in rows) >= 2
+
+
+def test_demo_traffic_is_not_regenerated_while_fresh(db: None) -> None:
+    load_partner_demo(write=lambda _: None)
+    assert load_traffic_demo(hours=1, fresh_for=timedelta(hours=1)) is not None
+    assert load_traffic_demo(hours=1, fresh_for=timedelta(hours=1)) == 0
+
+
+def test_import_logs_without_a_log_group_is_a_clear_error(db: None, settings: Any) -> None:
+    settings.PARTNER_ACCESS_LOG_GROUPS = []
+    with pytest.raises(CommandError, match="PARTNER_ACCESS_LOG_GROUPS"):
+        call_command("partners_traffic", "import-logs", stdout=_Sink())
 
 
 def test_command_rejects_bad_arguments(db: None) -> None:

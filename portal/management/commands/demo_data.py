@@ -211,11 +211,13 @@ class Command(BaseCommand):
         self._traffic()
 
     def _traffic(self) -> None:
-        """Keep a fresh day of demo partner traffic (replaced, never added, when loaded again)."""
+        """Keep a recent day of demo partner traffic (replaced, never added, when loaded again)."""
+        from datetime import timedelta
+
         from accounts.partners.demo import load_traffic_demo
 
-        written = load_traffic_demo(hours=24)
-        if written is not None:
+        written = load_traffic_demo(hours=24, fresh_for=timedelta(hours=1))
+        if written:
             self.stdout.write(f"Demo partner traffic: {written} key-minutes over the last 24 hours.")
 
     def _already_loaded(self, items: int) -> bool:

@@ -21,7 +21,7 @@ from accounts.partners.traffic.aggregation import (
     minute_figures,
     percentile,
 )
-from accounts.partners.traffic.recorder import get_recorder
+from accounts.partners.traffic.recorder import TrafficRecorder, get_recorder
 from accounts.partners.traffic.services import (
     traffic_ingest,
     traffic_prune,
@@ -209,7 +209,7 @@ def test_a_failing_flush_loses_the_batch_but_not_the_request(
     def broken(**kwargs: Any) -> None:
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(services, "traffic_samples_store", broken)
+    monkeypatch.setattr(services, "traffic_samples_insert", broken)
     assert get_recorder().flush() == 0
     assert get_recorder().flush() == 0  # the batch is gone, not retried forever
 
@@ -231,6 +231,32 @@ def test_demo_traffic_is_realistic_and_loading_it_twice_changes_nothing(db: None
     assert sum(row.quota_refused for row in rows) > 0
     assert sum(row.client_errors for row in rows) > 0
     assert max(row.steady for row in rows) >= 2
+
+
+def test_the_recorder_rolls_up_at_most_every_30_seconds_unless_flushed(
+    issue: Callable[..., IssuedKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a recorder whose first rollup is done, and samples added within 30 s of it
+    recorder = TrafficRecorder(flush_seconds=0.0)
+    key = issue().key
+    requests = hand_computed_minute(key.pk)
+    recorder.add(requests[0])
+    assert TrafficMinute.objects.filter(method=ALL_METHODS).get().requests == 1
+    for request in requests[1:5]:
+        recorder.add(request)
+    # then they are stored but not rolled up yet
+    assert TrafficSample.objects.count() == 5
+    assert TrafficMinute.objects.filter(method=ALL_METHODS).get().requests == 1
+    # until the next rollup is due, or an explicit flush
+    recorder.rollup_seconds = 0.0
+    recorder.add(requests[5])
+    assert TrafficMinute.objects.filter(method=ALL_METHODS).get().requests == 6
+    recorder.rollup_seconds = 3600.0
+    for request in requests[6:]:
+        recorder.add(request)
+    recorder.flush()
+    table = minutes_table()
+    assert table[(key.pk, STAGE, FEED, MINUTE)] == EXPECTED_FEED
 
 
 def test_demo_traffic_is_not_regenerated_while_fresh(db: None) -> None:

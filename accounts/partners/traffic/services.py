@@ -7,7 +7,7 @@ the natural key), so a window read or rolled up twice is counted once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +36,7 @@ __all__ = [
     "traffic_ingest",
     "traffic_prune",
     "traffic_rollup",
+    "traffic_samples_insert",
     "traffic_samples_store",
 ]
 
@@ -48,14 +49,9 @@ BATCH = 500
 RESPONSE_TYPES = {"THROTTLED": "throttle", "QUOTA_EXCEEDED": "quota"}
 
 
-def traffic_samples_store(*, requests: Sequence[Request]) -> tuple[datetime, datetime] | None:
-    """Store local enforcement samples (a repeated request id is ignored) and roll their minutes up.
-
-    Returns the whole-minute window rolled up, or None when there was nothing to store.
-    """
-    if not requests:
-        return None
-    with transaction.atomic():
+def traffic_samples_insert(*, requests: Sequence[Request]) -> int:
+    """Store local enforcement samples (a repeated request id is ignored); return how many were given."""
+    if requests:
         TrafficSample.objects.bulk_create(
             [
                 TrafficSample(
@@ -73,24 +69,38 @@ def traffic_samples_store(*, requests: Sequence[Request]) -> tuple[datetime, dat
             batch_size=BATCH,
             ignore_conflicts=True,
         )
+    return len(requests)
+
+
+def traffic_samples_store(*, requests: Sequence[Request]) -> tuple[datetime, datetime] | None:
+    """Store samples and roll up the minutes they touched, for their keys.
+
+    Returns the whole-minute window rolled up, or None when there was nothing to store.
+    """
+    if not requests:
+        return None
+    traffic_samples_insert(requests=requests)
     start = min(r.at for r in requests)
     end = max(r.at for r in requests) + timedelta(microseconds=1)
-    return traffic_rollup(start=start, end=end)
+    return traffic_rollup(start=start, end=end, key_ids={r.key_id for r in requests})
 
 
-def traffic_rollup(*, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+def traffic_rollup(
+    *, start: datetime, end: datetime, key_ids: Collection[int] | None = None
+) -> tuple[datetime, datetime]:
     """Recompute the minute and hour rollups of [start, end), widened to whole minutes, from samples.
 
-    Returns the whole-minute window.
+    Only `key_ids`' buckets when given (a flush touches few keys). Returns the whole-minute window.
     """
     first, last = minutes_between(start, end)
-    rows = (
-        TrafficSample.objects.filter(at__gte=first, at__lt=last)
-        .order_by()
-        .values_list("request_id", "key_id", "stage", "method", "at", "status", "reason", "latency_ms")
+    samples = TrafficSample.objects.filter(at__gte=first, at__lt=last)
+    if key_ids is not None:
+        samples = samples.filter(key_id__in=list(key_ids))
+    rows = samples.order_by().values_list(
+        "request_id", "key_id", "stage", "method", "at", "status", "reason", "latency_ms"
     )
     requests = [Request(*row) for row in rows.iterator(chunk_size=2000)]
-    _write(minute_figures(requests), first, last)
+    _write(minute_figures(requests), first, last, key_ids)
     return first, last
 
 
@@ -106,7 +116,9 @@ def traffic_ingest(*, requests: Iterable[Request], start: datetime, end: datetim
     return len(figures)
 
 
-def _write(figures: dict[BucketKey, Figures], first: datetime, last: datetime) -> None:
+def _write(
+    figures: dict[BucketKey, Figures], first: datetime, last: datetime, key_ids: Collection[int] | None = None
+) -> None:
     with transaction.atomic():
         TrafficMinute.objects.bulk_create(
             [
@@ -118,17 +130,16 @@ def _write(figures: dict[BucketKey, Figures], first: datetime, last: datetime) -
             unique_fields=["key", "stage", "method", "minute"],
             update_fields=[*FIGURE_FIELDS, "updated_at"],
         )
-        _hours_refresh(hour_of(first), last)
+        _hours_refresh(hour_of(first), last, key_ids)
 
 
-def _hours_refresh(first_hour: datetime, last: datetime) -> None:
+def _hours_refresh(first_hour: datetime, last: datetime, key_ids: Collection[int] | None) -> None:
     """Recompute every hour rollup that overlaps [first_hour, last) from its minutes."""
     end = hour_of(last) + (timedelta(hours=1) if hour_of(last) < last else timedelta())
-    rows = (
-        TrafficMinute.objects.filter(minute__gte=first_hour, minute__lt=end)
-        .order_by()
-        .values_list("key_id", "stage", "method", "minute", *FIGURE_FIELDS)
-    )
+    minutes = TrafficMinute.objects.filter(minute__gte=first_hour, minute__lt=end)
+    if key_ids is not None:
+        minutes = minutes.filter(key_id__in=list(key_ids))
+    rows = minutes.order_by().values_list("key_id", "stage", "method", "minute", *FIGURE_FIELDS)
     by_hour: dict[BucketKey, list[Figures]] = defaultdict(list)
     for key_id, stage, method, minute, *values in rows.iterator(chunk_size=2000):
         by_hour[(key_id, stage, method, hour_of(minute))].append(Figures(*values))

@@ -16,7 +16,8 @@ only this run's own key prefix is deleted afterwards). The key lookup is cached 
 PARTNER_KEY_CACHE_SECONDS (5 s by default); one more row shows the cost without that cache.
 It also times the full middleware stack (Django's test Client) for scale.
 
-Every request is admitted: each key makes 400 requests, under its burst of 500.
+Every request is admitted: each key makes 400 requests, under its burst of 500. Traffic recording
+(one sample per request, flushed to the rollups) is measured on the feed, its flush included.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 PER_KEY = 400
 KEYS_PER_ROUND = 5
 ROUNDS = 5
+RECORDING_ROUNDS = 11
+CHUNK = 20
 
 
 def configure(var_dir: str) -> None:
@@ -116,6 +119,53 @@ def measure(call: Callable[[str], int], partner: Any, plan: Any, keys: int = KEY
     for _ in range(ROUNDS):
         results.append(time_calls(call, fresh_secrets(partner, plan, keys)))
     return statistics.median(results)
+
+
+def measure_recording(
+    call: Callable[[str], int], partner: Any, plan: Any, uri: str, prefix: str
+) -> tuple[float, float, float]:
+    """Median µs per request of `call` without and with traffic recording, and the median ratio.
+
+    On two shared cores the machine's speed drifts by more than the effect being measured, so
+    each round alternates chunks of CHUNK requests without and with recording (two fresh keys),
+    adds the recorder's flush (samples stored, minutes rolled up) to the recorded side, and the
+    ratio is taken per round.
+    """
+    from accounts.partners import enforcement
+    from accounts.partners.enforcement import PartnerLimiter, storage_from_uri
+    from accounts.partners.traffic.recorder import get_recorder
+
+    recorder = get_recorder()
+    real_record = enforcement._record
+
+    def skip_record(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(RECORDING_ROUNDS):
+        enforcement.set_limiter(PartnerLimiter(storage_from_uri(uri, key_prefix=prefix)))
+        secret_off, secret_on = fresh_secrets(partner, plan, 2)
+        recorder.discard()
+        spent = {False: 0.0, True: 0.0}
+        for _chunk in range(PER_KEY // CHUNK):
+            for enabled, secret in ((False, secret_off), (True, secret_on)):
+                enforcement._record = real_record if enabled else skip_record
+                started = time.perf_counter()
+                for _request in range(CHUNK):
+                    if call(secret) != 200:
+                        raise RuntimeError("the benchmark must only measure admitted requests")
+                spent[enabled] += time.perf_counter() - started
+        started = time.perf_counter()
+        stored = recorder.flush()
+        spent[True] += time.perf_counter() - started
+        if stored != PER_KEY:
+            raise RuntimeError(f"recorded {stored} of {PER_KEY} requests")
+        off.append(spent[False] / PER_KEY * 1e6)
+        on.append(spent[True] / PER_KEY * 1e6)
+    enforcement._record = real_record
+    ratios = [with_recording / without for without, with_recording in zip(off, on, strict=True)]
+    return statistics.median(off), statistics.median(on), statistics.median(ratios)
 
 
 def publish_feed() -> None:
@@ -218,6 +268,11 @@ def main() -> int:
             feed_rows.append((f"{label}, key cache 5 s", measure(feed_protected, partner, plan, keys=1)))
         feed_baseline = measure(feed_bare, partner, plan, keys=1)
 
+        # Traffic recording (one sample per request, flushed to the rollups in batches): the feed
+        # behind the decorator with and without it, rounds interleaved, each recorded round's
+        # flush (samples stored + minutes rolled up) inside the timed span.
+        recording = measure_recording(feed_protected, partner, plan, storages[0][1], redis_prefix)
+
         # For scale: the whole middleware stack, probe route vs the health check's bare answer.
         enforcement.set_limiter(PartnerLimiter(storage_from_uri(storages[0][1])))
         client = Client()
@@ -235,6 +290,15 @@ def main() -> int:
         for label, value in feed_rows:
             extra = value - feed_baseline
             print(f"  {label:<58} {value:8.1f} µs   +{extra:6.1f} µs   x{value / feed_baseline:5.2f}")
+        off, on, ratio = recording
+        print(f"Traffic recording, GET /feed/v1/AU ({RECORDING_ROUNDS} rounds of {PER_KEY} off and on):")
+        print(f"  {'behind the decorator, recording off':<58} {off:8.1f} µs")
+        print(
+            f"  {'behind the decorator, recording on':<58} {on:8.1f} µs   +{on - off:6.1f} µs   x{ratio:5.3f}"
+        )
+        verdict = "within" if ratio <= 1.10 else "OVER"
+        print(f"  recording adds {100 * (ratio - 1):.1f} % to the feed's time (median of the rounds' ratios)")
+        print(f"  ({verdict} the 10 % budget)")
         print("Full middleware stack (test Client):")
         print(f"  {'GET /healthcheck (no view, no key)':<58} {full_health:8.1f} µs")
         print(f"  {'GET /partners/probe/ with a key (SQLite file)':<58} {full_probe:8.1f} µs")

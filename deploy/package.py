@@ -38,6 +38,7 @@ BOTOCORE_SERVICES = frozenset(
         "apigateway",  # usage plans and API keys (accounts/gateway)
         "dynamodb",  # shared admin tables (portal/shared_tables)
         "lambda",  # Zappa async tasks invoke the function itself (zappa.asynchronous)
+        "logs",  # API Gateway access logs via Logs Insights (accounts/partners/gateway/logs_insights.py)
         "rekognition",  # image labels (content/labelling)
         "s3",  # media storage (django-storages) and Zappa's handler
         "secretsmanager",  # portal/secrets.py

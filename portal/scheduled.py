@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     # Notifications (docs/notifications.md): detect and deliver; the daily digest.
     "notifications_run": ("notifications", "run"),
     "notifications_digest": ("notifications", "digest"),
+    # Retention of partner traffic rollups (docs/partners.md, "Traffic"), primary region only.
+    "partner_traffic_prune": ("partners_traffic", "prune"),
+    # Leavers: SSO users the provider has not confirmed for 30 days lose access and their tokens.
+    "sso_deactivate_stale": ("sso", "deactivate-stale", "--days", "30"),
 }
 
 
@@ -103,3 +107,13 @@ def notifications_run(event: dict[str, Any], context: Any) -> str:
 def notifications_digest(event: dict[str, Any], context: Any) -> str:
     """Email each user's daily notification digest (`manage.py notifications digest`)."""
     return _run("notifications_digest")
+
+
+def partner_traffic_prune(event: dict[str, Any], context: Any) -> str:
+    """Apply partner traffic retention: minutes 14 days, hours 400 (`manage.py partners_traffic prune`)."""
+    return _run("partner_traffic_prune")
+
+
+def sso_deactivate_stale(event: dict[str, Any], context: Any) -> str:
+    """Deactivate SSO users unconfirmed for 30 days (`manage.py sso deactivate-stale --days 30`)."""
+    return _run("sso_deactivate_stale")

@@ -1,6 +1,6 @@
 """REST API v1 routes for partners, usage plans and partner API keys (included from portal/api/urls.py)."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from accounts.partners import api
 
@@ -25,4 +25,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partner-keys/<int:pk>/usage/", api.PartnerKeyUsageView.as_view(), name="api-partner-key-usage"),
     path("partner-alerts/", api.PartnerAlertsView.as_view(), name="api-partner-alerts"),
     path("partner-usage/sync/", api.UsageSyncView.as_view(), name="api-partner-usage-sync"),
+    path("", include("accounts.partners.traffic.api_urls")),
 ]

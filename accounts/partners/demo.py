@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 
 from accounts.partners.enforcement import local_stage
-from accounts.partners.models import Partner, UsagePlan
+from accounts.partners.models import Partner, PartnerApiKey, TrafficMinute, UsagePlan
 from accounts.partners.services import IssuedKey, PlanInput, key_issue, partner_create, plan_create
+from accounts.partners.traffic.aggregation import minute_of
+from accounts.partners.traffic.demo import demo_requests
+from accounts.partners.traffic.services import traffic_ingest
 
 PARTNER = "Optus"
 PLAN = "Partner Gold"
@@ -59,3 +63,22 @@ def load_partner_demo(*, write: Callable[[str], object] = sys.stdout.write) -> I
         f"  try: curl -H 'x-api-key: {issued.secret}' http://127.0.0.1:8000/partners/probe/\n"
     )
     return issued
+
+
+def load_traffic_demo(
+    *, hours: int = 24, now: datetime | None = None, fresh_for: timedelta | None = None
+) -> int | None:
+    """Write `hours` of demo traffic for the demo key (through the real aggregation); None: no key.
+
+    With `fresh_for`, nothing is written (0) while the key has traffic newer than that.
+    """
+    key = PartnerApiKey.objects.filter(partner__name=PARTNER, name=KEY_NAME).select_related("plan").first()
+    if key is None:
+        return None
+    end = minute_of(now or datetime.now(UTC))
+    if fresh_for is not None and TrafficMinute.objects.filter(key=key, minute__gte=end - fresh_for).exists():
+        return 0
+    requests = demo_requests(
+        key_id=key.pk, stage=local_stage(), end=end, hours=hours, burst_limit=key.plan.burst_limit
+    )
+    return traffic_ingest(requests=requests, start=end - timedelta(hours=hours), end=end)

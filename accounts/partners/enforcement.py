@@ -20,6 +20,7 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -480,6 +481,33 @@ def refusal_response(decision: Decision) -> HttpResponse:
     return response
 
 
+def _record(
+    request: HttpRequest,
+    resource: str | None,
+    decision: Decision,
+    response: HttpResponse,
+    arrived: datetime,
+    started: float,
+) -> None:
+    """Buffer the request's traffic sample (API Gateway's access logs do this in production)."""
+    from accounts.partners.traffic.aggregation import Request
+    from accounts.partners.traffic.recorder import get_recorder
+
+    assert decision.policy is not None
+    get_recorder().add(
+        Request(
+            request_id=uuid.uuid4().hex,
+            key_id=decision.policy.key_id,
+            stage=local_stage(),
+            method=f"{resource or request.path_info.rstrip('/') or '/'}/{request.method}",
+            at=arrived,
+            status=response.status_code,
+            reason=decision.reason if response.status_code == 429 else "",
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+    )
+
+
 ViewFunc = Callable[..., HttpResponse]
 SAFE_METHODS = ("GET", "HEAD")
 
@@ -517,15 +545,19 @@ def require_partner_key(
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in SAFE_METHODS:
                 return method_not_allowed()
+            started, arrived = time.perf_counter(), _utcnow()
             decision = enforce(request, resource=resource)
             if not decision.allowed:
                 if decision.policy is not None:
                     logger.info("Partner key %s refused: %s", decision.policy.prefix, decision.reason)
-                return refusal_response(decision)
-            request.partner_key = decision.policy  # type: ignore[attr-defined]
-            response = func(request, *args, **kwargs)
-            if decision.quota_remaining is not None:
-                response["X-RateLimit-Quota-Remaining"] = str(decision.quota_remaining)
+                response = refusal_response(decision)
+            else:
+                request.partner_key = decision.policy  # type: ignore[attr-defined]
+                response = func(request, *args, **kwargs)
+                if decision.quota_remaining is not None:
+                    response["X-RateLimit-Quota-Remaining"] = str(decision.quota_remaining)
+            if decision.policy is not None and settings.GATEWAY_BACKEND == "local":
+                _record(request, resource, decision, response, arrived, started)
             return response
 
         # Partner endpoints are read-only JSON without cookies: another method gets a JSON 405,

@@ -21,6 +21,9 @@ __all__ = [
     "QuotaPeriod",
     "QuotaTopUp",
     "SyncState",
+    "TrafficHour",
+    "TrafficMinute",
+    "TrafficSample",
     "UsagePlan",
 ]
 
@@ -198,3 +201,7 @@ class QuotaTopUp(GatewaySynced):
 
     def __str__(self) -> str:
         return f"+{self.amount} for key {self.key_id}"
+
+
+# The traffic area's models live in their sub-package; imported here so Django registers them.
+from accounts.partners.traffic.models import TrafficHour, TrafficMinute, TrafficSample  # noqa: E402

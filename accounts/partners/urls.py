@@ -1,6 +1,6 @@
 """Partners area pages (admins only), and the stand-in endpoint protected by partner keys."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from accounts.partners import views
 
@@ -22,6 +22,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("keys/<int:pk>/rotate/", views.key_rotate, name="key-rotate"),
     path("keys/<int:pk>/top-up/", views.key_top_up, name="key-top-up"),
     path("keys/<int:pk>/retry/", views.key_retry, name="key-retry"),
+    # Before key-status, whose <slug:action> would take "traffic".
+    path("", include("accounts.partners.traffic.urls")),
     path("keys/<int:pk>/<slug:action>/", views.key_status, name="key-status"),
     path("top-ups/<int:pk>/retry/", views.top_up_retry, name="top-up-retry"),
     path("usage/refresh/", views.usage_refresh, name="usage-refresh"),

@@ -257,6 +257,8 @@ PARTNER_LIMITS_STORAGE = env.str("PARTNER_LIMITS_STORAGE", "")
 REDIS_URL = env.str("REDIS_URL", "")
 # Suspending or revoking a key reaches other processes within this many seconds.
 PARTNER_KEY_CACHE_SECONDS = env.float("PARTNER_KEY_CACHE_SECONDS", 5.0)
+# API Gateway access-log groups (comma-separated) read by `partners_traffic import-logs` (docs/partners.md).
+PARTNER_ACCESS_LOG_GROUPS = env_list("PARTNER_ACCESS_LOG_GROUPS", "")
 
 # API tokens for automation: default lifetime in days (None = no expiry unless given).
 API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", 365)

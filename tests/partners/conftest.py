@@ -20,6 +20,7 @@ from accounts.partners.gateway import set_gateway
 from accounts.partners.gateway.sqlite_limits import SQLiteStorage
 from accounts.partners.models import Partner, UsagePlan
 from accounts.partners.services import IssuedKey, PlanInput, key_issue, partner_create, plan_create
+from accounts.partners.traffic.recorder import get_recorder
 
 # Redis runs beside PostgreSQL on every development and CI machine; db 15 is the tests' own.
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
@@ -77,7 +78,9 @@ def local_partner_setup(settings: Any, tmp_path: Path) -> Iterator[PartnerLimite
     limiter = PartnerLimiter(SQLiteStorage(path=tmp_path / "default-limits.sqlite3"))
     enforcement.set_limiter(limiter)
     enforcement._last_used_written.clear()
+    get_recorder().discard()
     yield limiter
+    get_recorder().discard()
     enforcement.set_limiter(None)
     set_gateway(None)
 

@@ -190,6 +190,7 @@ class Command(BaseCommand):
         items = options["items"]
         if not options["force"] and self._already_loaded(items):
             self.stdout.write("Demo data already loaded (use --force to re-check).")
+            self._traffic()
             return
         markets = self._markets()
         self._users(markets)
@@ -207,10 +208,21 @@ class Command(BaseCommand):
         from accounts.partners.demo import load_partner_demo
 
         load_partner_demo(write=self.stdout.write)
+        self._traffic()
         # The bell has something to show: the demo partner's quota alert and the label queue.
         from portal.notifications.services import notifications_detect
 
         self.stdout.write(f"Notifications raised: {len(notifications_detect(dispatch_delivery=False))}.")
+
+    def _traffic(self) -> None:
+        """Keep a recent day of demo partner traffic (replaced, never added, when loaded again)."""
+        from datetime import timedelta
+
+        from accounts.partners.demo import load_traffic_demo
+
+        written = load_traffic_demo(hours=24, fresh_for=timedelta(hours=1))
+        if written:
+            self.stdout.write(f"Demo partner traffic: {written} key-minutes over the last 24 hours.")
 
     def _already_loaded(self, items: int) -> bool:
         """Whether every part of the demo is there, so `make run` starts at once the second time."""

@@ -1,0 +1,260 @@
+"""Reads of partner traffic: a key's minutes (table and chart), and how well its plan fits.
+
+Every selector checks `accounts.access` first (admins, or MANAGE_PARTNERS) and raises AccessDenied.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+
+from accounts.access import Action, require
+from accounts.partners.models import PartnerApiKey, UsagePlan
+from accounts.partners.traffic.aggregation import ALL_METHODS, minute_of, percentile
+from accounts.partners.traffic.models import TrafficMinute
+
+__all__ = [
+    "FIT_DAYS",
+    "Fit",
+    "MinuteChart",
+    "traffic_minute_chart",
+    "traffic_minutes",
+    "traffic_plan_fit",
+    "traffic_plan_fits",
+]
+
+# The minute rollups' retention: the Fit panel looks at every minute there is.
+FIT_DAYS = 14
+# Room above what was seen, so a recommendation is not refused by the next busy day.
+RATE_HEADROOM = 1.2
+BURST_HEADROOM = 1.1
+QUOTA_HEADROOM = 1.2
+PERIOD_DAYS = {"DAY": 1, "WEEK": 7, "MONTH": 31}
+# What the plan form accepts (services.plans validates the same bounds).
+MAX_RATE = 10_000
+MAX_BURST = 5_000
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(UTC)
+
+
+def traffic_minutes(
+    *,
+    user: Any,
+    key: PartnerApiKey | None = None,
+    method: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[TrafficMinute]:
+    """Return minute rollups, filtered by key, method ("*": all methods) and [since, until).
+
+    Raises AccessDenied.
+    """
+    require(user, Action.MANAGE_PARTNERS)
+    rows = TrafficMinute.objects.all()
+    if key is not None:
+        rows = rows.filter(key=key)
+    if method:
+        rows = rows.filter(method=method)
+    if since is not None:
+        rows = rows.filter(minute__gte=since)
+    if until is not None:
+        rows = rows.filter(minute__lt=until)
+    return rows
+
+
+@dataclass(frozen=True)
+class ChartSeries:
+    """One method's requests/s per minute as an SVG polyline."""
+
+    method: str
+    css: str
+    points: str
+
+
+@dataclass(frozen=True)
+class MinuteChart:
+    """A key's requests per second by minute, per method, with the plan's rate as a line."""
+
+    width: int
+    height: int
+    left: int
+    top: int
+    bottom: int
+    y_max: float
+    rate: float
+    rate_y: float
+    series: list[ChartSeries]
+    refusals: list[tuple[float, float, float]]  # x, y, height of the 429 marks
+    start: datetime
+    end: datetime
+    rows: list[TrafficMinute]
+    rows_truncated: bool
+
+
+CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_TOP, CHART_BOTTOM = 720, 240, 48, 12, 212
+# The table lists the newest minutes only; the chart and the API have them all.
+TABLE_ROWS = 180
+
+
+def traffic_minute_chart(
+    *, user: Any, key: PartnerApiKey, hours: int = 6, now: datetime | None = None
+) -> MinuteChart:
+    """Return the key's last `hours` of minutes (one query) as chart series and table rows.
+
+    Raises AccessDenied.
+    """
+    end = minute_of(_now(now)) + timedelta(minutes=1)
+    start = end - timedelta(hours=hours)
+    rows = list(traffic_minutes(user=user, key=key, since=start, until=end).order_by("minute", "method"))
+    plan: UsagePlan = key.plan
+    rate = float(plan.rate_limit)
+    span = (end - start).total_seconds()
+    per_method: dict[str, list[tuple[datetime, float]]] = {}
+    for row in rows:
+        per_method.setdefault(row.method, []).append((row.minute, row.requests / 60))
+    y_max = max([rate * 1.1, 1.0] + [row.steady for row in rows if row.method == ALL_METHODS])
+    y_max = max([y_max] + [rps for points in per_method.values() for _, rps in points])
+    plot_w = CHART_WIDTH - CHART_LEFT - 8
+    plot_h = CHART_BOTTOM - CHART_TOP
+
+    def x_of(at: datetime) -> float:
+        return round(CHART_LEFT + (at - start).total_seconds() / span * plot_w, 1)
+
+    def y_of(value: float) -> float:
+        return round(CHART_BOTTOM - min(value, y_max) / y_max * plot_h, 1)
+
+    series = [
+        ChartSeries(
+            method=method,
+            css="all" if method == ALL_METHODS else f"m{n % 6}",
+            points=" ".join(f"{x_of(at)},{y_of(rps)}" for at, rps in points),
+        )
+        for n, (method, points) in enumerate(sorted(per_method.items()))
+    ]
+    refusals = [
+        (x_of(row.minute), y_of((row.throttled + row.quota_refused) / 60), 0.0)
+        for row in rows
+        if row.method == ALL_METHODS and (row.throttled or row.quota_refused)
+    ]
+    refusals = [(x, y, round(CHART_BOTTOM - y, 1)) for x, y, _ in refusals]
+    all_rows = [row for row in rows if row.method == ALL_METHODS][::-1]
+    return MinuteChart(
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        left=CHART_LEFT,
+        top=CHART_TOP,
+        bottom=CHART_BOTTOM,
+        y_max=round(y_max, 1),
+        rate=rate,
+        rate_y=y_of(rate),
+        series=series,
+        refusals=refusals,
+        start=start,
+        end=end,
+        rows=all_rows[:TABLE_ROWS],
+        rows_truncated=len(all_rows) > TABLE_ROWS,
+    )
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How a key's traffic fits its plan over the last FIT_DAYS days, and what plan would fit."""
+
+    key_id: int
+    plan_id: int
+    days: int
+    minutes: int
+    minutes_over_rate: int
+    minutes_over_burst: int
+    throttled: int
+    quota_refused: int
+    requests: int
+    p95_steady: int
+    peak_burst: int
+    rate: int
+    burst: int
+    quota_limit: int | None
+    quota_period: str
+    evidence: str
+
+    @property
+    def share_over_rate(self) -> float:
+        return self.minutes_over_rate / self.minutes if self.minutes else 0.0
+
+    @property
+    def share_over_burst(self) -> float:
+        return self.minutes_over_burst / self.minutes if self.minutes else 0.0
+
+
+def traffic_plan_fit(*, user: Any, key: PartnerApiKey, now: datetime | None = None) -> Fit:
+    """Return how the key's traffic fits its plan (see `traffic_plan_fits`). Raises AccessDenied."""
+    return traffic_plan_fits(user=user, keys=[key], now=now)[key.pk]
+
+
+def traffic_plan_fits(*, user: Any, keys: list[PartnerApiKey], now: datetime | None = None) -> dict[int, Fit]:
+    """Compare each key's all-methods minutes with its plan and recommend rate, burst and quota.
+
+    One query for all `keys` (their plans must be loaded with them). The steady rate recommended
+    is the p95 of the minutes' steady rates with 20 % headroom; the burst the peak with 10 %; the
+    quota the period's share of the requests seen, with 20 %. Raises AccessDenied.
+    """
+    require(user, Action.MANAGE_PARTNERS)
+    end = _now(now)
+    since = end - timedelta(days=FIT_DAYS)
+    rows_by_key: dict[int, list[tuple[int, int, int, int, int, datetime]]] = {key.pk: [] for key in keys}
+    rows = (
+        TrafficMinute.objects.filter(
+            key__in=[key.pk for key in keys], method=ALL_METHODS, minute__gte=since, minute__lt=end
+        )
+        .order_by()
+        .values_list("key_id", "steady", "burst", "requests", "throttled", "quota_refused", "minute")
+    )
+    for key_id, steady, burst, requests, throttled, quota_refused, minute in rows:
+        rows_by_key[key_id].append((steady, burst, requests, throttled, quota_refused, minute))
+    return {key.pk: _fit(key, rows_by_key[key.pk], end) for key in keys}
+
+
+def _fit(key: PartnerApiKey, rows: list[tuple[int, int, int, int, int, datetime]], end: datetime) -> Fit:
+    plan: UsagePlan = key.plan
+    rate, burst_limit = float(plan.rate_limit), plan.burst_limit
+    steadies = [row[0] for row in rows]
+    p95_steady = int(percentile(steadies, 95))
+    peak_burst = max((row[1] for row in rows), default=0)
+    requests = sum(row[2] for row in rows)
+    quota_limit: int | None = None
+    if plan.has_quota:
+        # A key seen for two days is judged on two days, not diluted over the whole window.
+        first = min((row[5] for row in rows), default=end)
+        observed_days = max(1.0, (end - first).total_seconds() / 86400)
+        per_period = requests / observed_days * PERIOD_DAYS.get(plan.quota_period, 31)
+        quota_limit = max(1, math.ceil(per_period * QUOTA_HEADROOM))
+    recommended_rate = min(MAX_RATE, max(1, math.ceil(p95_steady * RATE_HEADROOM)))
+    recommended_burst = min(MAX_BURST, max(recommended_rate, math.ceil(peak_burst * BURST_HEADROOM), 1))
+    evidence = (
+        f"p95 steady {p95_steady} rps, peak burst {peak_burst} in the last {FIT_DAYS} days"
+        f" ({len(rows)} active minutes, {requests:,} requests)"
+    )
+    return Fit(
+        key_id=key.pk,
+        plan_id=plan.pk,
+        days=FIT_DAYS,
+        minutes=len(rows),
+        minutes_over_rate=sum(1 for value in steadies if value > rate),
+        minutes_over_burst=sum(1 for row in rows if row[1] > burst_limit),
+        throttled=sum(row[3] for row in rows),
+        quota_refused=sum(row[4] for row in rows),
+        requests=requests,
+        p95_steady=p95_steady,
+        peak_burst=peak_burst,
+        rate=recommended_rate,
+        burst=recommended_burst,
+        quota_limit=quota_limit,
+        quota_period=plan.quota_period if plan.has_quota else "",
+        evidence=evidence,
+    )

@@ -1,0 +1,72 @@
+"""Traffic rollups and plan recommendations for the REST API, and the list filters' parsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.partners.traffic.models import TrafficMinute
+
+
+class TrafficMinuteSerializer(serializers.ModelSerializer[TrafficMinute]):
+    key = serializers.IntegerField(source="key_id", read_only=True)
+
+    class Meta:
+        model = TrafficMinute
+        fields = [
+            "key",
+            "stage",
+            "method",
+            "minute",
+            "requests",
+            "burst",
+            "steady",
+            "ok",
+            "client_errors",
+            "server_errors",
+            "throttled",
+            "quota_refused",
+            "latency_p50",
+            "latency_p99",
+        ]
+        read_only_fields = fields
+
+
+class TrafficFilterSerializer(serializers.Serializer[dict[str, Any]]):
+    """?key=&method=&since=&until= (ISO 8601, UTC when no offset)."""
+
+    key = serializers.IntegerField(required=False, min_value=1)
+    method = serializers.CharField(required=False, max_length=255)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": "Must be after since."})
+        return attrs
+
+
+class RecommendationFilterSerializer(serializers.Serializer[dict[str, Any]]):
+    key = serializers.IntegerField(required=False, min_value=1)
+
+
+class RecommendationSerializer(serializers.Serializer[Any]):
+    key = serializers.IntegerField(source="key_id")
+    plan = serializers.IntegerField(source="plan_id")
+    days = serializers.IntegerField()
+    minutes = serializers.IntegerField()
+    minutes_over_rate = serializers.IntegerField()
+    minutes_over_burst = serializers.IntegerField()
+    share_over_rate = serializers.FloatField()
+    share_over_burst = serializers.FloatField()
+    throttled = serializers.IntegerField()
+    quota_refused = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    p95_steady = serializers.IntegerField()
+    peak_burst = serializers.IntegerField()
+    rate = serializers.IntegerField()
+    burst = serializers.IntegerField()
+    quota_limit = serializers.IntegerField(allow_null=True)
+    quota_period = serializers.CharField()
+    evidence = serializers.CharField()

@@ -1,0 +1,10 @@
+"""Traffic pages of partner keys (included from accounts/partners/urls.py, in its namespace)."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from accounts.partners.traffic import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("keys/<int:pk>/traffic/", views.key_traffic, name="key-traffic"),
+    path("keys/<int:pk>/traffic/apply/", views.key_traffic_apply, name="key-traffic-apply"),
+]

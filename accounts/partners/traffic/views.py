@@ -1,0 +1,79 @@
+"""A key's traffic page: requests per second by method, refusals, latency, and the plan's Fit.
+
+Thin views: parse, call one selector or service (which checks `accounts.access`), render.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST, require_safe
+
+from accounts.partners import selectors as partner_selectors
+from accounts.partners.services.fit import traffic_recommendation_apply
+from accounts.partners.traffic import selectors
+from accounts.partners.traffic.aggregation import ALL_METHODS
+from accounts.partners.traffic.forms import ApplyRecommendationForm, TrafficWindowForm
+from portal.pages import actor_of, portal_view
+
+DEFAULT_HOURS = 6
+
+
+def _page(
+    request: HttpRequest, pk: int, form: ApplyRecommendationForm | None, status: int = 200
+) -> HttpResponse:
+    key = partner_selectors.key_get(user=request.user, pk=pk)
+    window = TrafficWindowForm(request.GET)
+    hours = (window.cleaned_data.get("hours") if window.is_valid() else None) or DEFAULT_HOURS
+    fit = selectors.traffic_plan_fit(user=request.user, key=key)
+    if form is None:
+        form = ApplyRecommendationForm(
+            initial={"rate": fit.rate, "burst": fit.burst, "quota_limit": fit.quota_limit}
+        )
+    return render(
+        request,
+        "partners/traffic/key_traffic.html",
+        {
+            "key": key,
+            "hours": hours,
+            "chart": selectors.traffic_minute_chart(user=request.user, key=key, hours=hours),
+            "fit": fit,
+            "form": form,
+            "all_methods": ALL_METHODS,
+            "keys_on_plan": key.plan.keys.count(),
+        },
+        status=status,
+    )
+
+
+@portal_view
+@require_safe
+def key_traffic(request: HttpRequest, pk: int) -> HttpResponse:
+    return _page(request, pk, None)
+
+
+@portal_view
+@require_POST
+def key_traffic_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    key = partner_selectors.key_get(user=request.user, pk=pk)
+    form = ApplyRecommendationForm(request.POST)
+    if form.is_valid():
+        try:
+            plan = traffic_recommendation_apply(
+                actor=actor_of(request),
+                key=key,
+                rate=form.cleaned_data["rate"],
+                burst=form.cleaned_data["burst"],
+                quota_limit=form.cleaned_data["quota_limit"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request,
+                f"Plan {plan.name} now allows {plan.rate_limit.normalize()}/s, burst {plan.burst_limit}.",
+            )
+            return redirect("partners:key-traffic", pk=key.pk)
+    return _page(request, pk, form, status=400)

@@ -1,0 +1,232 @@
+"""The key traffic page, the Fit panel's Apply, and the traffic REST API: who may, and what they see."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.partners.models import PartnerApiKey, TrafficMinute, UsagePlan
+from accounts.partners.services import IssuedKey
+from accounts.partners.traffic.aggregation import ALL_METHODS, Request, minute_of
+from accounts.partners.traffic.selectors import traffic_plan_fit
+from accounts.partners.traffic.services import traffic_ingest
+from portal.audit.models import AuditEntry
+
+DENIED_ROLES = ["editor", "au_editor", "au_manager", "reviewer", "nobody"]
+FEED = "/feed/v1/{market}/GET"
+
+
+@pytest.fixture
+def key(issue: Callable[..., IssuedKey]) -> PartnerApiKey:
+    return issue().key
+
+
+def recent_traffic(key: PartnerApiKey, *, minutes: int = 30, per_second: int = 2, burst: int = 40) -> None:
+    """`per_second` requests every second of the last `minutes` minutes, one burst a minute, one 429."""
+    end = minute_of(datetime.now(UTC))
+    start = end - timedelta(minutes=minutes)
+    requests: list[Request] = []
+    for m in range(minutes):
+        minute = start + timedelta(minutes=m)
+        for second in range(60):
+            count = burst if second == 30 else per_second
+            for n in range(count):
+                requests.append(
+                    Request(
+                        request_id=f"{key.pk}-{m}-{second}-{n}",
+                        key_id=key.pk,
+                        stage="meridian:local",
+                        method=FEED if n % 2 else "/partners/probe/GET",
+                        at=minute + timedelta(seconds=second, milliseconds=n),
+                        status=429 if (second == 30 and n == 0) else 200,
+                        reason="throttle" if (second == 30 and n == 0) else "",
+                        latency_ms=10.0 + n,
+                    )
+                )
+    traffic_ingest(requests=requests, start=start, end=end)
+
+
+def urls(key: PartnerApiKey) -> list[str]:
+    return [
+        reverse("partners:key-traffic", args=[key.pk]),
+        reverse("api-partner-traffic-minutes") + f"?key={key.pk}",
+        reverse("api-partner-traffic-recommendations"),
+    ]
+
+
+# --- who may ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("role", DENIED_ROLES)
+def test_other_roles_are_refused_the_page_the_apply_and_the_api(
+    role: str, request: pytest.FixtureRequest, key: PartnerApiKey
+) -> None:
+    recent_traffic(key, minutes=2)
+    client = Client()
+    client.force_login(request.getfixturevalue(role))
+    for url in urls(key):
+        assert client.get(url).status_code == 403, url
+    answer = client.post(reverse("partners:key-traffic-apply", args=[key.pk]), {"rate": 1, "burst": 1})
+    assert answer.status_code == 403
+    key.plan.refresh_from_db()
+    assert key.plan.rate_limit == Decimal("50") and key.plan.burst_limit == 500
+    assert not AuditEntry.objects.filter(action="usage_plan.update").exists()
+
+
+def test_anonymous_visitors_are_refused(key: PartnerApiKey) -> None:
+    client = Client()
+    page = client.get(reverse("partners:key-traffic", args=[key.pk]))
+    assert page.status_code == 302 and page["Location"].startswith(reverse("login"))
+    apply = client.post(reverse("partners:key-traffic-apply", args=[key.pk]), {"rate": 1, "burst": 1})
+    assert apply.status_code == 302 and apply["Location"].startswith(reverse("login"))
+    for url in urls(key)[1:]:
+        assert client.get(url).status_code in (401, 403), url
+
+
+# --- the page --------------------------------------------------------------------------------------
+def test_admin_sees_chart_table_and_fit_with_evidence(
+    admin_client: Client, key: PartnerApiKey, django_assert_max_num_queries: Any
+) -> None:
+    recent_traffic(key)
+    with django_assert_max_num_queries(12):
+        answer = admin_client.get(reverse("partners:key-traffic", args=[key.pk]))
+    html = answer.content.decode()
+    assert answer.status_code == 200
+    assert '<polyline class="series all"' in html and 'class="rate"' in html and 'class="refused"' in html
+    # strict CSP: no style attributes, no inline scripts
+    assert " style=" not in html
+    assert re.search(r"<script(?![^>]*\bsrc=)", html) is None
+    # the all-methods minutes: 2/s steady, bursts of 40 over a plan burst of 500 (none over)
+    assert "p95 steady 2 rps, peak burst 40 in the last 14 days" in html
+    assert "rate 3/s, burst 44" in html
+    assert html.count("<tr><td>") >= 30
+
+
+def test_the_key_page_links_to_its_traffic(admin_client: Client, key: PartnerApiKey) -> None:
+    html = admin_client.get(reverse("partners:key-detail", args=[key.pk])).content.decode()
+    assert reverse("partners:key-traffic", args=[key.pk]) in html
+
+
+def test_an_empty_key_says_there_is_nothing_to_judge(admin_client: Client, key: PartnerApiKey) -> None:
+    html = admin_client.get(reverse("partners:key-traffic", args=[key.pk])).content.decode()
+    assert "No traffic recorded yet" in html and "No requests in this window" in html
+
+
+def test_bad_hours_fall_back_to_the_default(admin_client: Client, key: PartnerApiKey) -> None:
+    for hours in ("0", "x", "99999", "336"):
+        assert (
+            admin_client.get(reverse("partners:key-traffic", args=[key.pk]) + f"?hours={hours}").status_code
+            == 200
+        )
+
+
+# --- the Fit and Apply -----------------------------------------------------------------------------
+def test_fit_counts_minutes_over_the_rate_and_burst(
+    key: PartnerApiKey, admin_user: User, make_plan: Any
+) -> None:
+    # given a plan of 1/s and burst 10, and 20 minutes at 2/s with bursts of 40
+    tight = make_plan(name="Tight", rate_limit=1, burst_limit=10)
+    PartnerApiKey.objects.filter(pk=key.pk).update(plan=tight)
+    key.refresh_from_db()
+    recent_traffic(key, minutes=20)
+    fit = traffic_plan_fit(user=admin_user, key=key)
+    assert (fit.minutes, fit.minutes_over_rate, fit.minutes_over_burst) == (20, 20, 20)
+    assert (fit.p95_steady, fit.peak_burst, fit.throttled) == (2, 40, 20)
+    assert (fit.rate, fit.burst) == (3, 44)
+    # 20 minutes of (59 × 2 + 40) requests, judged as one day, × 31 days × 1.2
+    assert fit.requests == 20 * 158
+    assert fit.quota_limit == int(-(-20 * 158 * 31 * 1.2 // 1))
+
+
+def test_apply_goes_through_the_plan_service_audited_and_synced(
+    admin_client: Client, key: PartnerApiKey, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = admin_client.post(
+            reverse("partners:key-traffic-apply", args=[key.pk]),
+            {"rate": 60, "burst": 700, "quota_limit": 90000},
+        )
+    assert answer.status_code == 302
+    plan = UsagePlan.objects.get(pk=key.plan_id)
+    assert (plan.rate_limit, plan.burst_limit, plan.quota_limit, plan.quota_period) == (
+        Decimal("60"),
+        700,
+        90000,
+        "MONTH",
+    )
+    assert plan.sync_state == "synced"
+    entry = AuditEntry.objects.get(action="usage_plan.update")
+    assert entry.actor is not None and entry.actor.username == "admin"
+
+
+def test_apply_refuses_bad_values_and_changes_nothing(admin_client: Client, key: PartnerApiKey) -> None:
+    answer = admin_client.post(
+        reverse("partners:key-traffic-apply", args=[key.pk]), {"rate": 0, "burst": 9000}
+    )
+    assert answer.status_code == 400
+    assert UsagePlan.objects.get(pk=key.plan_id).burst_limit == 500
+    assert not AuditEntry.objects.filter(action="usage_plan.update").exists()
+
+
+# --- the API ---------------------------------------------------------------------------------------
+def test_minutes_api_filters_by_key_method_and_time_and_pages_by_cursor(
+    admin_client: Client, issue: Callable[..., IssuedKey], django_assert_max_num_queries: Any
+) -> None:
+    first, second = issue().key, issue(name="Other app").key
+    recent_traffic(first, minutes=30)
+    recent_traffic(second, minutes=5)
+    url = reverse("api-partner-traffic-minutes")
+    with django_assert_max_num_queries(6):
+        page = admin_client.get(url, {"key": first.pk, "method": ALL_METHODS, "page_size": 10}).json()
+    assert len(page["results"]) == 10 and page["next"]
+    assert {row["key"] for row in page["results"]} == {first.pk}
+    assert {row["method"] for row in page["results"]} == {ALL_METHODS}
+    minutes = [row["minute"] for row in page["results"]]
+    assert minutes == sorted(minutes, reverse=True)
+    seen = set(minutes)
+    nxt = page["next"]
+    while nxt:
+        page = admin_client.get(nxt).json()
+        seen |= {row["minute"] for row in page["results"]}
+        nxt = page["next"]
+    assert len(seen) == 30
+    since = (minute_of(datetime.now(UTC)) - timedelta(minutes=3)).isoformat()
+    recent = admin_client.get(url, {"key": second.pk, "method": FEED, "since": since}).json()["results"]
+    assert len(recent) == 3
+    assert TrafficMinute.objects.count() == 3 * 35
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"since": "yesterday"}, {"key": "x"}, {"since": "2026-03-02T00:00Z", "until": "2026-03-01T00:00Z"}],
+)
+def test_minutes_api_refuses_bad_filters(
+    admin_client: Client, key: PartnerApiKey, query: dict[str, str]
+) -> None:
+    assert admin_client.get(reverse("api-partner-traffic-minutes"), query).status_code == 400
+
+
+def test_minutes_api_unknown_key_is_404(admin_client: Client, db: None) -> None:
+    assert admin_client.get(reverse("api-partner-traffic-minutes"), {"key": 999}).status_code == 404
+
+
+def test_recommendations_api_has_evidence_and_no_n_plus_1(
+    admin_client: Client, issue: Callable[..., IssuedKey], django_assert_max_num_queries: Any
+) -> None:
+    keys = [issue(name=f"App {n}").key for n in range(5)]
+    for key in keys:
+        recent_traffic(key, minutes=3)
+    with django_assert_max_num_queries(6):
+        data = admin_client.get(reverse("api-partner-traffic-recommendations")).json()
+    assert len(data["results"]) == 5
+    row = data["results"][0]
+    assert row["evidence"].startswith("p95 steady 2 rps, peak burst 40 in the last 14 days")
+    assert (row["rate"], row["burst"], row["quota_period"]) == (3, 44, "MONTH")
+    one = admin_client.get(reverse("api-partner-traffic-recommendations"), {"key": keys[0].pk}).json()
+    assert [r["key"] for r in one["results"]] == [keys[0].pk]

@@ -31,12 +31,12 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.publish import free_port, start_moto  # noqa: E402
+from bench.servers import database_url, manage, recreate_database, wait_until_up  # noqa: E402
 
 DB = "meridian_fresh"
 PYTHON = sys.executable
@@ -54,40 +54,6 @@ token = api_token_create(actor=editor, user=editor, name="freshness bench")
 items = list(ContentItem.objects.order_by("pk").values_list("upstream_id", flat=True)[:500])
 print("SETUP=" + json.dumps({"token": token.secret, "items": items}))
 """
-
-
-def database(base: str, name: str | None = None) -> str:
-    return urlunparse(urlparse(base)._replace(path=f"/{name or 'postgres'}"))
-
-
-def recreate(base: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(database(base), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {DB}")
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def wait_until_up(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"gunicorn did not answer {url} within {seconds:.0f} s")
 
 
 class Pending:
@@ -172,7 +138,7 @@ def main() -> int:
         **{k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")},
         **aws,
         "DJANGO_SETTINGS_MODULE": "portal.settings.local",
-        "DATABASE_URL": database(base, DB),
+        "DATABASE_URL": database_url(base, DB),
         "DEBUG": "0",
         "MERIDIAN_VAR_DIR": str(work),
         "LOG_LEVEL": "WARNING",
@@ -184,7 +150,7 @@ def main() -> int:
     gunicorn: subprocess.Popen[bytes] | None = None
     sweeper_stop = threading.Event()
     print(f"Creating {DB}, migrating, loading the demo data, publishing it to moto…", flush=True)
-    recreate(base)
+    recreate_database(base, DB)
     try:
         manage(env, "migrate", "--noinput")
         manage(env, "shared_tables", "create")
@@ -243,7 +209,7 @@ def main() -> int:
                 gunicorn.kill()
         moto.terminate()
         moto.wait(timeout=10)
-        recreate(base, drop_only=True)
+        recreate_database(base, DB, drop_only=True)
 
     delays = sorted(pending.delays)
     lost = len(pending.waiting)

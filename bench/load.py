@@ -26,14 +26,11 @@ import csv
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD_DB = "meridian_load"
@@ -153,50 +150,6 @@ print("SETUP=" + json.dumps(setup))
 """
 
 
-def _admin_url(base: str) -> str:
-    return urlunparse(urlparse(base)._replace(path="/postgres"))
-
-
-def _db_url(base: str) -> str:
-    return urlunparse(urlparse(base)._replace(path=f"/{LOAD_DB}"))
-
-
-def _recreate_database(base: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(_admin_url(base), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {LOAD_DB}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def _wait_until_up(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"gunicorn did not answer {url} within {seconds:.0f} s")
-
-
 def _report(prefix: Path, seconds: int, users: int) -> int:
     """Print the per-kind table from locust's CSV stats; return the error count."""
     with open(f"{prefix}_stats.csv", newline="") as handle:
@@ -232,6 +185,10 @@ def _report(prefix: Path, seconds: int, users: int) -> int:
 
 
 def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from bench.publish import free_port
+    from bench.servers import database_url, manage, recreate_database, wait_until_up
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=60)
@@ -248,20 +205,20 @@ def main() -> int:
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")},
         "DJANGO_SETTINGS_MODULE": "portal.settings.local",
-        "DATABASE_URL": _db_url(base),
+        "DATABASE_URL": database_url(base, LOAD_DB),
         "DEBUG": "0",
         "MERIDIAN_VAR_DIR": str(work),
         "LOG_LEVEL": "WARNING",
     }
     print(f"Creating {LOAD_DB}, migrating and loading the demo data…", flush=True)
-    _recreate_database(base)
+    recreate_database(base, LOAD_DB)
     gunicorn: subprocess.Popen[bytes] | None = None
     try:
-        _manage(env, "migrate", "--noinput")
-        _manage(env, "demo_data")
-        out = _manage(env, "shell", "-c", SETUP_SCRIPT % (MARKETS,))
+        manage(env, "migrate", "--noinput")
+        manage(env, "demo_data")
+        out = manage(env, "shell", "-c", SETUP_SCRIPT % (MARKETS,))
         setup = json.loads(next(line for line in out.splitlines() if line.startswith("SETUP="))[6:])
-        port = _free_port()
+        port = free_port()
         host = f"http://127.0.0.1:{port}"
         gunicorn = subprocess.Popen(
             [
@@ -277,7 +234,7 @@ def main() -> int:
             cwd=ROOT,
             env=env,
         )
-        _wait_until_up(f"{host}/healthcheck")
+        wait_until_up(f"{host}/healthcheck")
         # Every worker imports its views lazily on the first requests: keep that out of the figures.
         for _ in range(4 * args.workers):
             for path in ("/accounts/login/", "/healthcheck"):
@@ -327,7 +284,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 gunicorn.kill()
         if not args.keep_db:
-            _recreate_database(base, drop_only=True)
+            recreate_database(base, LOAD_DB, drop_only=True)
     return 0 if errors == 0 else 1
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
@@ -28,6 +29,8 @@ from accounts.partners.models import (
     SyncState,
     UsagePlan,
 )
+from accounts.partners.traffic.aggregation import ALL_METHODS
+from accounts.partners.traffic.models import TrafficHour
 
 ALERT_LEVELS = (100, 80, 50)
 EXPIRY_WARNING = timedelta(days=7)
@@ -289,6 +292,13 @@ class ChartDay:
     x: float
     bar_y: float
     bar_height: float
+    # Refused with 429 that day (from the traffic rollups), drawn on top of the bar.
+    throttled: int = 0
+    quota_refused: int = 0
+    throttled_y: float = 0.0
+    throttled_height: float = 0.0
+    quota_y: float = 0.0
+    quota_height: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -328,7 +338,11 @@ class UsageChart:
 
     @property
     def has_data(self) -> bool:
-        return any(d.used for d in self.days)
+        return any(d.used or d.throttled or d.quota_refused for d in self.days)
+
+    @property
+    def has_refusals(self) -> bool:
+        return any(d.throttled or d.quota_refused for d in self.days)
 
 
 CHART_WIDTH = 720
@@ -357,13 +371,30 @@ def _ticks(bottom: float, height: float, maximum: int) -> tuple[ChartTick, ...]:
     )
 
 
+def _refused_by_day(*, key: PartnerApiKey, start: date, end: date) -> dict[date, tuple[int, int]]:
+    """Requests refused per UTC day (throttled, over the quota) from the hourly traffic rollups."""
+    rows = (
+        TrafficHour.objects.filter(
+            key=key,
+            method=ALL_METHODS,
+            hour__gte=datetime.combine(start, datetime.min.time(), tzinfo=UTC),
+            hour__lt=datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
+        )
+        .annotate(day=TruncDate("hour", tzinfo=UTC))
+        .values("day")
+        .annotate(throttled_sum=Sum("throttled"), quota_sum=Sum("quota_refused"))
+    )
+    return {row["day"]: (int(row["throttled_sum"] or 0), int(row["quota_sum"] or 0)) for row in rows}
+
+
 def key_usage_chart(
     *, user: Any, key: PartnerApiKey, days: int = 30, now: datetime | None = None
 ) -> UsageChart:
-    """Return the key's use per day over the last `days` days against its quota (two queries).
+    """Return the key's use per day over the last `days` days against its quota (three queries).
 
-    Bars are requests per day on their own scale; below, the solid line is the use so far in the
-    quota period and the dashed line the period's quota (plus its top-ups), on theirs.
+    Bars are requests per day on their own scale, with the requests refused as throttled or over
+    the quota (429, from the traffic rollups) stacked on top; below, the solid line is the use so
+    far in the quota period and the dashed line the period's quota (plus its top-ups), on theirs.
     Raises AccessDenied.
     """
     require(user, Action.MANAGE_PARTNERS)
@@ -373,6 +404,7 @@ def key_usage_chart(
     used_by_day = {
         row.day: row.used for row in KeyUsage.objects.filter(key=key, day__gte=start, day__lte=today)
     }
+    refused_by_day = _refused_by_day(key=key, start=start, end=today)
     plan = key.plan
     top_ups: dict[datetime, int] = defaultdict(int)
     if plan.has_quota:
@@ -394,7 +426,7 @@ def key_usage_chart(
             quota = plan.quota_limit + top_ups.get(period_start, 0)
         period_used += used
         raw.append((day, used, period_used, quota))
-    y_max = _nice_ceiling(max(r[1] for r in raw))
+    y_max = _nice_ceiling(max(r[1] + sum(refused_by_day.get(r[0], (0, 0))) for r in raw))
     period_max = _nice_ceiling(max([r[2] for r in raw] + [r[3] or 0 for r in raw]))
     plot_width = CHART_WIDTH - CHART_LEFT - 8
     bottom = CHART_TOP + PANEL_HEIGHT
@@ -413,6 +445,9 @@ def key_usage_chart(
     for index, (day, used, cumulative, quota) in enumerate(raw):
         x = round(CHART_LEFT + index * slot + (slot - bar_width) / 2, 1)
         bar_y = y_of(used)
+        throttled, quota_refused = refused_by_day.get(day, (0, 0))
+        throttled_y = y_of(used + throttled)
+        quota_y = y_of(used + throttled + quota_refused)
         chart_days.append(
             ChartDay(
                 day=day,
@@ -422,6 +457,12 @@ def key_usage_chart(
                 x=x,
                 bar_y=bar_y,
                 bar_height=round(bottom - bar_y, 1),
+                throttled=throttled,
+                quota_refused=quota_refused,
+                throttled_y=throttled_y,
+                throttled_height=round(bar_y - throttled_y, 1),
+                quota_y=quota_y,
+                quota_height=round(throttled_y - quota_y, 1),
             )
         )
     centre = [round(d.x + bar_width / 2, 1) for d in chart_days]

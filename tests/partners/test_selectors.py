@@ -23,7 +23,7 @@ from accounts.partners.selectors import (
     usage_summaries,
 )
 from accounts.partners.services import IssuedKey, key_revoke, key_suspend, partner_create, plan_update
-from tests.partners.conftest import T0, plan_input
+from tests.partners.conftest import STAGE, T0, plan_input
 
 DENIED_ROLES = ["editor", "au_editor", "au_manager", "reviewer", "nobody"]
 
@@ -172,6 +172,40 @@ def test_a_few_requests_against_a_big_quota_get_their_own_scale(
     assert [t.label for t in chart.period_ticks] == ["0", "12,500", "25,000"]
     assert [t.label for t in chart.y_ticks] == ["0", "10", "20"]
     assert chart.x_ticks[-1].label == f"{T0.day} {T0:%b}"
+
+
+def test_throttled_and_quota_refused_requests_stack_on_the_days_bars(
+    make_plan: Callable[..., UsagePlan], issue: Callable[..., IssuedKey], admin_user: User
+) -> None:
+    # Given a key that served 40 requests yesterday and was refused 6 (throttled) and 4 (quota)
+    from accounts.partners.traffic.aggregation import ALL_METHODS
+    from accounts.partners.traffic.models import TrafficHour
+
+    plan = make_plan(name="Partner Bronze", quota_limit=1_000, quota_period="MONTH")
+    key = issue(plan=plan).key
+    yesterday = T0.date() - timedelta(days=1)
+    used(key, yesterday, 40, None)
+    hour = datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=14)
+    for method, throttled, quota in ((ALL_METHODS, 6, 4), ("/feed/v1/{market}/GET", 6, 4)):
+        TrafficHour.objects.create(
+            key=key,
+            stage=STAGE,
+            method=method,
+            hour=hour,
+            requests=50,
+            throttled=throttled,
+            quota_refused=quota,
+        )
+    # When the chart is drawn
+    chart = key_usage_chart(user=admin_user, key=key, now=T0)
+    day = chart.days[-2]
+    # Then the day counts the refusals once (the all-methods bucket), and they stack on its bar
+    assert (day.used, day.throttled, day.quota_refused) == (40, 6, 4)
+    assert chart.y_max >= 50 and chart.has_refusals
+    assert day.quota_y < day.throttled_y < day.bar_y
+    assert day.throttled_height > 0 and day.quota_height > 0
+    # And days without refusals draw none
+    assert chart.days[-1].throttled == chart.days[-1].quota_refused == 0
 
 
 def test_chart_accumulates_within_a_monthly_period(issue: Callable[..., IssuedKey], admin_user: User) -> None:

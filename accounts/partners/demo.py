@@ -12,9 +12,16 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 
-from accounts.partners.enforcement import local_stage
-from accounts.partners.models import Partner, PartnerApiKey, TrafficMinute, UsagePlan
-from accounts.partners.services import IssuedKey, PlanInput, key_issue, partner_create, plan_create
+from accounts.partners.enforcement import get_limiter, local_stage
+from accounts.partners.models import KeyUsage, Partner, PartnerApiKey, TrafficMinute, UsagePlan
+from accounts.partners.services import (
+    IssuedKey,
+    PlanInput,
+    key_issue,
+    partner_create,
+    plan_create,
+    usage_sync,
+)
 from accounts.partners.traffic.aggregation import minute_of
 from accounts.partners.traffic.demo import demo_requests
 from accounts.partners.traffic.services import traffic_ingest
@@ -63,6 +70,38 @@ def load_partner_demo(*, write: Callable[[str], object] = sys.stdout.write) -> I
         f"  try: curl -H 'x-api-key: {issued.secret}' http://127.0.0.1:8000/partners/probe/\n"
     )
     return issued
+
+
+# Sam's morning: the demo key has used 82 % of its month, so the dashboard and the bell warn.
+DEMO_QUOTA_SHARE = 0.82
+
+
+def load_usage_demo(*, now: datetime | None = None) -> int | None:
+    """Count this month's demo requests (82 % of the quota) in the local limiter and sync them.
+
+    The requests are counted where the local enforcement counts real ones, then the usual
+    `usage_sync` service stores them, so the dashboard, the bell and the usage chart read them as
+    they read any key's. Does nothing (0) when the key already has usage this month; None: no key.
+    """
+    key = PartnerApiKey.objects.filter(partner__name=PARTNER, name=KEY_NAME).select_related("plan").first()
+    if key is None or key.plan.quota_limit is None:
+        return None
+    now = now or datetime.now(UTC)
+    today = now.date()
+    first = today.replace(day=1)
+    if KeyUsage.objects.filter(key=key, day__gte=first).exclude(used=0).exists():
+        return 0
+    limiter = get_limiter()
+    days = [first + timedelta(days=n) for n in range((today - first).days + 1)]
+    total = int(key.plan.quota_limit * DEMO_QUOTA_SHARE)
+    # More on weekdays than at weekends, the rest on the last day so the total is exact.
+    weights = [3 if day.weekday() < 5 else 1 for day in days]
+    counts = [total * w // sum(weights) for w in weights]
+    counts[-1] += total - sum(counts)
+    for day, count in zip(days, counts, strict=True):
+        limiter.add_day_used(key.pk, day, count)
+    limiter.add_period_used(key.pk, key.plan.quota_period, key.plan.quota_offset, now, total)
+    return usage_sync(days=len(days), now=now)
 
 
 def load_traffic_demo(

@@ -193,6 +193,10 @@ class PartnerLimiter:
         self.flush()
         return self.storage.get(self._day_key(key_id, day))
 
+    def add_day_used(self, key_id: int, day: date, amount: int) -> None:
+        """Add `amount` requests to `key_id`'s counter of the UTC day `day` (demo data, replays)."""
+        self.storage.incr(self._day_key(key_id, day), DAY_COUNTER_TTL, amount=amount)
+
     def period_used(self, key_id: int, period: str, offset: int, at: datetime) -> int:
         """Return the quota `key_id` has used in the period containing `at`."""
         return self.storage.get(self._quota_key(key_id, period_id(period, offset, at)))

@@ -82,3 +82,27 @@ def test_partner_demo_loads_sams_journey_once(db: None, django_capture_on_commit
     again: list[str] = []
     assert load_partner_demo(write=again.append) is None
     assert again == [] and PartnerApiKey.objects.count() == 1
+
+
+def test_usage_demo_puts_the_partner_past_80_percent_once(
+    db: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Given Sam's demo partner and key
+    from accounts.models import User
+    from accounts.partners.demo import load_usage_demo
+    from accounts.partners.selectors import quota_alerts
+
+    with django_capture_on_commit_callbacks(execute=True):
+        load_partner_demo(write=lambda _: None)
+    # When the usage demo runs (through the limiter's counters and the usage sync service)
+    now = T0
+    assert load_usage_demo(now=now)
+    # Then this month's usage adds up to 82 % of the 20,000 quota and the dashboard warns at 80 %
+    key = PartnerApiKey.objects.get()
+    month = KeyUsage.objects.filter(key=key, day__gte=now.date().replace(day=1), day__lte=now.date())
+    assert sum(month.values_list("used", flat=True)) == 16_400
+    alerts = quota_alerts(user=admin_user, now=now)
+    assert [(a.key.pk, a.level) for a in alerts] == [(key.pk, 80)]
+    # And running it again adds nothing
+    assert load_usage_demo(now=now) == 0
+    assert sum(month.values_list("used", flat=True)) == 16_400

@@ -208,6 +208,10 @@ class Command(BaseCommand):
         from accounts.partners.demo import load_partner_demo
 
         load_partner_demo(write=self.stdout.write)
+        from accounts.partners.demo import load_usage_demo
+
+        if load_usage_demo():
+            self.stdout.write("Demo partner usage: Optus has used 82 % of this month's quota.")
         self._traffic()
         # The bell has something to show: the demo partner's quota alert and the label queue.
         from portal.notifications.services import notifications_detect

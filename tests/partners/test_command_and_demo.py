@@ -85,10 +85,9 @@ def test_partner_demo_loads_sams_journey_once(db: None, django_capture_on_commit
 
 
 def test_usage_demo_puts_the_partner_past_80_percent_once(
-    db: None, django_capture_on_commit_callbacks: Any
+    admin_user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     # Given Sam's demo partner and key
-    from accounts.models import User
     from accounts.partners.demo import load_usage_demo
     from accounts.partners.selectors import quota_alerts
 

@@ -59,7 +59,7 @@ def pages_of(role: str) -> list[str]:
         "/labels/jobs/",
     ]
     moderation = ["/labels/moderation/", "/labels/moderation/AU/"]
-    own = ["/accounts/tokens/"]
+    own = ["/accounts/tokens/", "/notifications/", "/notifications/preferences/"]
     if role == "admin":
         partner = Partner.objects.order_by("id").first()
         key = PartnerApiKey.objects.order_by("id").first()
@@ -72,7 +72,11 @@ def pages_of(role: str) -> list[str]:
             f"/partners/plans/{plan.pk}/",
             "/partners/keys/",
             f"/partners/keys/{key.pk}/",
+            f"/partners/keys/{key.pk}/traffic/",
             "/publishing/",
+            "/accounts/sso/mappings/",
+            "/notifications/defaults/",
+            "/notifications/webhooks/",
         ]
         return board + market + manage + labels + moderation + partners + own
     return {

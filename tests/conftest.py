@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from accounts.models import Membership, Role, User
@@ -71,3 +73,17 @@ def reviewer(db: None) -> User:
 def nobody(db: None) -> User:
     """A logged-in user with no role at all."""
     return _user("nobody")
+
+
+@pytest.fixture(autouse=True)
+def _empty_traffic_buffer() -> Iterator[None]:
+    """Every test starts and ends with the process's partner-traffic buffer empty.
+
+    The local key enforcement buffers one sample per request and stores them every few seconds;
+    a sample left over from one test would be stored in another, whose keys are different.
+    """
+    from accounts.partners.traffic.recorder import get_recorder
+
+    get_recorder().discard()
+    yield
+    get_recorder().discard()

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from accounts.models import Role
 from accounts.sso.models import SsoGroupMapping
 from markets.models import Market
-from markets.serializers import StrictCharField, StrictFieldsMixin
+from portal.api.fields import StrictCharField, StrictFieldsMixin, StrictSlugRelatedField
 
 
 class SsoGroupMappingSerializer(serializers.ModelSerializer[SsoGroupMapping]):
@@ -28,7 +28,7 @@ class SsoGroupMappingCreateSerializer(StrictFieldsMixin, serializers.Serializer[
 
     group_name = StrictCharField(max_length=255, help_text="Exactly as the provider sends it.")
     role = serializers.ChoiceField(choices=Role.choices)
-    market = serializers.SlugRelatedField(
+    market = StrictSlugRelatedField(
         slug_field="code",
         queryset=Market.objects.all(),
         required=False,

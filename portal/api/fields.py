@@ -66,3 +66,18 @@ class StrictFieldsMixin:
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
         return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictSlugRelatedField(serializers.SlugRelatedField):
+    """A related object by a text key (a market code): only a string, without NUL, at most 64 characters.
+
+    Checked before the lookup, so that a stray value is a field error rather than a database error
+    (PostgreSQL refuses NUL in text and would answer the query with a 500).
+    """
+
+    default_error_messages = {"invalid": "Must be a string of at most 64 characters."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or "\x00" in data or len(data) > 64:
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -221,7 +221,9 @@ def _client(request: pytest.FixtureRequest, role: str) -> Client:
 def _problems(role: str, method: str, url: str, response: Any) -> list[str]:
     status = response.status_code
     if response.streaming:  # an image rendition
-        response.close()
+        # Read through the test client's own wrapper: it closes the response with Django's
+        # close_old_connections switched off (a bare close() drops the test's PostgreSQL connection).
+        b"".join(response.streaming_content)
         body = b""
     else:
         body = response.content

@@ -50,26 +50,33 @@ RESPONSE_TYPES = {"THROTTLED": "throttle", "QUOTA_EXCEEDED": "quota"}
 
 
 def traffic_samples_insert(*, requests: Sequence[Request]) -> int:
-    """Store local enforcement samples (a repeated request id is ignored); return how many were given."""
-    if requests:
-        TrafficSample.objects.bulk_create(
-            [
-                TrafficSample(
-                    request_id=r.request_id,
-                    key_id=r.key_id,
-                    stage=r.stage,
-                    method=r.method,
-                    at=r.at,
-                    status=r.status,
-                    reason=r.reason,
-                    latency_ms=r.latency_ms,
-                )
-                for r in requests
-            ],
-            batch_size=BATCH,
-            ignore_conflicts=True,
+    """Store local enforcement samples (a repeated request id is ignored); return how many were stored.
+
+    Samples of keys deleted since they were buffered are dropped, and the insert runs in its own
+    savepoint, so a sample that cannot be stored never breaks the transaction around it.
+    """
+    if not requests:
+        return 0
+    with transaction.atomic():
+        known = set(
+            PartnerApiKey.objects.filter(pk__in={r.key_id for r in requests}).values_list("pk", flat=True)
         )
-    return len(requests)
+        rows = [
+            TrafficSample(
+                request_id=r.request_id,
+                key_id=r.key_id,
+                stage=r.stage,
+                method=r.method,
+                at=r.at,
+                status=r.status,
+                reason=r.reason,
+                latency_ms=r.latency_ms,
+            )
+            for r in requests
+            if r.key_id in known
+        ]
+        TrafficSample.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
+    return len(rows)
 
 
 def traffic_samples_store(*, requests: Sequence[Request]) -> tuple[datetime, datetime] | None:

@@ -122,4 +122,4 @@ def test_the_zip_holds_checked_hash_bytecode_and_nothing_it_should_not(package: 
     # zipped budget grew from 40 to 45 MB with single sign-on, whose ID-token checks need
     # cryptography (5 MB zipped), loaded only when SSO is on (docs/benchmarks.md)
     assert package.stat().st_size <= 45e6
-    assert unzipped <= 100e6
+    assert unzipped <= 125e6  # was 100 MB; cryptography and the SSO and tracing libraries add ~20 MB

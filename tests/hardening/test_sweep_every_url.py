@@ -121,8 +121,17 @@ def build_path(route: str, values: dict[str, str], hostile: str | None) -> str:
 
 
 def snapshot() -> list[int]:
-    """Row counts of every model in one query (sessions and django-axes attempts are not data)."""
-    models = [m for m in apps.get_models() if m._meta.app_label not in {"sessions", "axes"}]
+    """Row counts of every model in one query.
+
+    Not data: sessions, django-axes attempts, and partner traffic figures (every request a partner
+    key makes is measured, refused or not: the recorder stores samples every few seconds).
+    """
+    measured = {"TrafficSample", "TrafficMinute", "TrafficHour"}
+    models = [
+        m
+        for m in apps.get_models()
+        if m._meta.app_label not in {"sessions", "axes"} and m.__name__ not in measured
+    ]
     quote_name = connection.ops.quote_name
     sql = " UNION ALL ".join(
         f"SELECT {i}, COUNT(*) FROM {quote_name(m._meta.db_table)}" for i, m in enumerate(models)

@@ -67,6 +67,7 @@ CORE_VENV := $(CORE_DIR)/venv
 core: venv
 	rm -rf $(CORE_DIR)
 	$(PY) -m pip wheel --quiet --no-deps -w $(CORE_DIR)/dist ./positioning
+	rm -rf positioning/build positioning/*.egg-info  # setuptools' leftovers: nothing to package or commit
 	$(PYTHON) -m venv $(CORE_VENV)
 	$(CORE_VENV)/bin/python -m pip install --quiet $(CORE_DIR)/dist/*.whl \
 	  $$(grep -E '^(pytest|hypothesis|jsonschema)==' requirements-dev.txt)

@@ -12,17 +12,13 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from accounts.partners import enforcement
-from accounts.partners.enforcement import PartnerLimiter
-from accounts.partners.gateway import set_gateway
-from accounts.partners.gateway.sqlite_limits import SQLiteStorage
-from accounts.partners.services import PlanInput, key_issue, partner_create, plan_create
 from markets.models import Market
 from portal.api.parsers import MAX_JSON_DEPTH, json_depth
 from portal.bounds import whole_number
 from portal.shared_tables.feed import parse_feed_query
 from tests.factories import ContentItemFactory, TagFactory
 from tests.hardening.test_bad_input import snapshot
+from tests.partner_keys import generous_partner_key
 
 pytestmark = pytest.mark.django_db
 
@@ -39,27 +35,8 @@ def admin_client(admin_user: User, au: Market) -> Client:
 @pytest.fixture
 def partner_client(db: None, settings: Any, tmp_path: Path, au: Market) -> Iterator[Client]:
     """A client whose requests carry a valid partner key (the feed is keyed)."""
-    settings.GATEWAY_BACKEND = "local"
-    settings.API_GATEWAY_STAGES = ["meridian:local"]
-    set_gateway(None)
-    enforcement.set_limiter(PartnerLimiter(SQLiteStorage(path=tmp_path / "limits.sqlite3")))
-    partner = partner_create(actor=None, name="Edge tests")
-    plan = plan_create(
-        actor=None,
-        data=PlanInput(
-            name="Edge tests",
-            rate_limit=10_000,
-            burst_limit=5_000,
-            quota_limit=1_000_000,
-            quota_period="DAY",
-            quota_offset=0,
-            api_stages=["meridian:local"],
-        ),
-    )
-    issued = key_issue(actor=None, partner=partner, plan=plan, name="edge tests")
-    yield Client(HTTP_X_API_KEY=issued.secret, raise_request_exception=False)
-    enforcement.set_limiter(None)
-    set_gateway(None)
+    with generous_partner_key(settings, tmp_path, "Edge tests") as secret:
+        yield Client(HTTP_X_API_KEY=secret, raise_request_exception=False)
 
 
 GETS = [

@@ -40,10 +40,10 @@ def assert_valid_emf(doc: dict[str, Any]) -> None:
     (directive,) = aws["CloudWatchMetrics"]
     assert directive["Namespace"] == "Meridian"
     for dimension_set in directive["Dimensions"]:
-        assert 1 <= len(dimension_set) <= 30
+        assert len(dimension_set) in range(1, 31)  # EMF: 1 to 30 dimensions per set
         for dimension in dimension_set:
             assert isinstance(doc[dimension], str)  # every dimension is a string member
-    assert 1 <= len(directive["Metrics"]) <= 100
+    assert len(directive["Metrics"]) in range(1, 101)  # EMF: 1 to 100 metrics per directive
     for metric in directive["Metrics"]:
         assert set(metric) == {"Name", "Unit"}
         assert metric["Unit"] in {"Count", "Seconds", "Milliseconds"}

@@ -10,11 +10,6 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from accounts.partners import enforcement
-from accounts.partners.enforcement import PartnerLimiter
-from accounts.partners.gateway import set_gateway
-from accounts.partners.gateway.sqlite_limits import SQLiteStorage
-from accounts.partners.services import PlanInput, key_issue, partner_create, plan_create
 from content.models import ContentItem
 from content.services import PositionChange, position_set
 from markets.models import Market
@@ -25,6 +20,7 @@ from portal.shared_tables.outbox import outbox_enqueue_many
 from portal.shared_tables.publisher import drain
 from positioning.tables import SharedTables, TablesUnavailable
 from tests.factories import ContentItemFactory, TagFactory
+from tests.partner_keys import generous_partner_key
 
 pytestmark = pytest.mark.django_db
 
@@ -34,27 +30,8 @@ AT = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 @pytest.fixture
 def client(db: None, settings: Any, tmp_path: Path) -> Iterator[Client]:
     """A partner's client: every request carries a valid key on a generous plan (the feed is keyed)."""
-    settings.GATEWAY_BACKEND = "local"
-    settings.API_GATEWAY_STAGES = ["meridian:local"]
-    set_gateway(None)
-    enforcement.set_limiter(PartnerLimiter(SQLiteStorage(path=tmp_path / "limits.sqlite3")))
-    partner = partner_create(actor=None, name="Feed tests")
-    plan = plan_create(
-        actor=None,
-        data=PlanInput(
-            name="Feed tests",
-            rate_limit=10_000,
-            burst_limit=5_000,
-            quota_limit=1_000_000,
-            quota_period="DAY",
-            quota_offset=0,
-            api_stages=["meridian:local"],
-        ),
-    )
-    issued = key_issue(actor=None, partner=partner, plan=plan, name="feed tests")
-    yield Client(HTTP_X_API_KEY=issued.secret)
-    enforcement.set_limiter(None)
-    set_gateway(None)
+    with generous_partner_key(settings, tmp_path, "Feed tests") as secret:
+        yield Client(HTTP_X_API_KEY=secret)
 
 
 def test_the_feed_refuses_a_request_without_a_partner_key(catalogue: list[ContentItem]) -> None:

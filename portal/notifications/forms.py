@@ -36,8 +36,8 @@ class ChannelsForm(forms.Form):
     def choices(self) -> dict[tuple[str, str], bool]:
         """Return the submitted (kind, channel) → on/off (call after is_valid)."""
         return {
-            (kind.value, channel.value): bool(self.cleaned_data.get(field_name(kind, channel)))
-            for kind in EventKind
+            (row.kind, channel.value): bool(self.cleaned_data.get(field_name(row.kind, channel)))
+            for row in self.rows
             for channel in Channel
         }
 

@@ -18,7 +18,7 @@ from portal.notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from portal.notifications.rules import BUILT_IN, WEBHOOK_ACTION
+from portal.notifications.rules import WEBHOOK_ACTION, built_in, role_defaults_apply
 
 
 def inbox(*, user: Any, unread_only: bool = False, kind: str = "") -> QuerySet[Receipt]:
@@ -72,9 +72,11 @@ def preferences_for(*, user: Any) -> list[PreferenceRow]:
         for channel in Channel:
             if (kind, channel) in own:
                 channels[channel] = own[(kind, channel)]
+            elif not role_defaults_apply(kind):
+                channels[channel] = built_in(kind, channel)
             else:
                 said = [by_role[(r, kind, channel)] for r in roles if (r, kind, channel) in by_role]
-                channels[channel] = any(said) if said else BUILT_IN[channel]
+                channels[channel] = any(said) if said else built_in(kind, channel)
         result.append(
             PreferenceRow(
                 kind=kind.value,
@@ -100,10 +102,11 @@ def role_defaults(*, user: Any) -> dict[str, list[PreferenceRow]]:
             PreferenceRow(
                 kind=kind.value,
                 label=kind.label,
-                channels={c.value: stored.get((role, kind, c), BUILT_IN[c]) for c in Channel},
+                channels={c.value: stored.get((role, kind, c), built_in(kind, c)) for c in Channel},
                 own={},
             )
             for kind in EventKind
+            if role_defaults_apply(kind)  # opt-in kinds are each user's own choice
         ]
         for role in Role
     }

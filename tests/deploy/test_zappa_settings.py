@@ -162,6 +162,7 @@ def test_the_schedule_is_the_one_the_issue_asks_for() -> None:
         "portal.scheduled.async_failures_drain": "rate(5 minutes)",
         "portal.scheduled.notifications_run": "rate(5 minutes)",
         "portal.scheduled.notifications_digest": "cron(0 7 * * ? *)",
+        "portal.scheduled.notifications_prune": "cron(15 3 * * ? *)",
         "portal.scheduled.partner_traffic_prune": "cron(45 2 * * ? *)",
         "portal.scheduled.sso_deactivate_stale": "cron(15 4 * * ? *)",
     }

@@ -40,6 +40,10 @@ def _payload(notification: Notification, event_id: str) -> dict[str, Any]:
     }
 
 
+class _NobodyToTell(Exception):
+    """Rolls back an addressed occurrence that none of its recipients receives."""
+
+
 def _raise(
     occurrence: Occurrence, *, users: list[User], book: PreferenceBook, now: datetime
 ) -> Notification | None:
@@ -59,7 +63,10 @@ def _raise(
                 data=occurrence.data,
             )
             receipts = []
+            addressed = set(occurrence.recipients) if occurrence.recipients is not None else None
             for user in users:
+                if addressed is not None and user.pk not in addressed:
+                    continue
                 if not may_see(user, kind=occurrence.kind, market=notification.market):
                     continue
                 inbox = book.enabled(user, occurrence.kind, Channel.INBOX)
@@ -76,6 +83,7 @@ def _raise(
                         )
                     )
             Receipt.objects.bulk_create(receipts)
+            delivered = False
             endpoints = WebhookEndpoint.objects.filter(active=True).prefetch_related("markets")
             for endpoint in endpoints:
                 market_ids = {m.pk for m in endpoint.markets.all()}
@@ -92,8 +100,32 @@ def _raise(
                 )
                 delivery.payload = _payload(notification, str(delivery.event_id))
                 delivery.save()
+                delivered = True
+            if addressed is not None and not receipts and not delivered:
+                # Nobody it is addressed to wants it (yet): store nothing, so that an author who
+                # opts in before the occurrence passes still hears about it on the next run.
+                raise _NobodyToTell
+    except _NobodyToTell:
+        return None
     except IntegrityError:  # another run stored the same occurrence a moment ago
         return None
+    return notification
+
+
+def notifications_raise(occurrence: Occurrence, *, now: datetime | None = None) -> Notification | None:
+    """Store `occurrence` once, for everyone who may see it (or its addressed recipients who may),
+    and send it in the background after the commit; return it, or None if it was raised before.
+
+    For events that happen in a service (a change request submitted, approved...), called inside
+    that service's transaction: the notification is stored only if the change is.
+    """
+    now = now or timezone.now()
+    users = list(User.objects.filter(is_active=True).order_by("id"))
+    if occurrence.recipients is not None:
+        users = [user for user in users if user.pk in set(occurrence.recipients)]
+    notification = _raise(occurrence, users=users, book=PreferenceBook.load(), now=now)
+    if notification is not None:
+        transaction.on_commit(lambda: dispatch("notifications.deliver"))
     return notification
 
 

@@ -208,7 +208,7 @@ def label_queue(now: datetime) -> Iterator[Occurrence]:
         yield Occurrence(
             kind=EventKind.LABEL_QUEUE,
             key=f"label_queue:size:{now:%Y-%m-%d}",
-            title=f"{waiting} images wait for label review (more than {most})",
+            title=f"{waiting} image{'s wait' if waiting != 1 else ' waits'} for label review (more than {most})",
             link=reverse("labels:queue"),
             data={"waiting": waiting},
         )

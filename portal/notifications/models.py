@@ -49,6 +49,11 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def kind_label(self) -> str:
+        """The kind's label from the registry (the stored value, for a kind no longer registered)."""
+        return str(EventKind(self.kind).label) if self.kind in EventKind.values else self.kind
+
 
 class Receipt(models.Model):
     """A notification in one user's inbox, and what remains to send them by email or digest."""

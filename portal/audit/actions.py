@@ -71,9 +71,11 @@ class AuditAction(StrEnum):
     PUBLISHING_RETRY = "publishing.retry"
     # Notifications
     NOTIFICATION_DEFAULTS = "notification.defaults"
+    NOTIFICATION_PREFERENCES = "notification.preferences"
     WEBHOOK_CREATE = "webhook.create"
     WEBHOOK_DELETE = "webhook.delete"
     WEBHOOK_RETRY = "webhook.retry"
+    WEBHOOK_TEST = "webhook.test"
 
 
 class UnknownAuditAction(ValueError):

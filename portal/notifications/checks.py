@@ -208,7 +208,8 @@ def label_queue(now: datetime) -> Iterator[Occurrence]:
         yield Occurrence(
             kind=EventKind.LABEL_QUEUE,
             key=f"label_queue:size:{now:%Y-%m-%d}",
-            title=f"{waiting} image{'s wait' if waiting != 1 else ' waits'} for label review (more than {most})",
+            title=f"{waiting} {'images wait' if waiting != 1 else 'image waits'} for label review "
+            f"(more than {most})",
             link=reverse("labels:queue"),
             data={"waiting": waiting},
         )
@@ -282,7 +283,8 @@ def my_windows(now: datetime) -> Iterator[Occurrence]:
         yield Occurrence(
             kind=EventKind.MY_WINDOW,
             key=f"my_window:{author_id}:{market.code}:{edge}:{hour:%Y-%m-%dT%H}",
-            title=f"{what} you set in {market.code} {edge if sum(counts.values()) == 1 else edge[:-1]} between "
+            title=f"{what} you set in {market.code} {edge if sum(counts.values()) == 1 else edge[:-1]} "
+            f"between "
             f"{hour:%Y-%m-%d %H}:00 and {hour:%H}:59 UTC",
             body=(
                 "Check them before they go live."

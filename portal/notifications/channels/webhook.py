@@ -11,8 +11,9 @@ changes between the check and the connection cannot redirect the request. Whatev
 host (a name, decimal 2130706433, octal 0177.0.0.1, hex 0x7f.1, short 127.1) is resolved as the
 connection would resolve it, and the resulting address is checked. IPv6 addresses that lead to an
 IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64, IPv4-compatible) are judged by that IPv4 address too;
-site-local fec0::/10 is refused. Redirects are never followed: a 3xx is a failed attempt. Loopback is allowed only with NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK (local and tests),
-and then plain http too, for loopback only.
+site-local fec0::/10 is refused. Redirects are never followed: a 3xx is a failed attempt.
+Loopback is allowed only with NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK (local and tests), and then
+plain http too, for loopback only.
 """
 
 from __future__ import annotations

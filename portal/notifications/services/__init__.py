@@ -16,8 +16,8 @@ from portal.notifications.services.delivery import (
 )
 from portal.notifications.services.detection import notifications_detect, notifications_raise
 from portal.notifications.services.inbox import receipts_mark_read
-from portal.notifications.services.retention import Pruned, notifications_prune
 from portal.notifications.services.preferences import PreferenceBook, preferences_set, role_defaults_set
+from portal.notifications.services.retention import Pruned, notifications_prune
 from portal.notifications.services.webhooks import (
     TEST_EVENT,
     WebhookRefused,

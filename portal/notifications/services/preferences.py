@@ -53,7 +53,7 @@ class PreferenceBook:
 
 
 def preferences_set(*, user: User, choices: Mapping[tuple[str, str], bool]) -> None:
-    """Store `user`'s own channel choices per (kind, channel)."""
+    """Store `user`'s own channel choices per (kind, channel): anyone may, for themselves only."""
     with transaction.atomic():
         for (kind, channel), enabled in choices.items():
             Preference.objects.update_or_create(
@@ -63,6 +63,16 @@ def preferences_set(*, user: User, choices: Mapping[tuple[str, str], bool]) -> N
                 channel=Channel(channel),
                 defaults={"enabled": enabled},
             )
+        audit_record(
+            actor=user,
+            record=AuditRecord(
+                action="notification.preferences",
+                object_type="user",
+                object_id=str(user.pk),
+                object_repr=user.get_username(),
+                after={f"{k}:{c}": v for (k, c), v in choices.items()},
+            ),
+        )
 
 
 def role_defaults_set(*, actor: User, role: str, choices: Mapping[tuple[str, str], bool]) -> None:

@@ -95,6 +95,15 @@ def webhook_send_test(*, actor: User, endpoint: WebhookEndpoint) -> WebhookDeliv
             "sent_by": actor.get_username(),
         }
         delivery.save()
+        audit_record(
+            actor=actor,
+            record=AuditRecord(
+                action="webhook.test",
+                object_type="webhook",
+                object_id=str(endpoint.pk),
+                object_repr=endpoint.name,
+            ),
+        )
         transaction.on_commit(lambda: dispatch("notifications.deliver"))
     return delivery
 

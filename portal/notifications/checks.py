@@ -15,11 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Sum
 from django.urls import reverse
 
 from accounts.partners.gateway.quota import period_bounds
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp, SyncState, UsagePlan
 from accounts.partners.selectors import EXPIRY_WARNING, expiring_keys, quota_alerts
+from accounts.partners.traffic.aggregation import ALL_METHODS
+from accounts.partners.traffic.models import TrafficMinute
 from content.labels.models import ImageLabel, LabelStatus
 from content.labels.selectors import failed_jobs, review_queue
 from content.models import Position, PositionState
@@ -142,6 +145,55 @@ def gateway_sync_failures(now: datetime) -> Iterator[Occurrence]:
                 partner_id=partner_of(obj),
                 data={"object": label, "id": obj.pk},
             )
+
+
+THROTTLE_WINDOW = timedelta(hours=1)
+THROTTLE_BASELINE = timedelta(days=7)
+
+
+def keys_throttled(now: datetime) -> Iterator[Occurrence]:
+    """A key had more 429 "Too Many Requests" answers in the last hour than
+    NOTIFICATIONS_THROTTLE_MIN and NOTIFICATIONS_THROTTLE_FACTOR times its hourly mean of the 7 days
+    before (partner traffic minutes, all methods): at most once per key and UTC day."""
+    start = now.replace(second=0, microsecond=0) - THROTTLE_WINDOW
+    recent = dict(
+        TrafficMinute.objects.filter(
+            method=ALL_METHODS, minute__gte=start, minute__lt=start + THROTTLE_WINDOW
+        )
+        .values("key_id")
+        .annotate(total=Sum("throttled"))
+        .filter(total__gte=settings.NOTIFICATIONS_THROTTLE_MIN)
+        .values_list("key_id", "total")
+    )
+    if not recent:
+        return
+    before = dict(
+        TrafficMinute.objects.filter(
+            key_id__in=recent, method=ALL_METHODS, minute__gte=start - THROTTLE_BASELINE, minute__lt=start
+        )
+        .values("key_id")
+        .annotate(total=Sum("throttled"))
+        .values_list("key_id", "total")
+    )
+    hours = THROTTLE_BASELINE / THROTTLE_WINDOW
+    keys = PartnerApiKey.objects.select_related("partner").in_bulk(list(recent))
+    for key_id, throttled in sorted(recent.items()):
+        usual = (before.get(key_id) or 0) / hours
+        if throttled <= settings.NOTIFICATIONS_THROTTLE_FACTOR * usual or key_id not in keys:
+            continue
+        key = keys[key_id]
+        yield Occurrence(
+            kind=EventKind.KEY_THROTTLED,
+            key=f"key_throttled:{key.pk}:{now:%Y-%m-%d}",
+            title=f"{key.partner.name}'s key {key.name} was throttled {throttled:,} times in the last hour",
+            body=(
+                f"Usually {usual:,.1f} an hour over the last 7 days. The partner sends faster than its "
+                "plan's rate or burst allows: check the traffic chart and the plan's fit."
+            ),
+            link=reverse("partners:key-detail", args=[key.pk]),
+            partner_id=key.partner_id,
+            data={"key_id": key.pk, "throttled": throttled, "usual_per_hour": round(usual, 1)},
+        )
 
 
 def _market_code(entry_kind: str, key: str) -> str | None:
@@ -303,6 +355,7 @@ DETECTORS: tuple[Callable[[datetime], Iterator[Occurrence]], ...] = (
     quota_crossings,
     key_expiries,
     gateway_sync_failures,
+    keys_throttled,
     publishing_dead_letters,
     outbox_backlog,
     label_queue,

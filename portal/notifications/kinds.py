@@ -27,6 +27,7 @@ class EventKind(models.TextChoices):
     KEY_EXPIRING = "key_expiring", "Partner key expires within 7 days"
     KEY_EXPIRED = "key_expired", "Partner key expired"
     GATEWAY_SYNC = "gateway_sync_failed", "Gateway sync failed"
+    KEY_THROTTLED = "key_throttled", "Partner key throttled unusually"
     DEAD_LETTERS = "publish_dead_letters", "Publishing dead letters"
     OUTBOX_BACKLOG = "outbox_backlog", "Publishing backlog is old"
     LABEL_QUEUE = "label_queue", "Label review queue is long or old"
@@ -54,6 +55,7 @@ KINDS: dict[str, KindSpec] = {
     EventKind.KEY_EXPIRING: KindSpec(Action.MANAGE_PARTNERS),
     EventKind.KEY_EXPIRED: KindSpec(Action.MANAGE_PARTNERS),
     EventKind.GATEWAY_SYNC: KindSpec(Action.MANAGE_PARTNERS),
+    EventKind.KEY_THROTTLED: KindSpec(Action.MANAGE_PARTNERS),
     # A market's dead letters are its people's (editors, managers, admins); content and image
     # rows name no market and are the publishing page's, which admins see.
     EventKind.DEAD_LETTERS: KindSpec(Action.VIEW_MARKET, audience_without_market=Action.MANAGE_MARKETS),

@@ -213,10 +213,26 @@ class Command(BaseCommand):
         if load_usage_demo():
             self.stdout.write("Demo partner usage: Optus has used 82 % of this month's quota.")
         self._traffic()
+        self._notification_preferences()
         # The bell has something to show: the demo partner's quota alert and the label queue.
         from portal.notifications.services import notifications_detect
 
         self.stdout.write(f"Notifications raised: {len(notifications_detect(dispatch_delivery=False))}.")
+
+    def _notification_preferences(self) -> None:
+        """Demo addresses, Priya's email for the label backlog and Mia's opt-in to her windows'
+        reminders (with `make run`'s console backend the emails appear in the server's output)."""
+        from portal.notifications.models import Preference
+        from portal.notifications.services import preferences_set
+
+        for user in User.objects.filter(email="", username__in=["admin", "editor", "reviewer"]):
+            user.email = f"{user.username}@meridian.example"
+            user.save(update_fields=["email"])
+        wanted = {"reviewer": ("label_queue", "email"), "editor": ("my_window", "inbox")}
+        for user in User.objects.filter(username__in=wanted):
+            kind, channel = wanted[user.username]
+            if not Preference.objects.filter(user=user, kind=kind, channel=channel).exists():
+                preferences_set(user=user, choices={(kind, channel): True})
 
     def _traffic(self) -> None:
         """Keep a recent day of demo partner traffic (replaced, never added, when loaded again)."""

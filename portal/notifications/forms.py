@@ -8,7 +8,8 @@ from typing import Any
 from django import forms
 
 from markets.models import Market
-from portal.notifications.models import Channel, EventKind
+from portal.notifications.kinds import webhook_kinds
+from portal.notifications.models import Channel
 from portal.notifications.selectors import PreferenceRow
 
 
@@ -51,7 +52,7 @@ class WebhookForm(forms.Form):
         help_text="https only; the host must resolve to public addresses.",
     )
     kinds = forms.MultipleChoiceField(
-        choices=EventKind.choices, widget=forms.CheckboxSelectMultiple, label="Events"
+        choices=webhook_kinds, widget=forms.CheckboxSelectMultiple, label="Events"
     )
     markets = forms.ModelMultipleChoiceField(
         queryset=Market.objects.order_by("code"),

@@ -67,6 +67,12 @@ KINDS: dict[str, KindSpec] = {
 }
 
 
+def webhook_kinds() -> list[tuple[str, str]]:
+    """Return the (value, label) of the kinds webhook endpoints may subscribe to: not the opt-in
+    ones, which are personal reminders rather than a team's business."""
+    return [(kind.value, kind.label) for kind in EventKind if not KINDS[kind].opt_in]
+
+
 def spec(kind: str) -> KindSpec:
     """Return the registry entry of `kind` (KeyError for a kind nobody registered)."""
     return KINDS[kind]

@@ -271,6 +271,12 @@ def test_a_redirect_is_not_followed_even_to_an_allowed_address(
     assert delivery.last_status_code == 302 and delivery.status == DeliveryStatus.PENDING
 
 
+def test_personal_opt_in_kinds_are_not_offered_to_webhooks(admin_user: User, receiver: Receiver) -> None:
+    with pytest.raises(WebhookRefused, match="my_window"):
+        webhook_endpoint_create(actor=admin_user, name="x", url=receiver.url, kinds=["my_window"])
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_registering_an_unsafe_url_is_refused(admin_user: User, settings: Any) -> None:
     settings.NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK = False
     for url in (

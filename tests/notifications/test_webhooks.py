@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest import mock
@@ -81,8 +82,10 @@ def test_a_delivery_becomes_a_dead_letter_after_the_limit_and_the_retry_button_s
         notifications_deliver()
     # Then three attempts were made and the delivery is a dead letter
     delivery = WebhookDelivery.objects.get()
-    assert len(receiver.received) == 3
+    assert [r["answered"] for r in receiver.received] == [500, 500, 500]
+    assert all(r["valid"] for r in receiver.received)  # each attempt signed afresh, verified
     assert delivery.status == DeliveryStatus.DEAD and delivery.last_status_code == 500
+    assert delivery.attempts == 3 and delivery.next_attempt_at is None
     # When an editor presses retry, then they are refused
     with pytest.raises(AccessDenied):
         webhook_delivery_retry(actor=editor, delivery=delivery)
@@ -320,3 +323,29 @@ def test_a_timeout_is_a_failed_attempt(endpoint: WebhookEndpoint, au: Market, se
     delivery = WebhookDelivery.objects.get()
     assert report.webhooks_failed == 1 and "timed out" in delivery.last_error
     assert delivery.status == DeliveryStatus.PENDING
+
+
+def test_retries_back_off_exponentially(
+    endpoint: WebhookEndpoint, receiver: Receiver, au: Market, settings: Any
+) -> None:
+    # Given a receiver that keeps answering 500, a 30 s base and 5 attempts
+    settings.NOTIFICATIONS_WEBHOOK_RETRY_BASE_SECONDS = 30
+    settings.NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS = 5
+    receiver.statuses = [500] * 5
+    dead_letter("AU")
+    notifications_detect(now=T0)
+    waits = []
+    now = T0
+    # When each attempt runs as soon as it is due
+    for _ in range(4):
+        notifications_deliver(now=now)
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.next_attempt_at is not None
+        waits.append((delivery.next_attempt_at - now).total_seconds())
+        assert notifications_deliver(now=now + timedelta(seconds=1)).webhooks_failed == 0  # not due yet
+        now = delivery.next_attempt_at
+    # Then each wait is the doubled delay with "equal" jitter: between half and all of 30, 60, 120, 240
+    for wait, delay in zip(waits, (30, 60, 120, 240), strict=True):
+        assert delay / 2 <= wait <= delay
+    notifications_deliver(now=now)
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.DEAD

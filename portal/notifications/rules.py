@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.access import Action, can
+from django.db.models import Q
+
+from accounts.access import Action, can, grants_for
 from markets.models import Market
-from portal.notifications.kinds import spec
+from portal.notifications.kinds import KINDS, spec
 from portal.notifications.models import Channel
 
 # Webhook endpoints and role defaults are managed by admins only.
@@ -33,3 +35,21 @@ def built_in(kind: str, channel: str) -> bool:
 def role_defaults_apply(kind: str) -> bool:
     """Return whether admins' role defaults may switch `kind` on (not for opt-in kinds)."""
     return not spec(kind).opt_in
+
+
+def visible(user: Any, *, prefix: str = "") -> Q:
+    """Return a filter of the notifications `user` may see now (`prefix`: the path to the
+    notification, e.g. "notification__"): the same rule as `may_see`, for a queryset, so that a
+    user who lost a market or a role no longer sees what they were told before."""
+    grants = grants_for(user)
+    shown = Q(pk__in=[])
+    for kind, entry in KINDS.items():
+        if entry.audience in grants.everywhere:
+            shown |= Q(**{f"{prefix}kind": kind, f"{prefix}market__isnull": False})
+        else:
+            ids = grants.market_ids(entry.audience)
+            if ids:
+                shown |= Q(**{f"{prefix}kind": kind, f"{prefix}market_id__in": sorted(ids)})
+        if grants.allows(entry.audience_without_market or entry.audience, None):
+            shown |= Q(**{f"{prefix}kind": kind, f"{prefix}market__isnull": True})
+    return shown

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import Membership, User
 from markets.models import Market
 from portal.notifications.models import Preference, Receipt, WebhookEndpoint
 from portal.notifications.selectors import preferences_for
-from portal.notifications.services import notifications_detect
+from portal.notifications.services import notifications_deliver, notifications_detect
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
 from tests.notifications.conftest import T0
 
@@ -124,3 +125,26 @@ def test_preferences_save_per_kind_and_channel(reviewer: User) -> None:
     assert stored == {"inbox": True, "email": True, "digest": False}
     row = next(r for r in preferences_for(user=reviewer) if r.kind == "label_queue")
     assert row.own == stored
+
+
+@pytest.mark.usefixtures("alerts")
+def test_a_user_who_loses_a_market_no_longer_sees_or_gets_its_notifications(
+    au_manager: User, admin_user: User
+) -> None:
+    # Given the AU manager was told about AU's dead letter, by inbox and email
+    mine = Receipt.objects.get(user=au_manager)
+    Receipt.objects.filter(pk=mine.pk).update(email_due=True)
+    User.objects.filter(pk=au_manager.pk).update(email="ana@example.com")
+    # When they lose AU before the email goes out
+    Membership.objects.filter(user=au_manager, market__code="AU").delete()
+    au_manager = User.objects.get(pk=au_manager.pk)
+    notifications_deliver()
+    # Then no email is sent, the inbox, the bell and the API hide it, and opening it is a 404
+    assert mail.outbox == []
+    client = client_for(au_manager)
+    assert b"in AU could not be published" not in client.get("/notifications/").content
+    assert b"notification-count" not in client.get("/notifications/bell/").content
+    assert client.get("/api/v1/notifications/").json()["results"] == []
+    assert client.post(f"/notifications/{mine.pk}/open/").status_code == 404
+    # While the admin still sees theirs
+    assert b"in AU could not be published" in client_for(admin_user).get("/notifications/").content

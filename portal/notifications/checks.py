@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,24 +27,8 @@ from content.labels.selectors import failed_jobs, review_queue
 from content.models import Position, PositionState
 from markets.models import Market, Rule
 from portal.notifications.models import EventKind, Severity
+from portal.notifications.occurrence import Occurrence
 from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
-
-
-@dataclass(frozen=True)
-class Occurrence:
-    """One event occurrence, before it is stored."""
-
-    kind: EventKind
-    key: str
-    title: str
-    body: str = ""
-    link: str = ""
-    severity: Severity = Severity.WARNING
-    market_id: int | None = None
-    partner_id: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    # Addressed to these users only (still subject to who may see the kind); None: everyone who may.
-    recipients: tuple[int, ...] | None = None
 
 
 def quota_crossings(now: datetime) -> Iterator[Occurrence]:

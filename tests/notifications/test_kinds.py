@@ -9,9 +9,9 @@ from django.urls import reverse
 
 from accounts.models import User
 from markets.models import Market
-from portal.notifications.checks import Occurrence
 from portal.notifications.kinds import KINDS, EventKind
 from portal.notifications.models import Notification, Preference, Receipt
+from portal.notifications.occurrence import Occurrence
 from portal.notifications.services import notifications_raise
 
 

@@ -14,9 +14,10 @@ from portal.notifications.services.delivery import (
     notifications_digest,
     webhook_attempt,
 )
-from portal.notifications.services.detection import notifications_detect, notifications_raise
+from portal.notifications.services.detection import notifications_detect
 from portal.notifications.services.inbox import receipts_mark_read
 from portal.notifications.services.preferences import PreferenceBook, preferences_set, role_defaults_set
+from portal.notifications.services.raising import notifications_raise
 from portal.notifications.services.retention import Pruned, notifications_prune
 from portal.notifications.services.webhooks import (
     TEST_EVENT,

@@ -18,6 +18,7 @@ from django.core.management import call_command
 
 from accounts.models import User
 from content.labels.services import image_labels_store, images_upload
+from portal.notifications.services import preferences_set
 from tests.browser import log_in, new_page, shot
 from tests.labels.conftest import make_image, result
 
@@ -90,6 +91,27 @@ def test_priya_gets_the_backlog_email_and_its_link_opens_the_review_queue(
     assert page.url == f"{live_server.url}/labels/"
     page.get_by_text("1 image in the queue.").wait_for()
     assert page.locator("#queue-grid .thumb-card").count() == 1
+
+
+def test_the_email_link_in_a_logged_out_browser_leads_through_the_login_to_the_queue(
+    page: Any, live_server: Any, priya: User, mailbox: Path
+) -> None:
+    # Given the backlog email (Priya chose email for the label queue)
+    preferences_set(user=priya, choices={("label_queue", "email"): True})
+    a_label_waits_for_review()
+    call_command("notifications", "run", stdout=io.StringIO())
+    [message] = emails_in(mailbox)
+    link = re.search(r"Resolve it here: (\S+)", message.get_content())
+    assert link is not None
+    # When she opens it in a browser where she is not logged in, and logs in
+    page.goto(link.group(1))
+    page.wait_for_url(re.compile(r"/accounts/login/\?next=/labels/"))
+    page.fill("#id_username", "reviewer")
+    page.fill("#id_password", PASSWORD)
+    page.press("#id_password", "Enter")
+    # Then she lands on the review queue
+    page.wait_for_url(f"{live_server.url}/labels/")
+    page.get_by_role("heading", name="Label review queue").wait_for()
 
 
 @pytest.mark.parametrize("width", [1366, 390])

@@ -12,7 +12,7 @@ from markets.models import Market
 from portal.notifications.kinds import KINDS, EventKind
 from portal.notifications.models import Notification, Preference, Receipt
 from portal.notifications.occurrence import Occurrence
-from portal.notifications.services import notifications_raise
+from portal.notifications.services import notification_emit, notifications_raise
 
 
 def test_every_kind_has_a_registry_entry_and_needs_no_migration() -> None:
@@ -51,3 +51,9 @@ def test_an_addressed_event_nobody_receives_is_not_stored(de_manager: User, au: 
     )
     assert notifications_raise(occurrence) is None
     assert not Notification.objects.exists()
+
+
+def test_notification_emit_addresses_the_users_given(au: Market, au_manager: User, de_manager: User) -> None:
+    occurrence = Occurrence(kind=EventKind.DEAD_LETTERS, key="example:3", title="x", market_id=au.pk)
+    assert notification_emit(occurrence, users=[au_manager, de_manager]) is not None
+    assert list(Receipt.objects.values_list("user__username", flat=True)) == ["au-manager"]

@@ -17,7 +17,7 @@ from portal.notifications.services.delivery import (
 from portal.notifications.services.detection import notifications_detect
 from portal.notifications.services.inbox import receipts_mark_read
 from portal.notifications.services.preferences import PreferenceBook, preferences_set, role_defaults_set
-from portal.notifications.services.raising import notifications_raise
+from portal.notifications.services.raising import notification_emit, notifications_raise
 from portal.notifications.services.retention import Pruned, notifications_prune
 from portal.notifications.services.webhooks import (
     TEST_EVENT,
@@ -35,6 +35,7 @@ __all__ = [
     "Pruned",
     "WebhookRefused",
     "deliver_task",
+    "notification_emit",
     "notifications_deliver",
     "notifications_detect",
     "notifications_prune",

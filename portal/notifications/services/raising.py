@@ -7,6 +7,8 @@ import this module without depending on the others.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -132,3 +134,11 @@ def notifications_raise(occurrence: Occurrence, *, now: datetime | None = None) 
     if notification is not None:
         transaction.on_commit(lambda: dispatch("notifications.deliver"))
     return notification
+
+
+def notification_emit(
+    occurrence: Occurrence, *, users: Iterable[User], now: datetime | None = None
+) -> Notification | None:
+    """`notifications_raise` addressed to `users` (each still needs the kind's audience in the
+    event's market); None if it was raised before or none of them receives it."""
+    return notifications_raise(replace(occurrence, recipients=tuple(user.pk for user in users)), now=now)

@@ -148,3 +148,16 @@ def test_a_user_who_loses_a_market_no_longer_sees_or_gets_its_notifications(
     assert client.post(f"/notifications/{mine.pk}/open/").status_code == 404
     # While the admin still sees theirs
     assert b"in AU could not be published" in client_for(admin_user).get("/notifications/").content
+
+
+@pytest.mark.usefixtures("alerts")
+def test_the_inbox_filter_swaps_only_the_list_with_htmx(admin_user: User) -> None:
+    client = client_for(admin_user)
+    page = client.get("/notifications/")
+    assert b'hx-target="#inbox-results"' in page.content and b"<html" in page.content
+    fragment = client.get("/notifications/?kind=label_queue", HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200 and b"<html" not in fragment.content
+    assert b"No notifications match this filter" in fragment.content
+    both = client.get("/notifications/?kind=publish_dead_letters", HTTP_HX_REQUEST="true")
+    assert both.content.count(b'class="card notification ') == 2
+    assert "HX-Request" in both["Vary"]

@@ -35,12 +35,16 @@ class ChannelsForm(forms.Form):
         return [(row.label, [self[field_name(row.kind, c)] for c in Channel]) for row in self.rows]
 
     def choices(self) -> dict[tuple[str, str], bool]:
-        """Return the submitted (kind, channel) → on/off (call after is_valid)."""
-        return {
-            (row.kind, channel.value): bool(self.cleaned_data.get(field_name(row.kind, channel)))
-            for row in self.rows
-            for channel in Channel
-        }
+        """Return the submitted (kind, channel) → on/off that say something (call after is_valid):
+        a box changed from its effective setting, or one already chosen. An untouched box is not
+        returned, so it keeps following the role's default (or the built-in one)."""
+        chosen = {}
+        for row in self.rows:
+            for channel in Channel:
+                value = bool(self.cleaned_data.get(field_name(row.kind, channel)))
+                if channel in row.own or value != row.channels[channel]:
+                    chosen[(row.kind, channel.value)] = value
+        return chosen
 
 
 class WebhookForm(forms.Form):

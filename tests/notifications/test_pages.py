@@ -13,7 +13,7 @@ from accounts.models import Membership, User
 from markets.models import Market
 from portal.notifications.models import Preference, Receipt, WebhookEndpoint
 from portal.notifications.selectors import preferences_for
-from portal.notifications.services import notifications_deliver, notifications_detect
+from portal.notifications.services import notifications_deliver, notifications_detect, role_defaults_set
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
 from tests.notifications.conftest import T0
 
@@ -112,19 +112,34 @@ def test_the_api_lists_and_marks_only_ones_own(
     assert Client().get("/api/v1/notifications/").status_code in (401, 403)
 
 
-def test_preferences_save_per_kind_and_channel(reviewer: User) -> None:
+def test_preferences_save_per_kind_and_channel(reviewer: User, admin_user: User) -> None:
     client = client_for(reviewer)
     assert client.get("/notifications/preferences/").status_code == 200
-    response = client.post(
-        "/notifications/preferences/", {"label_queue__email": "on", "label_queue__inbox": "on"}
-    )
+    # The form as the browser sends it: every ticked box, plus the one she ticked (email for the queue)
+    ticked = {
+        f"{row.kind}__{channel}": "on"
+        for row in preferences_for(user=reviewer)
+        for channel, on in row.channels.items()
+        if on
+    }
+    response = client.post("/notifications/preferences/", {**ticked, "label_queue__email": "on"})
     assert response.status_code == 302
     stored = dict(
         Preference.objects.filter(user=reviewer, kind="label_queue").values_list("channel", "enabled")
     )
-    assert stored == {"inbox": True, "email": True, "digest": False}
+    # Only the box she changed is her own choice: the others keep following her role's defaults
+    assert stored == {"email": True}
     row = next(r for r in preferences_for(user=reviewer) if r.kind == "label_queue")
     assert row.own == stored
+    assert not Preference.objects.filter(user=reviewer).exclude(kind="label_queue").exists()
+    # So a default an admin sets later still reaches her, where she did not choose
+    role_defaults_set(
+        actor=admin_user,
+        role="reviewer",
+        choices={("label_jobs_failed", "email"): True, ("label_queue", "email"): False},
+    )
+    rows = {r.kind: r.channels["email"] for r in preferences_for(user=reviewer)}
+    assert rows["label_jobs_failed"] is True and rows["label_queue"] is True
 
 
 @pytest.mark.usefixtures("alerts")

@@ -158,6 +158,8 @@ def notifications_digest(*, now: datetime | None = None) -> int:
         if Receipt.objects.filter(pk__in=ids, digested_at__isnull=True).update(digested_at=now) != len(ids):
             Receipt.objects.filter(pk__in=ids, digested_at=now).update(digested_at=None)
             continue  # another run is digesting this user right now
+        for receipt in receipts[1:]:
+            receipt.user = receipts[0].user  # one user object: their grants load once
         shown = [r.notification for r in receipts if _still_visible(r)]
         if not shown:
             continue  # claimed, nothing the user may still see

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -135,8 +135,12 @@ def _windows_overlap(
     return not (b_end is not None and a_start is not None and b_end <= a_start)
 
 
-def _lock_rows(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Position]:
+def _lock_rows(
+    pairs: Iterable[tuple[int, int]], published: Mapping[int, datetime]
+) -> dict[tuple[int, int], Position]:
     """Lock the position rows of (market id, item id) pairs and return them by pair.
+
+    `published` gives each item's published_at, which a new row carries (Position.item_published_at).
 
     Writers lock what they change, not the market: two editors of different items in one market
     never wait for each other. A pair with no row gets a placeholder first (state default,
@@ -152,7 +156,13 @@ def _lock_rows(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Positi
         market_ids = sorted({market_id for _, market_id in chunk})
         Position.objects.bulk_create(
             [
-                Position(market_id=market_id, item_id=item_id, state=PositionState.DEFAULT, version=0)
+                Position(
+                    market_id=market_id,
+                    item_id=item_id,
+                    state=PositionState.DEFAULT,
+                    version=0,
+                    item_published_at=published[item_id],
+                )
                 for item_id, market_id in chunk
             ],
             batch_size=BATCH_SIZE,
@@ -220,7 +230,7 @@ def position_set(
     with transaction.atomic():
         if values["state"] == PositionState.PINNED:
             _lock_pin_slots([market.pk], slot=values["slot"])
-        locked = _lock_rows([(market.pk, item.pk)])[(market.pk, item.pk)]
+        locked = _lock_rows([(market.pk, item.pk)], {item.pk: item.published_at})[(market.pk, item.pk)]
         # A placeholder (version 0) is no position yet.
         current = locked if locked.version else None
         stored_version = current.version if current else 0
@@ -328,10 +338,12 @@ def positions_bulk_set(
     if not allowed or not item_ids:
         return result
     base = change.values()
-    items = {
-        pk: upstream
-        for pk, upstream in ContentItem.objects.filter(pk__in=item_ids).values_list("pk", "upstream_id")
-    }
+    items: dict[int, str] = {}
+    published: dict[int, datetime] = {}
+    for pk, upstream, published_at in ContentItem.objects.filter(pk__in=item_ids).values_list(
+        "pk", "upstream_id", "published_at"
+    ):
+        items[pk], published[pk] = upstream, published_at
     ordered_ids = [pk for pk in item_ids if pk in items]
     last_slot = (change.slot or 0) + len(ordered_ids) - 1
     if change.state == PositionState.PINNED and last_slot > MAX_SLOT:
@@ -345,7 +357,7 @@ def positions_bulk_set(
     with transaction.atomic():
         if change.state == PositionState.PINNED:
             _lock_pin_slots([m.pk for m in allowed])
-        locked = _lock_rows([(m.pk, item_id) for m in allowed for item_id in ordered_ids])
+        locked = _lock_rows([(m.pk, item_id) for m in allowed for item_id in ordered_ids], published)
         # Placeholders (version 0) are no position yet.
         existing = {pair: row for pair, row in locked.items() if row.version}
         pins_by_market: dict[int, list[Position]] = defaultdict(list)
@@ -384,6 +396,7 @@ def positions_bulk_set(
                     item_id=item_id,
                     version=(current.version if current else 0) + 1,
                     author=actor,
+                    item_published_at=published[item_id],
                     **values,
                 )
                 if change.state == PositionState.PINNED:

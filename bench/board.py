@@ -328,7 +328,8 @@ def measure() -> None:
         )
 
     # --- bulk change: the service (positions + audit + outbox, one transaction) vs raw rows ----
-    ids = list(ContentItem.objects.order_by("id").values_list("id", flat=True)[:BULK_ITEMS])
+    published = dict(ContentItem.objects.order_by("id").values_list("id", "published_at")[:BULK_ITEMS])
+    ids = list(published)
     service_ms: list[float] = []
     raw_ms: list[float] = []
     change = PositionChange(state="promoted", boost=3, reason="Ocean Week")
@@ -345,7 +346,14 @@ def measure() -> None:
             with transaction.atomic():
                 Position.objects.bulk_create(
                     [
-                        Position(market=m, item_id=i, state="promoted", boost=3, reason="Ocean Week")
+                        Position(
+                            market=m,
+                            item_id=i,
+                            state="promoted",
+                            boost=3,
+                            reason="Ocean Week",
+                            item_published_at=published[i],
+                        )
                         for i in ids
                     ],
                     batch_size=1000,

@@ -116,7 +116,7 @@ def market_status(request: HttpRequest, code: str, change: str) -> HttpResponse:
     require(request.user, Action.MANAGE_MARKETS)
     activate = change == "activate"
     if request.method == "GET":
-        return page(request, "markets/status.html", {"market": market, "activate": activate})
+        return page(request, "markets/status.html", {**_rights(request, market), "activate": activate})
     version = whole_number(request.POST.get("version"))
     if version is None:
         messages.error(
@@ -129,14 +129,7 @@ def market_status(request: HttpRequest, code: str, change: str) -> HttpResponse:
     except Conflict as exc:
         messages.error(request, f"{exc.message} Nothing was changed.")
         return redirect("markets:detail", code=market.code)
-    if activate:
-        messages.success(request, f"{market.code} is active again: its rules and positions can change.")
-    else:
-        messages.success(
-            request,
-            f"{market.code} is inactive: the public APIs are told so, and nothing in it can change "
-            "until it is reactivated.",
-        )
+    messages.success(request, f"{market.code} {'reactivated' if activate else 'deactivated'}.")
     return redirect("markets:detail", code=market.code)
 
 

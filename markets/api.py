@@ -6,6 +6,8 @@ not exist answers 404, one the caller may not act on answers 403.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -77,7 +79,7 @@ class RuleCursorPagination(DefaultCursorPagination):
 # --- markets ---------------------------------------------------------------------------------
 
 
-_STATUS_CHANGE = {
+_STATUS_CHANGE: dict[str, Any] = {
     "parameters": [MARKET_CODE_PARAMETER, if_match_parameter("market")],
     "request": None,
     "responses": {
@@ -104,7 +106,6 @@ _STATUS_CHANGE = {
             403: OpenApiResponse(description="Only admins create markets."),
         },
     ),
-
     retrieve=extend_schema(
         summary="Read a market's settings",
         parameters=[MARKET_CODE_PARAMETER],

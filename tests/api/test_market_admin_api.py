@@ -175,7 +175,9 @@ def test_deactivate_and_reactivate_with_etags(au: Market, client_for: Callable[[
     assert client.post("/api/v1/markets/AU/activate/", HTTP_IF_MATCH='"market-2"').json()["active"] is True
 
 
-def test_unknown_market_status_change_is_404(admin_user: User, client_for: Callable[[str | None], Any]) -> None:
+def test_unknown_market_status_change_is_404(
+    admin_user: User, client_for: Callable[[str | None], Any]
+) -> None:
     assert client_for("admin_user").post("/api/v1/markets/ZZ/deactivate/").status_code == 404
 
 
@@ -205,7 +207,9 @@ def test_writes_to_an_inactive_market_are_refused_with_a_clear_403(
         answers += [
             client.patch("/api/v1/markets/AU/", {"name": "Oz"}, format="json"),
             client.post(
-                "/api/v1/markets/AU/rules/", {"action": "hide", "match_content_types": ["video"]}, format="json"
+                "/api/v1/markets/AU/rules/",
+                {"action": "hide", "match_content_types": ["video"]},
+                format="json",
             ),
             client.patch(f"/api/v1/markets/AU/rules/{rule.pk}/", {"note": "x"}, format="json"),
             client.delete(f"/api/v1/markets/AU/rules/{rule.pk}/"),

@@ -70,7 +70,10 @@ def test_sam_creates_de_telekom_from_de_and_grants_lukas(
         shot(page, "e2e-markets-2-created-1366")
         telekom = Market.objects.get(code="DE-TELEKOM")
         assert telekom.is_opt_in and telekom.timezone == "Europe/Berlin"
-        assert sorted(Rule.objects.filter(market=telekom).values_list("match_tags", flat=True)) == [[], ["hunting"]]
+        assert sorted(Rule.objects.filter(market=telekom).values_list("match_tags", flat=True)) == [
+            [],
+            ["hunting"],
+        ]
 
         # When he gives Lukas the market manager role on it, on Lukas's user page
         lukas: User = germany["lukas"]

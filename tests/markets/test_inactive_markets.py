@@ -39,7 +39,9 @@ Write = Callable[[User | None, World], Any]
 
 # Every service that writes in one market, called as an editor would call it on an active market.
 WRITES: dict[str, Write] = {
-    "market_update": lambda actor, w: market_update(actor=actor, market=w.market, name="Australia (inactive)"),
+    "market_update": lambda actor, w: market_update(
+        actor=actor, market=w.market, name="Australia (inactive)"
+    ),
     "rule_create": lambda actor, w: rule_create(
         actor=actor, market=w.market, action="hide", match_content_types=["video"]
     ),
@@ -113,7 +115,10 @@ def test_bulk_positions_refuse_an_inactive_market_and_write_the_others(
 
     # When they hide one item in AU and DE at once
     result = positions_bulk_set(
-        actor=editor, markets=[world.market, de], item_ids=[world.item.pk], change=PositionChange(state="hidden")
+        actor=editor,
+        markets=[world.market, de],
+        item_ids=[world.item.pk],
+        change=PositionChange(state="hidden"),
     )
 
     # Then DE is written and AU is refused, saying why

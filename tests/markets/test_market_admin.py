@@ -29,7 +29,16 @@ from tests.factories import PositionFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
 
-CRITERIA = ("action", "boost", "match_tags", "match_content_types", "match_sources", "starts_at", "ends_at", "note")
+CRITERIA = (
+    "action",
+    "boost",
+    "match_tags",
+    "match_content_types",
+    "match_sources",
+    "starts_at",
+    "ends_at",
+    "note",
+)
 
 
 @pytest.fixture
@@ -129,7 +138,9 @@ def test_admin_creates_an_opt_in_partner_edition(admin_user: User) -> None:
     assert OutboxEntry.objects.filter(kind="market", key="DE-TELEKOM", version=1).count() == 1
 
 
-def test_copy_makes_new_rules_with_identical_criteria(admin_user: User, de: Market, de_rules: list[Rule]) -> None:
+def test_copy_makes_new_rules_with_identical_criteria(
+    admin_user: User, de: Market, de_rules: list[Rule]
+) -> None:
     # Given DE with three rules, one of them edited to version 2
     from markets.services import rule_update
 
@@ -151,7 +162,11 @@ def test_copy_makes_new_rules_with_identical_criteria(admin_user: User, de: Mark
     # And DE's rules are unchanged
     assert [r.market_id for r in originals] == [de.pk] * 3
     # And the settings left out come from DE, the ones given do not
-    assert (market.languages, market.timezone, market.default_visibility) == (["de"], "Europe/Berlin", "opt_in")
+    assert (market.languages, market.timezone, market.default_visibility) == (
+        ["de"],
+        "Europe/Berlin",
+        "opt_in",
+    )
     # And each copy is audited as a copy naming its source rule, in one batch
     copied = list(AuditEntry.objects.filter(action="rule.copy").order_by("id"))
     assert [(e.object_id, e.after["copied_from"]) for e in copied] == [
@@ -163,7 +178,9 @@ def test_copy_makes_new_rules_with_identical_criteria(admin_user: User, de: Mark
     created = AuditEntry.objects.get(action="market.create")
     assert created.after["copied_from"] == {"market": "DE", "rules": 3}
     # And one market row in the outbox carries the new market with its rules
-    assert list(OutboxEntry.objects.filter(key="DE-TELEKOM").values_list("kind", "version")) == [("market", 1)]
+    assert list(OutboxEntry.objects.filter(key="DE-TELEKOM").values_list("kind", "version")) == [
+        ("market", 1)
+    ]
 
 
 def test_copied_rules_are_published_with_the_new_market(

@@ -70,7 +70,9 @@ def test_copy_link_prefills_the_form_from_the_market(admin_user: User, de: Marke
     assert '<option value="Europe/Berlin" selected>' in html
 
 
-def test_admin_creates_a_partner_edition_copying_rules(admin_user: User, de: Market, de_rules: list[Rule]) -> None:
+def test_admin_creates_a_partner_edition_copying_rules(
+    admin_user: User, de: Market, de_rules: list[Rule]
+) -> None:
     # Given an admin on the new-market form
     client = login(admin_user)
 
@@ -173,7 +175,9 @@ def test_an_inactive_market_is_readable_and_refuses_changes_clearly(
         assert "Market AU is inactive" in response.content.decode()
 
 
-def test_settings_show_the_status_read_only_to_managers(au_manager: User, admin_user: User, au: Market) -> None:
+def test_settings_show_the_status_read_only_to_managers(
+    au_manager: User, admin_user: User, au: Market
+) -> None:
     html = login(au_manager).get("/markets/AU/settings/").content.decode()
     assert 'name="active"' not in html
     assert "Only admins deactivate or reactivate a market." in html

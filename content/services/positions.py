@@ -11,7 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from accounts.access import Action, can, require
+from accounts.access import Action, can, require, require_active
 from accounts.models import User
 from content.models import ContentItem, Position, PositionState
 from content.services.base import BATCH_SIZE, POSITION_FIELDS
@@ -225,6 +225,7 @@ def position_set(
     """
     if actor is not None:
         require(actor, Action.EDIT_POSITIONS, market)
+    require_active(market, Action.EDIT_POSITIONS)
     change.validate()
     values = change.values()
     with transaction.atomic():
@@ -316,8 +317,9 @@ def positions_bulk_set(
 ) -> BulkResult:
     """Apply one change to many items in many markets, in one transaction.
 
-    Markets the actor may not edit are refused as a whole; a bulk pin gives the selected items
-    consecutive slots from `change.slot`, and items whose slot is taken are refused. Raises
+    Markets the actor may not edit, and inactive ones, are refused as a whole; a bulk pin gives
+    the selected items consecutive slots from `change.slot`, and items whose slot is taken are
+    refused. Raises
     ValidationError when the change itself is incoherent.
     """
     change.validate()
@@ -325,7 +327,16 @@ def positions_bulk_set(
     item_ids = list(dict.fromkeys(item_ids))
     allowed: list[Market] = []
     for market in markets:
-        if actor is None or can(actor, Action.EDIT_POSITIONS, market):
+        if not market.active:
+            result.refused.append(
+                Refusal(
+                    market_code=market.code,
+                    reason=f"{market.code} is inactive: nothing in it can be changed until an admin "
+                    "reactivates it.",
+                    count=len(item_ids),
+                )
+            )
+        elif actor is None or can(actor, Action.EDIT_POSITIONS, market):
             allowed.append(market)
         else:
             result.refused.append(

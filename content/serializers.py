@@ -203,3 +203,8 @@ class PositionBulkResultSerializer(serializers.Serializer[Any]):
     changed = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     refused = RefusalSerializer(many=True)
+    change_requests = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Change requests made for the markets whose approval policy this change needs "
+        "(202 when every market needed one).",
+    )

@@ -35,6 +35,8 @@ from markets.services import market_update, rule_create, rule_delete, rule_updat
 from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
+from portal.change_requests.api import deferred_response
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
 
 # --- shared by the markets and content APIs ---------------------------------------------------
 
@@ -113,6 +115,18 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
         version = expected_version(request, "market")
         payload = MarketUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(market, settings=True):
+            op = Operation.settings(expected_version=version, **payload.validated_data)
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=market,
+                    operations=[op],
+                    title=f"Settings of {market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         market = market_update(
             actor=api_actor(request),
             market=market,
@@ -187,6 +201,17 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
         market = market_or_404(request, code, Action.EDIT_RULES)
         payload = RuleWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(market, rules=True):
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=market,
+                    operations=[Operation.rule_create(**payload.validated_data)],
+                    title=f"New {payload.validated_data['action']} rule in {market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule = rule_create(actor=api_actor(request), market=market, via="api", **payload.validated_data)
         return self._render(rule, status.HTTP_201_CREATED)
 
@@ -204,6 +229,18 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
         version = expected_version(request, "rule")
         payload = RuleWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(rule.market, rules=True):
+            op = Operation.rule_update(rule, expected_version=version, **payload.validated_data)
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=rule.market,
+                    operations=[op],
+                    title=f"Change to rule #{rule.pk} in {rule.market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule = rule_update(
             actor=api_actor(request),
             rule=rule,
@@ -215,6 +252,18 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
 
     def destroy(self, request: Request, code: str, pk: int) -> Response:
         rule = self._rule(pk, Action.EDIT_RULES)
+        if approvals_needed(rule.market, rules=True):
+            op = Operation.rule_delete(rule, expected_version=expected_version(request, "rule"))
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=rule.market,
+                    operations=[op],
+                    title=f"Delete rule #{rule.pk} in {rule.market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule_delete(
             actor=api_actor(request),
             rule=rule,

@@ -54,6 +54,7 @@ from portal.api.etags import expected_version as expected_version_of
 from portal.api.etags import if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 from portal.change_requests.api import deferred_response
+from portal.change_requests.serializers import ChangeRequestSerializer
 from portal.change_requests.services import Operation, approvals_needed, changes_defer
 
 CONTENT_ID_PARAMETER = OpenApiParameter(
@@ -209,6 +210,10 @@ _POSITION_WRITE_RESPONSES = {
     400: OpenApiResponse(description="Field errors (incoherent change, pin slot taken…); nothing written."),
     404: OpenApiResponse(description="No such market or content item."),
     412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+    202: OpenApiResponse(
+        ChangeRequestSerializer,
+        description="The market's approval policy needs approval: a change request was made instead.",
+    ),
 }
 
 
@@ -257,6 +262,7 @@ def item_ids_by_upstream_id(upstream_ids: Iterable[str]) -> dict[str, int]:
         parameters=[POSITION_CONTENT_ID_PARAMETER, if_match_parameter("position")],
         responses={
             200: PositionSerializer,
+            202: _POSITION_WRITE_RESPONSES[202],
             404: _POSITION_WRITE_RESPONSES[404],
             412: _POSITION_WRITE_RESPONSES[412],
         },
@@ -365,6 +371,9 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         request=PositionBulkSerializer,
         responses={
             200: PositionBulkResultSerializer,
+            202: OpenApiResponse(
+                PositionBulkResultSerializer, description="Every market needed approval: see change_requests."
+            ),
             400: OpenApiResponse(
                 description="Field errors (too many ids, unknown markets…); nothing written."
             ),
@@ -406,8 +415,9 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
             "changed": result.changed,
             "unchanged": result.unchanged,
             "refused": refused,
-            "change_requests": [cr.pk for cr in requests],
         }
+        if requests:
+            body["change_requests"] = [cr.pk for cr in requests]
         # Everything waits for approval: accepted, not done.
         accepted = bool(requests) and not direct
         return Response(

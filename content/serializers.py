@@ -205,6 +205,7 @@ class PositionBulkResultSerializer(serializers.Serializer[Any]):
     refused = RefusalSerializer(many=True)
     change_requests = serializers.ListField(
         child=serializers.IntegerField(),
+        required=False,
         help_text="Change requests made for the markets whose approval policy this change needs "
-        "(202 when every market needed one).",
+        "(only when there are any; 202 when every market needed one).",
     )

@@ -36,6 +36,7 @@ from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 from portal.change_requests.api import deferred_response
+from portal.change_requests.serializers import ChangeRequestSerializer
 from portal.change_requests.services import Operation, approvals_needed, changes_defer
 
 # --- shared by the markets and content APIs ---------------------------------------------------
@@ -83,6 +84,10 @@ class RuleCursorPagination(DefaultCursorPagination):
         request=MarketUpdateSerializer,
         responses={
             200: MarketSerializer,
+            202: OpenApiResponse(
+                ChangeRequestSerializer,
+                description="The market's approval policy needs approval: a change request was made instead.",
+            ),
             400: OpenApiResponse(description="Field errors; nothing changed."),
             412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
         },
@@ -139,9 +144,14 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
 
 # --- rules -----------------------------------------------------------------------------------
 
+_DEFERRED = OpenApiResponse(
+    ChangeRequestSerializer,
+    description="The market's approval policy needs approval: a change request was made instead.",
+)
 _RULE_WRITE_RESPONSES = {
     400: OpenApiResponse(description="Field errors (unknown tags or types, reversed window…)."),
     412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+    202: _DEFERRED,
 }
 
 
@@ -150,7 +160,7 @@ _RULE_WRITE_RESPONSES = {
     create=extend_schema(
         summary="Add a rule to a market",
         request=RuleWriteSerializer,
-        responses={201: RuleSerializer, 400: _RULE_WRITE_RESPONSES[400]},
+        responses={201: RuleSerializer, 202: _DEFERRED, 400: _RULE_WRITE_RESPONSES[400]},
     ),
     retrieve=extend_schema(summary="Read a rule", description='ETag: `"rule-<version>"`.'),
     update=extend_schema(
@@ -168,7 +178,7 @@ _RULE_WRITE_RESPONSES = {
     destroy=extend_schema(
         summary="Delete a rule",
         parameters=[if_match_parameter("rule")],
-        responses={204: None, 412: _RULE_WRITE_RESPONSES[412]},
+        responses={204: None, 202: _DEFERRED, 412: _RULE_WRITE_RESPONSES[412]},
     ),
 )
 @extend_schema(parameters=[MARKET_CODE_PARAMETER])

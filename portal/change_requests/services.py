@@ -497,7 +497,7 @@ def request_submit(*, actor: User, request: ChangeRequest, via: str = "portal") 
     if request.author_id != actor.pk:
         raise RequestRefused("Only the author submits a request.")
     with transaction.atomic():
-        locked = ChangeRequest.objects.select_for_update().select_related("market").get(pk=request.pk)
+        locked = ChangeRequest.objects.select_for_update(of=("self",)).select_related("market").get(pk=request.pk)
         if locked.state != RequestState.DRAFT:
             raise RequestRefused(f"A {locked.get_state_display().lower()} request cannot be submitted.")
         if not locked.operations.exists():
@@ -542,7 +542,7 @@ def request_approve(
     _check_reviewer(actor, request)
     with transaction.atomic():
         locked = (
-            ChangeRequest.objects.select_for_update().select_related("market", "author").get(pk=request.pk)
+            ChangeRequest.objects.select_for_update(of=("self",)).select_related("market", "author").get(pk=request.pk)
         )
         if locked.state != RequestState.SUBMITTED:
             raise RequestRefused(f"A {locked.get_state_display().lower()} request is not waiting for review.")
@@ -577,7 +577,7 @@ def request_reject(
     _check_reviewer(actor, request)
     with transaction.atomic():
         locked = (
-            ChangeRequest.objects.select_for_update().select_related("market", "author").get(pk=request.pk)
+            ChangeRequest.objects.select_for_update(of=("self",)).select_related("market", "author").get(pk=request.pk)
         )
         if locked.state not in (RequestState.SUBMITTED, RequestState.APPROVED):
             raise RequestRefused(f"A {locked.get_state_display().lower()} request cannot be rejected.")
@@ -602,7 +602,7 @@ def request_withdraw(*, actor: User, request: ChangeRequest, via: str = "portal"
     if request.author_id != actor.pk:
         raise RequestRefused("Only the author withdraws a request.")
     with transaction.atomic():
-        locked = ChangeRequest.objects.select_for_update().select_related("market").get(pk=request.pk)
+        locked = ChangeRequest.objects.select_for_update(of=("self",)).select_related("market").get(pk=request.pk)
         if locked.state in (RequestState.APPLIED, RequestState.REJECTED, RequestState.WITHDRAWN):
             raise RequestRefused(f"A {locked.get_state_display().lower()} request cannot be withdrawn.")
         locked.state = RequestState.WITHDRAWN
@@ -635,7 +635,7 @@ def request_refresh(*, actor: User, request: ChangeRequest, via: str = "portal")
     if request.author_id != actor.pk:
         raise RequestRefused("Only the author refreshes a request.")
     with transaction.atomic():
-        locked = ChangeRequest.objects.select_for_update().select_related("market").get(pk=request.pk)
+        locked = ChangeRequest.objects.select_for_update(of=("self",)).select_related("market").get(pk=request.pk)
         if locked.state not in (
             RequestState.DRAFT,
             RequestState.SUBMITTED,

@@ -8,12 +8,13 @@ from typing import Any
 
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import Membership, Role, User
 from content.models import Position
 from content.services import PositionChange
 from markets.models import Market, Rule
 from portal.change_requests.models import ChangeRequest, RequestState
-from portal.change_requests.services import Operation, request_create
+from portal.change_requests.services import Operation, policy_set, request_create
+from tests.factories import UserFactory
 
 
 def login(user: User) -> Client:
@@ -119,3 +120,36 @@ def test_policy_page_is_for_the_markets_managers(guarded: Market, ana: User, edi
     assert guarded.approval_policy.approvals_required == 2 and not guarded.approval_policy.positions
     bad = login(ana).post("/requests/policy/AU-OPTUS/", {"approvals_required": "3"})
     assert bad.status_code == 422
+
+
+def test_a_bulk_change_over_the_size_becomes_a_request_for_that_market_only(
+    optus: Market, au: Market, sam: User, items: list
+) -> None:
+    # AU-OPTUS: bulk changes over 3 positions need approval; AU: direct
+    policy_set(actor=sam, market=optus, approvals_required=1, bulk_threshold=3)
+    editor = UserFactory(username="mia")
+    Membership.objects.create(user=editor, role=Role.EDITOR, market=None)
+    response = login(editor).post(
+        "/content/bulk/",
+        {
+            "item": [i.pk for i in items[:4]],
+            "markets": ["AU", "AU-OPTUS"],
+            "action": "hide",
+            "reason": "Legal",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "4 positions set" in html and 'id="bulk-deferred"' in html
+    assert Position.objects.filter(market=au, state="hidden").count() == 4
+    assert not Position.objects.filter(market=optus).exists()
+    cr = ChangeRequest.objects.get(market=optus)
+    assert cr.operations.count() == 4 and cr.state == RequestState.DRAFT
+    # three positions are under the size: direct
+    login(editor).post(
+        "/content/bulk/",
+        {"item": [i.pk for i in items[4:6]], "markets": ["AU-OPTUS"], "action": "hide"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert Position.objects.filter(market=optus).count() == 2

@@ -253,11 +253,21 @@ class Command(BaseCommand):
             actor=ana,
             market=optus,
             title="AU-OPTUS launch pins",
-            description="The exclusive documentary in slot 1, the premium series in slot 2, for launch week.",
+            description="The premium series in slots 2 and 3 for launch week, under the documentary.",
             apply_at=monday,
             operations=[
-                Operation.position(item, PositionChange(state="pinned", slot=slot, reason="Launch week"))
-                for slot, item in ((1, picks[0]), (2, picks[1]))
+                Operation.position(
+                    item,
+                    PositionChange(
+                        state="pinned",
+                        slot=slot,
+                        starts_at=monday,
+                        ends_at=monday + timedelta(days=7),
+                        reason="Launch week",
+                    ),
+                )
+                # Slot 1 holds the exclusive documentary already (pinned without an end).
+                for slot, item in ((2, picks[0]), (3, picks[1]))
             ],
             submit=True,
             via="command",

@@ -451,6 +451,15 @@ def request_update(
 # --- transitions --------------------------------------------------------------------------------------
 
 
+def _lock(request: ChangeRequest) -> ChangeRequest:
+    """The request's row, locked until the transaction ends (its market and author joined, not locked)."""
+    return (
+        ChangeRequest.objects.select_for_update(of=("self",))
+        .select_related("market", "author")
+        .get(pk=request.pk)
+    )
+
+
 def _reviewers(request: ChangeRequest) -> list[User]:
     kinds = _kinds(request)
     # Only people with a role in this market or everywhere can hold the rights (one query each after).
@@ -497,7 +506,7 @@ def request_submit(*, actor: User, request: ChangeRequest, via: str = "portal") 
     if request.author_id != actor.pk:
         raise RequestRefused("Only the author submits a request.")
     with transaction.atomic():
-        locked = ChangeRequest.objects.select_for_update(of=("self",)).select_related("market").get(pk=request.pk)
+        locked = _lock(request)
         if locked.state != RequestState.DRAFT:
             raise RequestRefused(f"A {locked.get_state_display().lower()} request cannot be submitted.")
         if not locked.operations.exists():
@@ -541,9 +550,7 @@ def request_approve(
     require(actor, Action.VIEW_MARKET, request.market)
     _check_reviewer(actor, request)
     with transaction.atomic():
-        locked = (
-            ChangeRequest.objects.select_for_update(of=("self",)).select_related("market", "author").get(pk=request.pk)
-        )
+        locked = _lock(request)
         if locked.state != RequestState.SUBMITTED:
             raise RequestRefused(f"A {locked.get_state_display().lower()} request is not waiting for review.")
         if Approval.objects.filter(request=locked, user=actor).exists():
@@ -576,9 +583,7 @@ def request_reject(
     require(actor, Action.VIEW_MARKET, request.market)
     _check_reviewer(actor, request)
     with transaction.atomic():
-        locked = (
-            ChangeRequest.objects.select_for_update(of=("self",)).select_related("market", "author").get(pk=request.pk)
-        )
+        locked = _lock(request)
         if locked.state not in (RequestState.SUBMITTED, RequestState.APPROVED):
             raise RequestRefused(f"A {locked.get_state_display().lower()} request cannot be rejected.")
         locked.state = RequestState.REJECTED
@@ -602,7 +607,7 @@ def request_withdraw(*, actor: User, request: ChangeRequest, via: str = "portal"
     if request.author_id != actor.pk:
         raise RequestRefused("Only the author withdraws a request.")
     with transaction.atomic():
-        locked = ChangeRequest.objects.select_for_update(of=("self",)).select_related("market").get(pk=request.pk)
+        locked = _lock(request)
         if locked.state in (RequestState.APPLIED, RequestState.REJECTED, RequestState.WITHDRAWN):
             raise RequestRefused(f"A {locked.get_state_display().lower()} request cannot be withdrawn.")
         locked.state = RequestState.WITHDRAWN
@@ -635,7 +640,7 @@ def request_refresh(*, actor: User, request: ChangeRequest, via: str = "portal")
     if request.author_id != actor.pk:
         raise RequestRefused("Only the author refreshes a request.")
     with transaction.atomic():
-        locked = ChangeRequest.objects.select_for_update(of=("self",)).select_related("market").get(pk=request.pk)
+        locked = _lock(request)
         if locked.state not in (
             RequestState.DRAFT,
             RequestState.SUBMITTED,

@@ -133,3 +133,29 @@ def test_other_markets_requests_are_not_found(guarded: Market, ana: User, au: Ma
     )
     assert bad.status_code == 400
     assert ChangeRequest.objects.filter(state=RequestState.DRAFT).count() == 1
+
+
+def test_reject_withdraw_refresh_and_their_denials(
+    guarded: Market, ana: User, sam: User, items: list
+) -> None:
+    def make() -> int:
+        cr = request_create(
+            actor=ana,
+            market=guarded,
+            title="x",
+            operations=[Operation.position(items[0], PositionChange(state="hidden"))],
+            submit=True,
+        )
+        return cr.pk
+
+    first, second = make(), make()
+    assert client(ana).post(f"/api/v1/change-requests/{first}/reject/", {}, format="json").status_code == 403
+    rejected = client(sam).post(f"/api/v1/change-requests/{first}/reject/", {"reason": "No"}, format="json")
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
+    assert rejected.json()["comments"][0]["body"] == "No"
+    assert client(sam).post(f"/api/v1/change-requests/{second}/withdraw/").status_code == 403
+    assert client(ana).post(f"/api/v1/change-requests/{second}/refresh/").json()["state"] == "submitted"
+    withdrawn = client(ana).post(f"/api/v1/change-requests/{second}/withdraw/")
+    assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "withdrawn"
+    # a finished request takes no more transitions
+    assert client(sam).post(f"/api/v1/change-requests/{second}/approve/").status_code == 403

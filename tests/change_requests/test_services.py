@@ -236,3 +236,20 @@ def test_rules_and_settings_apply_with_their_versions_checked(guarded: Market, a
     assert rule.note == "Reviewed"
     assert Rule.objects.filter(market=guarded, action="promote", boost=2).exists()
     assert guarded.name == "Optus Premium"
+
+
+def test_notifications_go_only_to_people_who_may_see_the_market(
+    guarded: Market, ana: User, sam: User, au: Market, items: list
+) -> None:
+    au_only = UserFactory()
+    Membership.objects.create(user=au_only, role=Role.MARKET_MANAGER, market=au)
+    optus_editor = UserFactory()
+    Membership.objects.create(user=optus_editor, role=Role.EDITOR, market=guarded)
+    request_create(actor=ana, market=guarded, title="Pins", operations=[_pin(items[0])], submit=True)
+    told = set(
+        Receipt.objects.filter(notification__kind=EventKind.REQUEST_SUBMITTED).values_list(
+            "user__username", flat=True
+        )
+    )
+    # Sam may make every change; the editor may edit positions in AU-OPTUS; neither Ana nor AU's manager
+    assert told == {sam.username, optus_editor.username}

@@ -490,6 +490,7 @@ def _position_form(
         "form": form,
         "conflict": conflict,
         "conflict_fields": _conflict_changes(conflict) if conflict else [],
+        "needs_approval": approvals_needed(market, positions=1),
     }
     return page(
         request, "content/position_form.html", context, fragment="content/_position_form.html", status=status

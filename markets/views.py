@@ -98,7 +98,7 @@ def _changed_fields(submitted: dict[str, Any], current: dict[str, Any]) -> list[
 def market_settings(request: HttpRequest, code: str) -> HttpResponse:
     """Edit a market's name, languages, time zone, default visibility and active flag."""
     market = market_get(user=request.user, code=code, action=Action.EDIT_MARKET_SETTINGS)
-    context: dict[str, Any] = {"market": market}
+    context: dict[str, Any] = {"market": market, "needs_approval": approvals_needed(market, settings=True)}
     if request.method == "GET":
         context["form"] = MarketSettingsForm(initial=_settings_initial(market))
         return page(request, "markets/settings.html", context)
@@ -162,7 +162,13 @@ def _rule_page(
     request: HttpRequest, market: Market, form: RuleForm, rule: Rule | None, **extra: Any
 ) -> HttpResponse:
     status = extra.pop("status", 200)
-    context = {**_rights(request, market), "form": form, "rule": rule, **extra}
+    context = {
+        **_rights(request, market),
+        "form": form,
+        "rule": rule,
+        "needs_approval": approvals_needed(market, rules=True),
+        **extra,
+    }
     return page(request, "markets/rule_form.html", context, status=status)
 
 

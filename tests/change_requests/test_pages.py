@@ -28,6 +28,8 @@ def test_a_position_form_save_that_needs_approval_becomes_a_draft_request(
 ) -> None:
     c = login(ana)
     url = f"/content/items/{items[0].upstream_id}/positions/AU-OPTUS/"
+    # the form says so before she saves
+    assert 'id="needs-approval"' in c.get(url).content.decode()
     response = c.post(url, {"version": 0, "state": "pinned", "slot": 1})
     cr = ChangeRequest.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/requests/{cr.pk}/"
@@ -53,6 +55,8 @@ def test_a_position_form_save_that_needs_approval_becomes_a_draft_request(
 
 
 def test_a_rule_form_save_becomes_a_request(guarded: Market, ana: User) -> None:
+    assert "needs 1 approval" in login(ana).get("/markets/AU-OPTUS/rules/new/").content.decode()
+    assert 'id="needs-approval"' not in login(ana).get("/markets/AU-OPTUS/settings/").content.decode()
     response = login(ana).post(
         "/markets/AU-OPTUS/rules/new/", {"action": "hide", "match_sources": "natgeo-editorial"}
     )

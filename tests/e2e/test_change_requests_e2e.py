@@ -93,6 +93,7 @@ def test_ana_submits_launch_pins_sam_approves_and_the_job_applies_them_on_monday
         ana_page.locator("input[name=state][value=pinned]").check()
         ana_page.locator("input[name=slot]").fill(str(slot))
         ana_page.locator("input[name=reason]").fill("Launch week")
+        expect(ana_page.locator("#needs-approval")).to_contain_text("needs 1 approval")
         ana_page.locator("form button[type=submit].primary").click()
         expect(ana_page.locator("#messages")).to_contain_text("needs approval in AU-OPTUS")
     # and submits them as one request for Monday 06:00 (Sydney time)

@@ -19,7 +19,6 @@ from portal.change_requests.models import (
     ChangeRequest,
     Comment,
     OperationKind,
-    RequestState,
 )
 from portal.change_requests.services import MAX_OPERATIONS, Operation
 
@@ -164,6 +163,3 @@ class RejectSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
 
 class CommentWriteSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     body = StrictCharField(max_length=NOTE_MAX)
-
-
-STATE_CHOICES = RequestState.choices

@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "partner_traffic_prune": ("partners_traffic", "prune"),
     # Leavers: SSO users the provider has not confirmed for 30 days lose access and their tokens.
     "sso_deactivate_stale": ("sso", "deactivate-stale", "--days", "30"),
+    # Change requests (docs/change-requests.md): approved requests apply at their time, once.
+    "change_requests_apply_due": ("change_requests", "apply-due"),
 }
 
 
@@ -117,3 +119,8 @@ def partner_traffic_prune(event: dict[str, Any], context: Any) -> str:
 def sso_deactivate_stale(event: dict[str, Any], context: Any) -> str:
     """Deactivate SSO users unconfirmed for 30 days (`manage.py sso deactivate-stale --days 30`)."""
     return _run("sso_deactivate_stale")
+
+
+def change_requests_apply_due(event: dict[str, Any], context: Any) -> str:
+    """Apply approved change requests whose time has come (`manage.py change_requests apply-due`)."""
+    return _run("change_requests_apply_due")

@@ -167,6 +167,7 @@ SPECTACULAR_SETTINGS = {
         "DecisionStateEnum": "markets.serializers.DECISION_STATES",
         "ImageStatusEnum": "content.labels.models.ImageStatus",
         "QuotaPeriodEnum": "accounts.partners.models.QuotaPeriod",
+        "ChangeOperationKindEnum": "portal.change_requests.models.OperationKind",
     },
 }
 

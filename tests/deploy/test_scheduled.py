@@ -25,6 +25,7 @@ EXPECTED = {
     "notifications_digest": ("notifications", "digest"),
     "partner_traffic_prune": ("partners_traffic", "prune"),
     "sso_deactivate_stale": ("sso", "deactivate-stale", "--days", "30"),
+    "change_requests_apply_due": ("change_requests", "apply-due"),
 }
 
 

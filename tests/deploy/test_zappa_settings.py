@@ -164,6 +164,7 @@ def test_the_schedule_is_the_one_the_issue_asks_for() -> None:
         "portal.scheduled.notifications_digest": "cron(0 7 * * ? *)",
         "portal.scheduled.partner_traffic_prune": "cron(45 2 * * ? *)",
         "portal.scheduled.sso_deactivate_stale": "cron(15 4 * * ? *)",
+        "portal.scheduled.change_requests_apply_due": "rate(1 minute)",
     }
 
 

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.access import Action, can, require
+from accounts.access import Action, can, require, require_active
 from accounts.models import Membership, User
 from content.models import ContentItem, Position
 from content.services.positions import PositionChange, position_set
@@ -174,6 +174,7 @@ def policy_set(
 ) -> ApprovalPolicy:
     """Set what needs approval in `market`. Raises AccessDenied unless `actor` manages the market's
     settings; ValidationError on a count other than 0, 1 or 2."""
+    require_active(market)  # nothing is prepared in an inactive market
     require(actor, Action.EDIT_MARKET_SETTINGS, market)
     errors: dict[str, str] = {}
     if approvals_required not in (0, 1, 2):
@@ -368,6 +369,7 @@ def request_create(
 
     Raises AccessDenied unless `actor` may make every change in it; ValidationError on bad values.
     """
+    require_active(market)  # nothing is prepared in an inactive market
     require(actor, Action.VIEW_MARKET, market)
     _require_rights(actor, market, {op.kind for op in operations})
     title = title.strip()
@@ -405,6 +407,7 @@ def request_create(
 
 def draft_for(*, actor: User, market: Market) -> ChangeRequest:
     """Return `actor`'s newest draft in `market`, creating an empty one."""
+    require_active(market)  # nothing is prepared in an inactive market
     require(actor, Action.VIEW_MARKET, market)
     draft = ChangeRequest.objects.filter(market=market, author=actor, state=RequestState.DRAFT).first()
     if draft is not None:
@@ -835,6 +838,7 @@ def changes_defer(
     request's page, so several forms make one request); from the API (`submit=True`) they become a
     request of their own, submitted at once.
     """
+    require_active(market)  # nothing is prepared in an inactive market
     if submit:
         return request_create(
             actor=actor,

@@ -103,7 +103,7 @@ def test_admin_sees_chart_table_and_fit_with_evidence(
     assert " style=" not in html
     assert re.search(r"<script(?![^>]*\bsrc=)", html) is None
     # the all-methods minutes: 2/s steady, bursts of 40 over a plan burst of 500 (none over)
-    assert "p95 steady 2 rps, peak burst 40 in the last 14 days" in html
+    assert "p95 steady 2 rps, peak burst 40 in the last 30 days" in html
     assert "rate 3/s, burst 44" in html
     assert html.count("<tr><td>") >= 30
 
@@ -226,7 +226,7 @@ def test_recommendations_api_has_evidence_and_no_n_plus_1(
         data = admin_client.get(reverse("api-partner-traffic-recommendations")).json()
     assert len(data["results"]) == 5
     row = data["results"][0]
-    assert row["evidence"].startswith("p95 steady 2 rps, peak burst 40 in the last 14 days")
+    assert row["evidence"].startswith("p95 steady 2 rps, peak burst 40 in the last 30 days")
     assert (row["rate"], row["burst"], row["quota_period"]) == (3, 44, "MONTH")
     one = admin_client.get(reverse("api-partner-traffic-recommendations"), {"key": keys[0].pk}).json()
     assert [r["key"] for r in one["results"]] == [keys[0].pk]

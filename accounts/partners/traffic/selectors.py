@@ -14,11 +14,12 @@ from django.db.models import QuerySet
 
 from accounts.access import Action, require
 from accounts.partners.models import PartnerApiKey, UsagePlan
-from accounts.partners.traffic.aggregation import ALL_METHODS, minute_of, percentile
-from accounts.partners.traffic.models import TrafficMinute
+from accounts.partners.traffic.aggregation import ALL_METHODS, hour_of, minute_of, percentile
+from accounts.partners.traffic.models import TrafficHour, TrafficMinute
 
 __all__ = [
     "FIT_DAYS",
+    "MINUTE_DAYS",
     "Fit",
     "MinuteChart",
     "traffic_minute_chart",
@@ -27,12 +28,13 @@ __all__ = [
     "traffic_plan_fits",
 ]
 
-# The minute rollups' retention: the Fit panel looks at every minute there is.
-FIT_DAYS = 14
+# The Fit judges the last 30 days: minutes where they are kept (14 days), hours for the rest.
+FIT_DAYS = 30
+MINUTE_DAYS = 14
 # Room above what was seen, so a recommendation is not refused by the next busy day.
-RATE_HEADROOM = 1.2
-BURST_HEADROOM = 1.1
-QUOTA_HEADROOM = 1.2
+RATE_HEADROOM = 20  # %
+BURST_HEADROOM = 10  # %
+QUOTA_HEADROOM = 20  # %
 PERIOD_DAYS = {"DAY": 1, "WEEK": 7, "MONTH": 31}
 # What the plan form accepts (services.plans validates the same bounds).
 MAX_RATE = 10_000
@@ -164,14 +166,21 @@ def traffic_minute_chart(
 
 @dataclass(frozen=True)
 class Fit:
-    """How a key's traffic fits its plan over the last FIT_DAYS days, and what plan would fit."""
+    """How a key's traffic fits its plan, and what plan would fit (see `traffic_plan_fits`).
+
+    `minutes*` and `p95_steady` come from the minute rollups of the last MINUTE_DAYS days (their
+    retention); `peak_burst`, the 429s, `requests` and the quota from the hourly rollups of the
+    last FIT_DAYS days. `steady_source` says which rollups the steady rate came from.
+    """
 
     key_id: int
     plan_id: int
     days: int
+    minute_days: int
     minutes: int
     minutes_over_rate: int
     minutes_over_burst: int
+    hours: int
     throttled: int
     quota_refused: int
     requests: int
@@ -181,6 +190,7 @@ class Fit:
     burst: int
     quota_limit: int | None
     quota_period: str
+    steady_source: str
     evidence: str
 
     @property
@@ -191,64 +201,111 @@ class Fit:
     def share_over_burst(self) -> float:
         return self.minutes_over_burst / self.minutes if self.minutes else 0.0
 
+    @property
+    def has_traffic(self) -> bool:
+        return bool(self.minutes or self.hours)
+
 
 def traffic_plan_fit(*, user: Any, key: PartnerApiKey, now: datetime | None = None) -> Fit:
     """Return how the key's traffic fits its plan (see `traffic_plan_fits`). Raises AccessDenied."""
     return traffic_plan_fits(user=user, keys=[key], now=now)[key.pk]
 
 
-def traffic_plan_fits(*, user: Any, keys: list[PartnerApiKey], now: datetime | None = None) -> dict[int, Fit]:
-    """Compare each key's all-methods minutes with its plan and recommend rate, burst and quota.
+# (steady, burst) of an all-methods minute; (steady, burst, requests, throttled, quota, hour) of an hour
+MinuteRow = tuple[int, int]
+HourRow = tuple[int, int, int, int, int, datetime]
 
-    One query for all `keys` (their plans must be loaded with them). The steady rate recommended
-    is the p95 of the minutes' steady rates with 20 % headroom; the burst the peak with 10 %; the
-    quota the period's share of the requests seen, with 20 %. Raises AccessDenied.
+
+def traffic_plan_fits(*, user: Any, keys: list[PartnerApiKey], now: datetime | None = None) -> dict[int, Fit]:
+    """Compare each key's all-methods traffic with its plan and recommend rate, burst and quota.
+
+    Two queries for all `keys` (their plans must be loaded with them): the minutes of the last
+    MINUTE_DAYS days and the hours of the last FIT_DAYS days. The rate recommended is the p95 of
+    the minutes' steady rates with 20 % headroom (without minutes, of the hours' steady rates,
+    each its hour's busiest minute: an upper bound); the burst the 30 days' peak with 10 %; the
+    quota the period's share of the 30 days' requests, with 20 %. Raises AccessDenied.
     """
     require(user, Action.MANAGE_PARTNERS)
     end = _now(now)
-    since = end - timedelta(days=FIT_DAYS)
-    rows_by_key: dict[int, list[tuple[int, int, int, int, int, datetime]]] = {key.pk: [] for key in keys}
-    rows = (
+    key_ids = [key.pk for key in keys]
+    minutes_by_key: dict[int, list[MinuteRow]] = {pk: [] for pk in key_ids}
+    minute_rows = (
         TrafficMinute.objects.filter(
-            key__in=[key.pk for key in keys], method=ALL_METHODS, minute__gte=since, minute__lt=end
+            key__in=key_ids,
+            method=ALL_METHODS,
+            minute__gte=end - timedelta(days=MINUTE_DAYS),
+            minute__lt=end,
         )
         .order_by()
-        .values_list("key_id", "steady", "burst", "requests", "throttled", "quota_refused", "minute")
+        .values_list("key_id", "steady", "burst")
     )
-    for key_id, steady, burst, requests, throttled, quota_refused, minute in rows:
-        rows_by_key[key_id].append((steady, burst, requests, throttled, quota_refused, minute))
-    return {key.pk: _fit(key, rows_by_key[key.pk], end) for key in keys}
+    for key_id, steady, burst in minute_rows:
+        minutes_by_key[key_id].append((steady, burst))
+    hours_by_key: dict[int, list[HourRow]] = {pk: [] for pk in key_ids}
+    hour_rows = (
+        TrafficHour.objects.filter(
+            key__in=key_ids,
+            method=ALL_METHODS,
+            hour__gte=hour_of(end - timedelta(days=FIT_DAYS)),
+            hour__lt=end,
+        )
+        .order_by()
+        .values_list("key_id", "steady", "burst", "requests", "throttled", "quota_refused", "hour")
+    )
+    for key_id, steady, burst, requests, throttled, quota_refused, hour in hour_rows:
+        hours_by_key[key_id].append((steady, burst, requests, throttled, quota_refused, hour))
+    return {key.pk: _fit(key, minutes_by_key[key.pk], hours_by_key[key.pk], end) for key in keys}
 
 
-def _fit(key: PartnerApiKey, rows: list[tuple[int, int, int, int, int, datetime]], end: datetime) -> Fit:
+def _with_headroom(value: float, percent: int) -> int:
+    """`value` plus `percent` %, rounded up; 410 + 10 % is 451 (410 × 1.1 is 451.00000000000006)."""
+    return math.ceil(round(value * (100 + percent) / 100, 6))
+
+
+def _fit(key: PartnerApiKey, minutes: list[MinuteRow], hours: list[HourRow], end: datetime) -> Fit:
     plan: UsagePlan = key.plan
     rate, burst_limit = float(plan.rate_limit), plan.burst_limit
-    steadies = [row[0] for row in rows]
-    p95_steady = int(percentile(steadies, 95))
-    peak_burst = max((row[1] for row in rows), default=0)
-    requests = sum(row[2] for row in rows)
+    if minutes:
+        steady_source = "minutes"
+        p95_steady = int(percentile([row[0] for row in minutes], 95))
+    else:
+        steady_source = "hours" if hours else ""
+        p95_steady = int(percentile([row[0] for row in hours], 95))
+    # Hours are recomputed from their minutes at every write, so they hold the minutes' peaks too.
+    peak_burst = max([row[1] for row in hours] + [row[1] for row in minutes], default=0)
+    requests = sum(row[2] for row in hours)
     quota_limit: int | None = None
     if plan.has_quota:
         # A key seen for two days is judged on two days, not diluted over the whole window.
-        first = min((row[5] for row in rows), default=end)
+        first = min((row[5] for row in hours), default=end)
         observed_days = max(1.0, (end - first).total_seconds() / 86400)
         per_period = requests / observed_days * PERIOD_DAYS.get(plan.quota_period, 31)
-        quota_limit = max(1, math.ceil(per_period * QUOTA_HEADROOM))
-    recommended_rate = min(MAX_RATE, max(1, math.ceil(p95_steady * RATE_HEADROOM)))
-    recommended_burst = min(MAX_BURST, max(recommended_rate, math.ceil(peak_burst * BURST_HEADROOM), 1))
+        quota_limit = max(1, _with_headroom(per_period, QUOTA_HEADROOM))
+    recommended_rate = min(MAX_RATE, max(1, _with_headroom(p95_steady, RATE_HEADROOM)))
+    recommended_burst = min(MAX_BURST, max(recommended_rate, _with_headroom(peak_burst, BURST_HEADROOM), 1))
+    if steady_source == "hours":
+        steady_from = (
+            f"steady from {len(hours):,} hourly rollups (no minutes in the last {MINUTE_DAYS} days;"
+            " each hour's busiest minute, an upper bound)"
+        )
+    else:
+        steady_from = f"steady from {len(minutes):,} active minutes of the last {MINUTE_DAYS} days"
     evidence = (
         f"p95 steady {p95_steady} rps, peak burst {peak_burst} in the last {FIT_DAYS} days"
-        f" ({len(rows)} active minutes, {requests:,} requests)"
+        f" ({steady_from}; burst and {requests:,} requests from {len(hours):,} active hours"
+        f" of the last {FIT_DAYS} days)"
     )
     return Fit(
         key_id=key.pk,
         plan_id=plan.pk,
         days=FIT_DAYS,
-        minutes=len(rows),
-        minutes_over_rate=sum(1 for value in steadies if value > rate),
-        minutes_over_burst=sum(1 for row in rows if row[1] > burst_limit),
-        throttled=sum(row[3] for row in rows),
-        quota_refused=sum(row[4] for row in rows),
+        minute_days=MINUTE_DAYS,
+        minutes=len(minutes),
+        minutes_over_rate=sum(1 for row in minutes if row[0] > rate),
+        minutes_over_burst=sum(1 for row in minutes if row[1] > burst_limit),
+        hours=len(hours),
+        throttled=sum(row[3] for row in hours),
+        quota_refused=sum(row[4] for row in hours),
         requests=requests,
         p95_steady=p95_steady,
         peak_burst=peak_burst,
@@ -256,5 +313,6 @@ def _fit(key: PartnerApiKey, rows: list[tuple[int, int, int, int, int, datetime]
         burst=recommended_burst,
         quota_limit=quota_limit,
         quota_period=plan.quota_period if plan.has_quota else "",
+        steady_source=steady_source,
         evidence=evidence,
     )

@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from accounts.access import Action, require
-from accounts.partners.models import PartnerApiKey, UsagePlan
+from accounts.partners.models import KeyStatus, PartnerApiKey, UsagePlan
 from accounts.partners.traffic.aggregation import ALL_METHODS, hour_of, minute_of, percentile
 from accounts.partners.traffic.models import TrafficHour, TrafficMinute
 
@@ -22,9 +22,13 @@ __all__ = [
     "MINUTE_DAYS",
     "Fit",
     "MinuteChart",
+    "traffic_hours",
     "traffic_minute_chart",
     "traffic_minutes",
+    "MethodSummary",
+    "PlanFit",
     "traffic_plan_fit",
+    "traffic_plan_fit_of_plan",
     "traffic_plan_fits",
 ]
 
@@ -70,6 +74,31 @@ def traffic_minutes(
     return rows
 
 
+def traffic_hours(
+    *,
+    user: Any,
+    key: PartnerApiKey | None = None,
+    method: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[TrafficHour]:
+    """Return hour rollups, filtered by key, method ("*": all methods) and hours starting in [since, until).
+
+    Raises AccessDenied.
+    """
+    require(user, Action.MANAGE_PARTNERS)
+    rows = TrafficHour.objects.all()
+    if key is not None:
+        rows = rows.filter(key=key)
+    if method:
+        rows = rows.filter(method=method)
+    if since is not None:
+        rows = rows.filter(hour__gte=since)
+    if until is not None:
+        rows = rows.filter(hour__lt=until)
+    return rows
+
+
 @dataclass(frozen=True)
 class ChartSeries:
     """One method's requests/s per minute as an SVG polyline."""
@@ -77,6 +106,21 @@ class ChartSeries:
     method: str
     css: str
     points: str
+
+
+@dataclass(frozen=True)
+class MethodSummary:
+    """One method's figures over the chart's window: requests, peaks, refusals, errors, worst p99."""
+
+    method: str
+    requests: int
+    peak_burst: int
+    peak_steady: int
+    throttled: int
+    quota_refused: int
+    client_errors: int
+    server_errors: int
+    latency_p99: float
 
 
 @dataclass(frozen=True)
@@ -97,6 +141,9 @@ class MinuteChart:
     end: datetime
     rows: list[TrafficMinute]
     rows_truncated: bool
+    # Per method (not "*"): the window's totals, and each minute in which it was refused (newest first).
+    methods: list[MethodSummary]
+    refused_rows: list[TrafficMinute]
 
 
 CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_TOP, CHART_BOTTOM = 720, 240, 48, 12, 212
@@ -146,6 +193,22 @@ def traffic_minute_chart(
     ]
     refusals = [(x, y, round(CHART_BOTTOM - y, 1)) for x, y, _ in refusals]
     all_rows = [row for row in rows if row.method == ALL_METHODS][::-1]
+    method_rows = [row for row in rows if row.method != ALL_METHODS]
+    methods = [
+        MethodSummary(
+            method=method,
+            requests=sum(r.requests for r in members),
+            peak_burst=max(r.burst for r in members),
+            peak_steady=max(r.steady for r in members),
+            throttled=sum(r.throttled for r in members),
+            quota_refused=sum(r.quota_refused for r in members),
+            client_errors=sum(r.client_errors for r in members),
+            server_errors=sum(r.server_errors for r in members),
+            latency_p99=max(r.latency_p99 for r in members),
+        )
+        for method, members in sorted(_by_method(method_rows).items())
+    ]
+    refused_rows = [row for row in method_rows if row.throttled or row.quota_refused][::-1]
     return MinuteChart(
         width=CHART_WIDTH,
         height=CHART_HEIGHT,
@@ -161,7 +224,16 @@ def traffic_minute_chart(
         end=end,
         rows=all_rows[:TABLE_ROWS],
         rows_truncated=len(all_rows) > TABLE_ROWS,
+        methods=methods,
+        refused_rows=refused_rows[:TABLE_ROWS],
     )
+
+
+def _by_method(rows: list[TrafficMinute]) -> dict[str, list[TrafficMinute]]:
+    grouped: dict[str, list[TrafficMinute]] = {}
+    for row in rows:
+        grouped.setdefault(row.method, []).append(row)
+    return grouped
 
 
 @dataclass(frozen=True)
@@ -255,6 +327,52 @@ def traffic_plan_fits(*, user: Any, keys: list[PartnerApiKey], now: datetime | N
     for key_id, steady, burst, requests, throttled, quota_refused, hour in hour_rows:
         hours_by_key[key_id].append((steady, burst, requests, throttled, quota_refused, hour))
     return {key.pk: _fit(key, minutes_by_key[key.pk], hours_by_key[key.pk], end) for key in keys}
+
+
+@dataclass(frozen=True)
+class PlanFit:
+    """The Fit of every key on a plan, and one recommendation for the plan (its limits apply per key).
+
+    The plan's recommendation is the highest of its keys' (rate, burst, quota): a plan sized for
+    its busiest key; `evidence` is that of the key with the highest burst.
+    """
+
+    plan: UsagePlan
+    keys: list[tuple[PartnerApiKey, Fit]]
+    rate: int
+    burst: int
+    quota_limit: int | None
+    evidence: str
+
+    @property
+    def has_traffic(self) -> bool:
+        return any(fit.has_traffic for _, fit in self.keys)
+
+
+def traffic_plan_fit_of_plan(*, user: Any, plan: UsagePlan, now: datetime | None = None) -> PlanFit:
+    """Return the Fit of every usable (active or suspended) key on `plan` (three queries).
+
+    Raises AccessDenied.
+    """
+    require(user, Action.MANAGE_PARTNERS)
+    keys = list(
+        PartnerApiKey.objects.select_related("partner", "plan")
+        .filter(plan=plan, status__in=[KeyStatus.ACTIVE, KeyStatus.SUSPENDED])
+        .order_by("partner__name", "name", "id")
+    )
+    fits = traffic_plan_fits(user=user, keys=keys, now=now)
+    rows = [(key, fits[key.pk]) for key in keys]
+    active = [fit for _, fit in rows if fit.has_traffic]
+    quotas = [fit.quota_limit for fit in active if fit.quota_limit is not None]
+    busiest = max(active, key=lambda fit: (fit.peak_burst, fit.p95_steady), default=None)
+    return PlanFit(
+        plan=plan,
+        keys=rows,
+        rate=max((fit.rate for fit in active), default=1),
+        burst=max((fit.burst for fit in active), default=1),
+        quota_limit=max(quotas) if quotas else None,
+        evidence=busiest.evidence if busiest else "",
+    )
 
 
 def _with_headroom(value: float, percent: int) -> int:

@@ -1,4 +1,5 @@
-"""A key's traffic page: requests per second by method, refusals, latency, and the plan's Fit.
+"""A key's traffic page (requests per second by method, refusals, latency, the plan's Fit for the key)
+and a plan's Fit page (every key on the plan, one recommendation, Apply).
 
 Thin views: parse, call one selector or service (which checks `accounts.access`), render.
 """
@@ -12,7 +13,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.partners import selectors as partner_selectors
-from accounts.partners.services.fit import traffic_recommendation_apply
+from accounts.partners.models import UsagePlan
+from accounts.partners.services.fit import traffic_plan_recommendation_apply
 from accounts.partners.traffic import selectors
 from accounts.partners.traffic.aggregation import ALL_METHODS
 from accounts.partners.traffic.forms import ApplyRecommendationForm, TrafficWindowForm
@@ -61,9 +63,9 @@ def key_traffic_apply(request: HttpRequest, pk: int) -> HttpResponse:
     form = ApplyRecommendationForm(request.POST)
     if form.is_valid():
         try:
-            plan = traffic_recommendation_apply(
+            plan = traffic_plan_recommendation_apply(
                 actor=actor_of(request),
-                key=key,
+                plan=key.plan,
                 rate=form.cleaned_data["rate"],
                 burst=form.cleaned_data["burst"],
                 quota_limit=form.cleaned_data["quota_limit"],
@@ -77,3 +79,51 @@ def key_traffic_apply(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect("partners:key-traffic", pk=key.pk)
     return _page(request, pk, form, status=400)
+
+
+def _plan_page(
+    request: HttpRequest, pk: int, form: ApplyRecommendationForm | None, status: int = 200
+) -> HttpResponse:
+    plan = partner_selectors.plan_get(user=request.user, pk=pk)
+    fit = selectors.traffic_plan_fit_of_plan(user=request.user, plan=plan)
+    if form is None:
+        form = ApplyRecommendationForm(
+            initial={"rate": fit.rate, "burst": fit.burst, "quota_limit": fit.quota_limit}
+        )
+    return render(
+        request,
+        "partners/traffic/plan_fit.html",
+        {"plan": plan, "fit": fit, "form": form, "all_methods": ALL_METHODS},
+        status=status,
+    )
+
+
+@portal_view
+@require_safe
+def plan_fit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _plan_page(request, pk, None)
+
+
+@portal_view
+@require_POST
+def plan_fit_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    plan: UsagePlan = partner_selectors.plan_get(user=request.user, pk=pk)
+    form = ApplyRecommendationForm(request.POST)
+    if form.is_valid():
+        try:
+            plan = traffic_plan_recommendation_apply(
+                actor=actor_of(request),
+                plan=plan,
+                rate=form.cleaned_data["rate"],
+                burst=form.cleaned_data["burst"],
+                quota_limit=form.cleaned_data["quota_limit"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request,
+                f"Plan {plan.name} now allows {plan.rate_limit.normalize()}/s, burst {plan.burst_limit}.",
+            )
+            return redirect("partners:plan-fit", pk=plan.pk)
+    return _plan_page(request, pk, form, status=400)

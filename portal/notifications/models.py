@@ -20,6 +20,9 @@ class EventKind(models.TextChoices):
     LABEL_QUEUE = "label_queue", "Label review queue is long or old"
     LABEL_JOBS = "label_jobs_failed", "Labelling jobs failed"
     WINDOW_ENDING = "window_ending", "Positions end within 24 hours"
+    TRAFFIC_THROTTLED = "traffic_throttled", "Partner key throttled in many of its minutes"
+    TRAFFIC_BURST = "traffic_burst", "Partner key's burst near its limit"
+    TRAFFIC_JUMP = "traffic_jump", "Partner key's traffic jumped against its past week"
 
 
 class Channel(models.TextChoices):

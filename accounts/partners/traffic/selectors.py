@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from accounts.access import Action, require
 from accounts.partners.models import KeyStatus, PartnerApiKey, UsagePlan
@@ -22,6 +22,8 @@ __all__ = [
     "MINUTE_DAYS",
     "Fit",
     "MinuteChart",
+    "TrafficAlerts",
+    "traffic_alerts",
     "traffic_hours",
     "traffic_minute_chart",
     "traffic_minutes",
@@ -434,3 +436,167 @@ def _fit(key: PartnerApiKey, minutes: list[MinuteRow], hours: list[HourRow], end
         steady_source=steady_source,
         evidence=evidence,
     )
+
+
+# --- alerts (read by portal/notifications/checks.py) ------------------------------------------------
+ALERT_WINDOW = timedelta(hours=1)
+JUMP_HISTORY = timedelta(days=7)
+# A key's week counts as history when it had traffic in at least this many hours of it.
+JUMP_MIN_HISTORY_HOURS = 24
+
+
+@dataclass(frozen=True)
+class ThrottledKey:
+    key: PartnerApiKey
+    minutes: int
+    throttled_minutes: int
+    throttled: int
+
+    @property
+    def percent(self) -> float:
+        return 100 * self.throttled_minutes / self.minutes if self.minutes else 0.0
+
+
+@dataclass(frozen=True)
+class BurstNearLimit:
+    key: PartnerApiKey
+    minute: datetime
+    method: str
+    burst: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class TrafficJump:
+    key: PartnerApiKey
+    hour: datetime
+    requests: int
+    weekly_mean: float
+
+    @property
+    def factor(self) -> float:
+        return self.requests / self.weekly_mean if self.weekly_mean else math.inf
+
+
+@dataclass(frozen=True)
+class TrafficAlerts:
+    throttled: list[ThrottledKey]
+    bursts: list[BurstNearLimit]
+    jumps: list[TrafficJump]
+
+
+def traffic_alerts(
+    *,
+    now: datetime,
+    throttled_percent: float,
+    min_minutes: int,
+    burst_percent: float,
+    jump_factor: float,
+    jump_min_requests: int,
+) -> TrafficAlerts:
+    """Keys whose traffic of the last hour needs a look (a system read for the notification checks).
+
+    Throttled: 429 "throttled" in more than `throttled_percent` % of the key's active all-methods
+    minutes (at least `min_minutes`). Burst: an all-methods minute, or a method with its own
+    throttle, whose burst reached `burst_percent` % of the limit. Jump: the last complete hour had
+    `jump_factor` × the key's mean hour of the 7 days before it (hours without traffic count as 0)
+    and at least `jump_min_requests`, for keys with at least a day of traffic that week.
+    Four queries.
+    """
+    end = minute_of(now)
+    start = end - ALERT_WINDOW
+    minute_rows = list(
+        TrafficMinute.objects.filter(minute__gte=start, minute__lt=end)
+        .order_by()
+        .values("key_id", "method", "stage")
+        .annotate(
+            minutes=Count("id"),
+            throttled_minutes=Count("id", filter=Q(throttled__gt=0)),
+            throttled=Sum("throttled"),
+            peak=Max("burst"),
+        )
+    )
+    last_hour = hour_of(now) - timedelta(hours=1)
+    hour_rows = list(
+        TrafficHour.objects.filter(
+            method=ALL_METHODS, hour__gte=last_hour - JUMP_HISTORY, hour__lte=last_hour
+        )
+        .order_by()
+        .values("key_id")
+        .annotate(
+            last=Sum("requests", filter=Q(hour=last_hour)),
+            week=Sum("requests", filter=Q(hour__lt=last_hour)),
+            week_hours=Count("hour", filter=Q(hour__lt=last_hour), distinct=True),
+        )
+    )
+    key_ids = {row["key_id"] for row in minute_rows} | {row["key_id"] for row in hour_rows if row["last"]}
+    keys = {
+        key.pk: key
+        for key in PartnerApiKey.objects.select_related("partner", "plan").filter(
+            pk__in=key_ids, status=KeyStatus.ACTIVE
+        )
+    }
+
+    throttled: list[ThrottledKey] = []
+    candidates: list[tuple[PartnerApiKey, str, str, int, int]] = []
+    for row in minute_rows:
+        key = keys.get(row["key_id"])
+        if key is None:
+            continue
+        if row["method"] == ALL_METHODS:
+            share = 100 * row["throttled_minutes"] / row["minutes"]
+            if row["minutes"] >= min_minutes and share > throttled_percent:
+                throttled.append(
+                    ThrottledKey(
+                        key=key,
+                        minutes=row["minutes"],
+                        throttled_minutes=row["throttled_minutes"],
+                        throttled=row["throttled"] or 0,
+                    )
+                )
+            limit = key.plan.burst_limit
+        else:
+            limit = _method_burst_limit(key.plan, row["stage"], row["method"])
+        if limit and row["peak"] * 100 >= burst_percent * limit:
+            candidates.append((key, row["stage"], row["method"], row["peak"], limit))
+    bursts: list[BurstNearLimit] = []
+    if candidates:
+        # When each peak happened (one query for all of them).
+        where = Q()
+        for key, stage, method, peak, _ in candidates:
+            where |= Q(key_id=key.pk, stage=stage, method=method, burst=peak)
+        first_at: dict[tuple[int, str, str], datetime] = {}
+        for key_id, stage, method, minute in (
+            TrafficMinute.objects.filter(where, minute__gte=start, minute__lt=end)
+            .order_by("minute")
+            .values_list("key_id", "stage", "method", "minute")
+        ):
+            first_at.setdefault((key_id, stage, method), minute)
+        bursts = [
+            BurstNearLimit(
+                key=key, minute=first_at[(key.pk, stage, method)], method=method, burst=peak, limit=limit
+            )
+            for key, stage, method, peak, limit in candidates
+        ]
+
+    jumps: list[TrafficJump] = []
+    hours_in_week = JUMP_HISTORY / timedelta(hours=1)
+    for row in hour_rows:
+        key = keys.get(row["key_id"])
+        if key is None or not row["last"] or row["week_hours"] < JUMP_MIN_HISTORY_HOURS:
+            continue
+        mean = (row["week"] or 0) / hours_in_week
+        if row["last"] >= jump_min_requests and row["last"] >= jump_factor * mean:
+            jumps.append(TrafficJump(key=key, hour=last_hour, requests=row["last"], weekly_mean=mean))
+    order = lambda alert: (alert.key.partner.name, alert.key.name, alert.key.pk)  # noqa: E731
+    return TrafficAlerts(
+        throttled=sorted(throttled, key=order),
+        bursts=sorted(bursts, key=lambda b: (*order(b), b.method)),
+        jumps=sorted(jumps, key=order),
+    )
+
+
+def _method_burst_limit(plan: UsagePlan, stage: str, method: str) -> int | None:
+    """The burst of a per-method throttle on `stage` for `method` ("/resource/METHOD"), or None."""
+    throttle = (plan.method_throttles or {}).get(stage, {}).get(method)
+    return int(throttle["burst"]) if throttle else None

@@ -135,7 +135,7 @@ def _throttled(alerts: TrafficAlerts, now: datetime) -> Iterator[Occurrence]:
             body=(
                 f"In the last hour {alert.throttled:,} requests were refused as throttled (429), in "
                 f"{alert.throttled_minutes} of {alert.minutes} active minutes, on plan {key.plan.name} "
-                f"({key.plan.rate_limit.normalize()}/s, burst {key.plan.burst_limit}). See the plan's Fit."
+                f"({key.plan.rate_limit.normalize():f}/s, burst {key.plan.burst_limit}). See the plan's Fit."
             ),
             link=reverse("partners:key-traffic", args=[key.pk]),
             partner_id=key.partner_id,

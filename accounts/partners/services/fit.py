@@ -34,12 +34,12 @@ def traffic_plan_recommendation_apply(
     *,
     actor: User | None,
     plan: UsagePlan,
-    rate: int,
+    rate: int | None,
     burst: int,
     quota_limit: int | None,
     via: str = "portal",
 ) -> UsagePlan:
-    """Set `plan` to a recommended rate, burst and quota through `plan_update`.
+    """Set `plan` to a recommended rate (None: keep the plan's), burst and quota through `plan_update`.
 
     The change is the plan editor's: access checked, audited as `usage_plan.update`, synced to
     the gateway after commit, for every key on the plan. The quota is changed only when the plan
@@ -57,7 +57,7 @@ def traffic_plan_recommendation_apply(
         data=PlanInput(
             name=plan.name,
             description=plan.description,
-            rate_limit=rate,
+            rate_limit=rate if rate is not None else plan.rate_limit,
             burst_limit=burst,
             # An empty quota keeps the plan's.
             quota_limit=(quota_limit or plan.quota_limit) if plan.has_quota else None,

@@ -17,7 +17,7 @@ from accounts.partners.models import UsagePlan
 from accounts.partners.services.fit import traffic_plan_recommendation_apply
 from accounts.partners.traffic import selectors
 from accounts.partners.traffic.aggregation import ALL_METHODS
-from accounts.partners.traffic.forms import ApplyRecommendationForm, TrafficWindowForm
+from accounts.partners.traffic.forms import ApplyBurstForm, ApplyRecommendationForm, TrafficWindowForm
 from portal.pages import actor_of, portal_view
 
 DEFAULT_HOURS = 6
@@ -75,14 +75,18 @@ def key_traffic_apply(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Plan {plan.name} now allows {plan.rate_limit.normalize()}/s, burst {plan.burst_limit}.",
+                f"Plan {plan.name} now allows {plan.rate_limit.normalize():f}/s, burst {plan.burst_limit}.",
             )
             return redirect("partners:key-traffic", pk=key.pk)
     return _page(request, pk, form, status=400)
 
 
 def _plan_page(
-    request: HttpRequest, pk: int, form: ApplyRecommendationForm | None, status: int = 200
+    request: HttpRequest,
+    pk: int,
+    form: ApplyRecommendationForm | None = None,
+    burst_form: ApplyBurstForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     plan = partner_selectors.plan_get(user=request.user, pk=pk)
     fit = selectors.traffic_plan_fit_of_plan(user=request.user, plan=plan)
@@ -90,10 +94,12 @@ def _plan_page(
         form = ApplyRecommendationForm(
             initial={"rate": fit.rate, "burst": fit.burst, "quota_limit": fit.quota_limit}
         )
+    if burst_form is None:
+        burst_form = ApplyBurstForm(initial={"burst": fit.burst}, prefix="only")
     return render(
         request,
         "partners/traffic/plan_fit.html",
-        {"plan": plan, "fit": fit, "form": form, "all_methods": ALL_METHODS},
+        {"plan": plan, "fit": fit, "form": form, "burst_form": burst_form, "all_methods": ALL_METHODS},
         status=status,
     )
 
@@ -101,29 +107,37 @@ def _plan_page(
 @portal_view
 @require_safe
 def plan_fit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _plan_page(request, pk, None)
+    return _plan_page(request, pk)
 
 
 @portal_view
 @require_POST
 def plan_fit_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """Apply the whole recommendation (rate, burst, quota), or with `only-burst` the burst alone."""
     plan: UsagePlan = partner_selectors.plan_get(user=request.user, pk=pk)
-    form = ApplyRecommendationForm(request.POST)
+    form: ApplyRecommendationForm | ApplyBurstForm
+    burst_only = "only-burst" in request.POST
+    form = (
+        ApplyBurstForm(request.POST, prefix="only") if burst_only else ApplyRecommendationForm(request.POST)
+    )
     if form.is_valid():
+        data = form.cleaned_data
         try:
             plan = traffic_plan_recommendation_apply(
                 actor=actor_of(request),
                 plan=plan,
-                rate=form.cleaned_data["rate"],
-                burst=form.cleaned_data["burst"],
-                quota_limit=form.cleaned_data["quota_limit"],
+                rate=None if burst_only else data["rate"],
+                burst=data["burst"],
+                quota_limit=None if burst_only else data["quota_limit"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             messages.success(
                 request,
-                f"Plan {plan.name} now allows {plan.rate_limit.normalize()}/s, burst {plan.burst_limit}.",
+                f"Plan {plan.name} now allows {plan.rate_limit.normalize():f}/s, burst {plan.burst_limit}.",
             )
             return redirect("partners:plan-fit", pk=plan.pk)
-    return _plan_page(request, pk, form, status=400)
+    if isinstance(form, ApplyBurstForm):
+        return _plan_page(request, pk, burst_form=form, status=400)
+    return _plan_page(request, pk, form=form, status=400)

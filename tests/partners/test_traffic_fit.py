@@ -13,7 +13,8 @@ from accounts.models import User
 from accounts.partners.models import PartnerApiKey, TrafficHour, TrafficMinute
 from accounts.partners.services import IssuedKey
 from accounts.partners.traffic.aggregation import ALL_METHODS
-from accounts.partners.traffic.selectors import traffic_plan_fit
+from accounts.partners.traffic.selectors import MINUTE_DAYS, traffic_plan_fit
+from accounts.partners.traffic.services import MINUTE_RETENTION
 from tests.partners.traffic_support import FEED, STAGE
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -104,3 +105,7 @@ def test_a_key_without_traffic_has_nothing_to_judge(
     fit = traffic_plan_fit(user=admin_user, key=issue().key, now=NOW)
     assert not fit.has_traffic
     assert (fit.rate, fit.burst, fit.steady_source) == (1, 1, "")
+
+
+def test_the_fit_reads_minutes_exactly_as_long_as_they_are_kept() -> None:
+    assert timedelta(days=MINUTE_DAYS) == MINUTE_RETENTION

@@ -554,7 +554,7 @@ def traffic_alerts(
                         throttled=row["throttled"] or 0,
                     )
                 )
-            limit = key.plan.burst_limit
+            limit: int | None = key.plan.burst_limit
         else:
             limit = _method_burst_limit(key.plan, row["stage"], row["method"])
         if limit and row["peak"] * 100 >= burst_percent * limit:
@@ -588,12 +588,15 @@ def traffic_alerts(
         mean = (row["week"] or 0) / hours_in_week
         if row["last"] >= jump_min_requests and row["last"] >= jump_factor * mean:
             jumps.append(TrafficJump(key=key, hour=last_hour, requests=row["last"], weekly_mean=mean))
-    order = lambda alert: (alert.key.partner.name, alert.key.name, alert.key.pk)  # noqa: E731
     return TrafficAlerts(
-        throttled=sorted(throttled, key=order),
-        bursts=sorted(bursts, key=lambda b: (*order(b), b.method)),
-        jumps=sorted(jumps, key=order),
+        throttled=sorted(throttled, key=lambda a: _key_order(a.key)),
+        bursts=sorted(bursts, key=lambda b: (*_key_order(b.key), b.method)),
+        jumps=sorted(jumps, key=lambda j: _key_order(j.key)),
     )
+
+
+def _key_order(key: PartnerApiKey) -> tuple[str, str, int]:
+    return (key.partner.name, key.name, key.pk)
 
 
 def _method_burst_limit(plan: UsagePlan, stage: str, method: str) -> int | None:

@@ -1,4 +1,5 @@
-"""The Fit over 30 days: minutes where they are kept (14 days), hourly rollups for the rest.
+"""The Fit over 30 days (minutes where they are kept, 14 days; hourly rollups for the rest), and the
+quota forecast.
 
 Figures are written as rollups directly, so the expected recommendation can be computed by hand.
 """
@@ -6,14 +7,14 @@ Figures are written as rollups directly, so the expected recommendation can be c
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from accounts.models import User
-from accounts.partners.models import PartnerApiKey, TrafficHour, TrafficMinute
+from accounts.partners.models import KeyUsage, PartnerApiKey, TrafficHour, TrafficMinute
 from accounts.partners.services import IssuedKey
 from accounts.partners.traffic.aggregation import ALL_METHODS
-from accounts.partners.traffic.selectors import MINUTE_DAYS, traffic_plan_fit
+from accounts.partners.traffic.selectors import MINUTE_DAYS, traffic_plan_fit, traffic_quota_forecast
 from accounts.partners.traffic.services import MINUTE_RETENTION
 from tests.partners.traffic_support import FEED, STAGE
 
@@ -109,3 +110,57 @@ def test_a_key_without_traffic_has_nothing_to_judge(
 
 def test_the_fit_reads_minutes_exactly_as_long_as_they_are_kept() -> None:
     assert timedelta(days=MINUTE_DAYS) == MINUTE_RETENTION
+
+
+# --- quota forecast ----------------------------------------------------------------------------------
+T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # the plan's month runs from 1 March to 1 April
+
+
+def _used(key: PartnerApiKey, used: int) -> None:
+    KeyUsage.objects.create(key=key, day=T0.date(), used=used, remaining=20_000 - used)
+
+
+def test_the_quota_runs_out_at_the_last_24_hours_pace(
+    issue: Callable[..., IssuedKey], admin_user: User
+) -> None:
+    # given 10,000 of 20,000 used, and 24 hours of 500 requests of which 50 throttled (10,800 admitted a day)
+    key = issue().key
+    _used(key, 10_000)
+    for n in range(1, 25):
+        hour(key, T0 - timedelta(hours=n), steady=1, burst=1, requests=500, throttled=50)
+    forecast = traffic_quota_forecast(user=admin_user, key=key, now=T0)
+    assert forecast is not None
+    assert (forecast.used, forecast.quota, forecast.per_day, forecast.pace_source) == (
+        10_000,
+        20_000,
+        10_800,
+        "traffic",
+    )
+    # 10,000 left at 10,800 a day: 0.926 days later, on 11 March
+    assert forecast.runs_out == T0 + timedelta(days=10_000 / 10_800)
+    assert forecast.runs_out is not None and forecast.runs_out.date() == date(2026, 3, 11)
+
+
+def test_without_traffic_figures_the_pace_is_the_periods_average(
+    issue: Callable[..., IssuedKey], admin_user: User
+) -> None:
+    key = issue().key
+    # 10,000 used in 9.5 days: the other 10,000 take 9.5 more, to 20 March 00:00
+    _used(key, 10_000)
+    forecast = traffic_quota_forecast(user=admin_user, key=key, now=T0)
+    assert forecast is not None and forecast.pace_source == "period"
+    assert forecast.runs_out == datetime(2026, 3, 20, tzinfo=UTC)
+
+
+def test_a_quota_that_lasts_the_period_has_no_date_and_a_spent_one_is_spent_now(
+    issue: Callable[..., IssuedKey], admin_user: User, make_plan: Any
+) -> None:
+    calm, spent = issue().key, issue(name="Spent").key
+    _used(calm, 1_000)  # ≈105 a day: 19,000 would take 180 days
+    _used(spent, 20_000)
+    lasting = traffic_quota_forecast(user=admin_user, key=calm, now=T0)
+    assert lasting is not None and lasting.runs_out is None and not lasting.spent
+    gone = traffic_quota_forecast(user=admin_user, key=spent, now=T0)
+    assert gone is not None and gone.spent and gone.runs_out == T0
+    unlimited = issue(name="Unlimited", plan=make_plan(name="Open", quota_limit=None, quota_period="")).key
+    assert traffic_quota_forecast(user=admin_user, key=unlimited, now=T0) is None

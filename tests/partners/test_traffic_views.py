@@ -316,5 +316,6 @@ def test_the_key_page_shows_refusals_by_method(admin_client: Client, key: Partne
     recent_traffic(key, minutes=2)
     html = admin_client.get(reverse("partners:key-traffic", args=[key.pk])).content.decode()
     assert 'id="methods"' in html and "Refused minutes by method" in html
+    assert 'id="forecast"' in html and "used this month" in html
     # the 429 of each minute's burst is request 0 of second 30: the probe (even request numbers)
     assert html.count("<td><code>/partners/probe/GET</code></td><td>1</td><td>0</td><td>20</td>") == 2

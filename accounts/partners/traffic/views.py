@@ -42,6 +42,7 @@ def _page(
             "hours": hours,
             "chart": selectors.traffic_minute_chart(user=request.user, key=key, hours=hours),
             "fit": fit,
+            "forecast": selectors.traffic_quota_forecast(user=request.user, key=key),
             "form": form,
             "all_methods": ALL_METHODS,
             "keys_on_plan": key.plan.keys.count(),

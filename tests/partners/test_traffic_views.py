@@ -58,6 +58,7 @@ def urls(key: PartnerApiKey) -> list[str]:
     return [
         reverse("partners:key-traffic", args=[key.pk]),
         reverse("partners:plan-fit", args=[key.plan_id]),
+        reverse("partners:key-traffic-csv", args=[key.pk]),
         reverse("api-partner-traffic-minutes") + f"?key={key.pk}",
         reverse("api-partner-traffic-hours") + f"?key={key.pk}",
         reverse("api-partner-traffic-recommendations"),
@@ -89,9 +90,10 @@ def test_anonymous_visitors_are_refused(key: PartnerApiKey) -> None:
     assert page.status_code == 302 and page["Location"].startswith(reverse("login"))
     apply = client.post(reverse("partners:key-traffic-apply", args=[key.pk]), {"rate": 1, "burst": 1})
     assert apply.status_code == 302 and apply["Location"].startswith(reverse("login"))
-    plan_page = client.get(urls(key)[1])
-    assert plan_page.status_code == 302 and plan_page["Location"].startswith(reverse("login"))
-    for url in urls(key)[2:]:
+    for url in urls(key)[1:3]:
+        page = client.get(url)
+        assert page.status_code == 302 and page["Location"].startswith(reverse("login")), url
+    for url in urls(key)[3:]:
         assert client.get(url).status_code in (401, 403), url
 
 
@@ -319,3 +321,20 @@ def test_the_key_page_shows_refusals_by_method(admin_client: Client, key: Partne
     assert 'id="forecast"' in html and "used this month" in html
     # the 429 of each minute's burst is request 0 of second 30: the probe (even request numbers)
     assert html.count("<td><code>/partners/probe/GET</code></td><td>1</td><td>0</td><td>20</td>") == 2
+
+
+def test_the_csv_has_the_tables_figures_for_every_minute_and_method(
+    admin_client: Client, key: PartnerApiKey, django_assert_max_num_queries: Any
+) -> None:
+    recent_traffic(key, minutes=3)
+    with django_assert_max_num_queries(8):
+        answer = admin_client.get(reverse("partners:key-traffic-csv", args=[key.pk]), {"hours": 1})
+    assert answer.status_code == 200 and answer["Content-Type"] == "text/csv; charset=utf-8"
+    lines = answer.content.decode().splitlines()
+    assert lines[0].startswith("minute,stage,method,requests,steady,burst,")
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) == 3 * 3  # all methods, the feed and the probe, per minute
+    all_methods = [row for row in rows if row[2] == ALL_METHODS]
+    # 59 seconds of 2 and one of 40: 158 requests, steady 2, burst 40, one throttled
+    assert [row[3:6] for row in all_methods] == [["158", "2", "40"]] * 3
+    assert all(row[9] == "1" for row in all_methods)

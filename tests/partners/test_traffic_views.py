@@ -338,3 +338,21 @@ def test_the_csv_has_the_tables_figures_for_every_minute_and_method(
     # 59 seconds of 2 and one of 40: 158 requests, steady 2, burst 40, one throttled
     assert [row[3:6] for row in all_methods] == [["158", "2", "40"]] * 3
     assert all(row[9] == "1" for row in all_methods)
+
+
+def test_the_partner_page_sums_each_keys_traffic_in_a_bounded_number_of_queries(
+    admin_client: Client, issue: Callable[..., IssuedKey], django_assert_max_num_queries: Any
+) -> None:
+    busy = issue().key
+    recent_traffic(busy, minutes=3)
+    for n in range(3):
+        issue(name=f"Quiet {n}")
+    with django_assert_max_num_queries(14):
+        answer = admin_client.get(reverse("partners:detail", args=[busy.partner_id]))
+    html = answer.content.decode()
+    assert answer.status_code == 200 and "Traffic, last 24 hours" in html
+    # 3 minutes of 158 requests, steady 2, burst 40, one throttled a minute
+    row = re.search(rf'traffic/">{busy.name}</a>.*?</tr>', html)
+    assert row is not None
+    assert re.findall(r'<td class="num">([^<]*)</td>', row.group(0)) == ["474", "2", "40", "3", "0", "0"]
+    assert html.count('<td class="num">0</td><td class="num">0</td><td class="num">0</td>') >= 3

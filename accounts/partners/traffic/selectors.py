@@ -24,7 +24,9 @@ __all__ = [
     "MINUTE_DAYS",
     "Fit",
     "MinuteChart",
+    "KeyTraffic",
     "QuotaForecast",
+    "traffic_partner_summary",
     "TrafficAlerts",
     "traffic_quota_forecast",
     "traffic_alerts",
@@ -676,3 +678,56 @@ def traffic_quota_forecast(
         pace_source=source,
         runs_out=runs_out,
     )
+
+
+# --- per partner ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeyTraffic:
+    """One key's all-methods figures over the last hours (from the hourly rollups)."""
+
+    key: PartnerApiKey
+    requests: int
+    peak_steady: int
+    peak_burst: int
+    throttled: int
+    quota_refused: int
+    server_errors: int
+
+
+def traffic_partner_summary(
+    *, user: Any, keys: list[PartnerApiKey], hours: int = 24, now: datetime | None = None
+) -> list[KeyTraffic]:
+    """Return each of a partner's `keys` with its traffic of the last `hours` whole and current hours.
+
+    One query for all keys; keys without traffic are listed with zeros. Raises AccessDenied.
+    """
+    require(user, Action.MANAGE_PARTNERS)
+    since = hour_of(_now(now)) - timedelta(hours=hours - 1)
+    figures = {
+        row["key_id"]: row
+        for row in TrafficHour.objects.filter(
+            key__in=[k.pk for k in keys], method=ALL_METHODS, hour__gte=since
+        )
+        .order_by()
+        .values("key_id")
+        .annotate(
+            requests=Sum("requests"),
+            peak_steady=Max("steady"),
+            peak_burst=Max("burst"),
+            throttled=Sum("throttled"),
+            quota_refused=Sum("quota_refused"),
+            server_errors=Sum("server_errors"),
+        )
+    }
+    return [
+        KeyTraffic(
+            key=key,
+            requests=figures.get(key.pk, {}).get("requests") or 0,
+            peak_steady=figures.get(key.pk, {}).get("peak_steady") or 0,
+            peak_burst=figures.get(key.pk, {}).get("peak_burst") or 0,
+            throttled=figures.get(key.pk, {}).get("throttled") or 0,
+            quota_refused=figures.get(key.pk, {}).get("quota_refused") or 0,
+            server_errors=figures.get(key.pk, {}).get("server_errors") or 0,
+        )
+        for key in keys
+    ]

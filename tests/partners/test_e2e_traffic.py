@@ -58,11 +58,14 @@ def test_from_the_key_to_its_traffic_and_applying_the_recommendation(
     page.get_by_role("link", name="Traffic…").click()
     page.wait_for_url(f"{live_server.url}/partners/keys/{key.pk}/traffic/")
 
-    # Then the chart draws (styled by the stylesheet, no CSP complaint) and the Fit has evidence
-    chart = page.locator("figure.traffic-chart svg")
-    assert chart.is_visible()
-    stroke = page.eval_on_selector("polyline.series.all", "el => getComputedStyle(el).stroke")
-    assert stroke == "rgb(29, 79, 145)"
+    # Then uPlot draws the chart (no CSP complaint), and hovering shows the minute's values
+    page.wait_for_selector("#traffic-chart.drawn canvas")
+    overlay = page.locator("#traffic-chart .u-over")
+    box = overlay.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] / 2)
+    legend = page.locator("#traffic-chart .u-legend").inner_text()
+    assert "All methods (mean/s)" in legend and "2.63/s" in legend and "Plan burst" in legend
     assert "p95 steady 2 rps, peak burst 40" in page.locator(".evidence").inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "partners-traffic.png"), full_page=True)

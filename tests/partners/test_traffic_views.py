@@ -59,6 +59,7 @@ def urls(key: PartnerApiKey) -> list[str]:
         reverse("partners:key-traffic", args=[key.pk]),
         reverse("partners:plan-fit", args=[key.plan_id]),
         reverse("partners:key-traffic-csv", args=[key.pk]),
+        reverse("partners:key-traffic-data", args=[key.pk]),
         reverse("api-partner-traffic-minutes") + f"?key={key.pk}",
         reverse("api-partner-traffic-hours") + f"?key={key.pk}",
         reverse("api-partner-traffic-recommendations"),
@@ -90,10 +91,10 @@ def test_anonymous_visitors_are_refused(key: PartnerApiKey) -> None:
     assert page.status_code == 302 and page["Location"].startswith(reverse("login"))
     apply = client.post(reverse("partners:key-traffic-apply", args=[key.pk]), {"rate": 1, "burst": 1})
     assert apply.status_code == 302 and apply["Location"].startswith(reverse("login"))
-    for url in urls(key)[1:3]:
+    for url in urls(key)[1:4]:
         page = client.get(url)
         assert page.status_code == 302 and page["Location"].startswith(reverse("login")), url
-    for url in urls(key)[3:]:
+    for url in urls(key)[4:]:
         assert client.get(url).status_code in (401, 403), url
 
 
@@ -106,7 +107,9 @@ def test_admin_sees_chart_table_and_fit_with_evidence(
         answer = admin_client.get(reverse("partners:key-traffic", args=[key.pk]))
     html = answer.content.decode()
     assert answer.status_code == 200
-    assert '<polyline class="series all"' in html and 'class="rate"' in html and 'class="refused"' in html
+    data_url = reverse("partners:key-traffic-data", args=[key.pk]) + "?hours=6"
+    assert f'id="traffic-chart" class="traffic-uplot" data-src="{data_url}"' in html
+    assert "vendor/uplot/uPlot.iife.min.js" in html and "js/traffic-chart.js" in html
     # strict CSP: no style attributes, no inline scripts
     assert " style=" not in html
     assert re.search(r"<script(?![^>]*\bsrc=)", html) is None
@@ -356,3 +359,25 @@ def test_the_partner_page_sums_each_keys_traffic_in_a_bounded_number_of_queries(
     assert row is not None
     assert re.findall(r'<td class="num">([^<]*)</td>', row.group(0)) == ["474", "2", "40", "3", "0", "0"]
     assert html.count('<td class="num">0</td><td class="num">0</td><td class="num">0</td>') >= 3
+
+
+def test_the_chart_data_has_each_methods_rate_the_burst_and_the_limits(
+    admin_client: Client, key: PartnerApiKey, django_assert_max_num_queries: Any
+) -> None:
+    UsagePlan.objects.filter(pk=key.plan_id).update(
+        method_throttles={"meridian:local": {FEED: {"rate": 5.0, "burst": 20}}}
+    )
+    recent_traffic(key, minutes=3)
+    with django_assert_max_num_queries(8):
+        data = admin_client.get(reverse("partners:key-traffic-data", args=[key.pk]), {"hours": 1}).json()
+    start = minute_of(datetime.now(UTC)) - timedelta(minutes=3)
+    assert data["t"] == [int((start + timedelta(minutes=m)).timestamp()) for m in range(3)]
+    assert data["end"] - data["start"] == 3600
+    assert (data["rate"], data["burst_limit"]) == (50.0, 500)
+    assert [s["method"] for s in data["series"]] == [ALL_METHODS, FEED, "/partners/probe/GET"]
+    everything = data["series"][0]
+    # 158 requests a minute: 2.633/s; bursts of 40; one 429 a minute: 0.017/s
+    assert everything["rps"] == [2.633] * 3 and everything["burst"] == [40] * 3
+    assert everything["refused"] == [0.017] * 3
+    assert data["series"][1]["rps"] == [round(79 / 60, 3)] * 3 and "burst" not in data["series"][1]
+    assert data["throttles"] == [{"method": FEED, "stage": "meridian:local", "rate": 5.0, "burst": 20}]

@@ -108,15 +108,6 @@ def traffic_hours(
 
 
 @dataclass(frozen=True)
-class ChartSeries:
-    """One method's requests/s per minute as an SVG polyline."""
-
-    method: str
-    css: str
-    points: str
-
-
-@dataclass(frozen=True)
 class MethodSummary:
     """One method's figures over the chart's window: requests, peaks, refusals, errors, worst p99."""
 
@@ -133,73 +124,74 @@ class MethodSummary:
 
 @dataclass(frozen=True)
 class MinuteChart:
-    """A key's requests per second by minute, per method, with the plan's rate as a line."""
+    """A key's minutes over a window: the chart's data (drawn by uPlot, static/js/traffic-chart.js),
+    the all-methods table, and per method the totals and the minutes in which it was refused."""
 
-    width: int
-    height: int
-    left: int
-    top: int
-    bottom: int
-    y_max: float
-    rate: float
-    rate_y: float
-    series: list[ChartSeries]
-    refusals: list[tuple[float, float, float]]  # x, y, height of the 429 marks
     start: datetime
     end: datetime
+    rate: float
+    burst_limit: int
+    data: dict[str, Any]
     rows: list[TrafficMinute]
     rows_truncated: bool
-    # Per method (not "*"): the window's totals, and each minute in which it was refused (newest first).
     methods: list[MethodSummary]
     refused_rows: list[TrafficMinute]
 
+    @property
+    def has_data(self) -> bool:
+        return bool(self.data["t"])
 
-CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_TOP, CHART_BOTTOM = 720, 240, 48, 12, 212
-# The table lists the newest minutes only; the chart and the API have them all.
+
+# The table lists the newest minutes only; the chart, the CSV and the API have them all.
 TABLE_ROWS = 180
 
 
 def traffic_minute_chart(
     *, user: Any, key: PartnerApiKey, hours: int = 6, now: datetime | None = None
 ) -> MinuteChart:
-    """Return the key's last `hours` of minutes (one query) as chart series and table rows.
+    """Return the key's last `hours` of minutes (one query) as chart data and table rows.
 
+    The chart's data: `t` the minutes (epoch seconds) that have traffic; per method (all methods
+    first) the mean requests/s of each minute, and for all methods also the burst and the 429s/s;
+    the plan's rate and burst, and the per-method throttles of the key's stages, as limit lines.
     Raises AccessDenied.
     """
     end = minute_of(_now(now)) + timedelta(minutes=1)
     start = end - timedelta(hours=hours)
     rows = list(traffic_minutes(user=user, key=key, since=start, until=end).order_by("minute", "method"))
     plan: UsagePlan = key.plan
-    rate = float(plan.rate_limit)
-    span = (end - start).total_seconds()
-    per_method: dict[str, list[tuple[datetime, float]]] = {}
-    for row in rows:
-        per_method.setdefault(row.method, []).append((row.minute, row.requests / 60))
-    y_max = max([rate * 1.1, 1.0] + [row.steady for row in rows if row.method == ALL_METHODS])
-    y_max = max([y_max] + [rps for points in per_method.values() for _, rps in points])
-    plot_w = CHART_WIDTH - CHART_LEFT - 8
-    plot_h = CHART_BOTTOM - CHART_TOP
-
-    def x_of(at: datetime) -> float:
-        return round(CHART_LEFT + (at - start).total_seconds() / span * plot_w, 1)
-
-    def y_of(value: float) -> float:
-        return round(CHART_BOTTOM - min(value, y_max) / y_max * plot_h, 1)
-
-    series = [
-        ChartSeries(
-            method=method,
-            css="all" if method == ALL_METHODS else f"m{n % 6}",
-            points=" ".join(f"{x_of(at)},{y_of(rps)}" for at, rps in points),
-        )
-        for n, (method, points) in enumerate(sorted(per_method.items()))
+    minutes = sorted({row.minute for row in rows})
+    index = {minute: n for n, minute in enumerate(minutes)}
+    grouped = _by_method(rows)
+    series: list[dict[str, Any]] = []
+    for method in sorted(grouped, key=lambda m: (m != ALL_METHODS, m)):
+        rps: list[float | None] = [None] * len(minutes)
+        burst: list[int | None] = [None] * len(minutes)
+        refused: list[float | None] = [None] * len(minutes)
+        for row in grouped[method]:
+            n = index[row.minute]
+            rps[n] = round(row.requests / 60, 3)
+            burst[n] = row.burst
+            refused[n] = round((row.throttled + row.quota_refused) / 60, 3)
+        entry: dict[str, Any] = {"method": method, "rps": rps}
+        if method == ALL_METHODS:
+            entry.update(burst=burst, refused=refused)
+        series.append(entry)
+    throttles = [
+        {"method": path, "stage": stage, "rate": float(t["rate"]), "burst": int(t["burst"])}
+        for stage, methods in sorted((plan.method_throttles or {}).items())
+        for path, t in sorted(methods.items())
+        if path in grouped
     ]
-    refusals = [
-        (x_of(row.minute), y_of((row.throttled + row.quota_refused) / 60), 0.0)
-        for row in rows
-        if row.method == ALL_METHODS and (row.throttled or row.quota_refused)
-    ]
-    refusals = [(x, y, round(CHART_BOTTOM - y, 1)) for x, y, _ in refusals]
+    data = {
+        "t": [int(minute.timestamp()) for minute in minutes],
+        "start": int(start.timestamp()),
+        "end": int(end.timestamp()),
+        "rate": float(plan.rate_limit),
+        "burst_limit": plan.burst_limit,
+        "series": series,
+        "throttles": throttles,
+    }
     all_rows = [row for row in rows if row.method == ALL_METHODS][::-1]
     method_rows = [row for row in rows if row.method != ALL_METHODS]
     methods = [
@@ -218,18 +210,11 @@ def traffic_minute_chart(
     ]
     refused_rows = [row for row in method_rows if row.throttled or row.quota_refused][::-1]
     return MinuteChart(
-        width=CHART_WIDTH,
-        height=CHART_HEIGHT,
-        left=CHART_LEFT,
-        top=CHART_TOP,
-        bottom=CHART_BOTTOM,
-        y_max=round(y_max, 1),
-        rate=rate,
-        rate_y=y_of(rate),
-        series=series,
-        refusals=refusals,
         start=start,
         end=end,
+        rate=float(plan.rate_limit),
+        burst_limit=plan.burst_limit,
+        data=data,
         rows=all_rows[:TABLE_ROWS],
         rows_truncated=len(all_rows) > TABLE_ROWS,
         methods=methods,

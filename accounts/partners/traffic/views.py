@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
@@ -58,6 +58,20 @@ def _page(
 @require_safe
 def key_traffic(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, pk, None)
+
+
+def _hours(request: HttpRequest) -> int:
+    window = TrafficWindowForm(request.GET)
+    return (window.cleaned_data.get("hours") if window.is_valid() else None) or DEFAULT_HOURS
+
+
+@portal_view
+@require_safe
+def key_traffic_data(request: HttpRequest, pk: int) -> JsonResponse:
+    """The chart's data (static/js/traffic-chart.js fetches it: no inline script under the CSP)."""
+    key = partner_selectors.key_get(user=request.user, pk=pk)
+    chart = selectors.traffic_minute_chart(user=request.user, key=key, hours=_hours(request))
+    return JsonResponse(chart.data)
 
 
 CSV_FIELDS = [

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     # Notifications (docs/notifications.md): detect and deliver; the daily digest.
     "notifications_run": ("notifications", "run"),
     "notifications_digest": ("notifications", "digest"),
+    # Partner traffic from API Gateway's access logs, from where the last import stopped.
+    "partner_traffic_import": ("partners_traffic", "import-due"),
     # Retention of partner traffic rollups (docs/partners.md, "Traffic"), primary region only.
     "partner_traffic_prune": ("partners_traffic", "prune"),
     # Leavers: SSO users the provider has not confirmed for 30 days lose access and their tokens.
@@ -109,6 +111,11 @@ def notifications_run(event: dict[str, Any], context: Any) -> str:
 def notifications_digest(event: dict[str, Any], context: Any) -> str:
     """Email each user's daily notification digest (`manage.py notifications digest`)."""
     return _run("notifications_digest")
+
+
+def partner_traffic_import(event: dict[str, Any], context: Any) -> str:
+    """Import partner traffic from the access logs since the last import (`partners_traffic import-due`)."""
+    return _run("partner_traffic_import")
 
 
 def partner_traffic_prune(event: dict[str, Any], context: Any) -> str:

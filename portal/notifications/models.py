@@ -25,6 +25,9 @@ class EventKind(models.TextChoices):
     REQUEST_REJECTED = "request_rejected", "My change request was rejected"
     REQUEST_APPLIED = "request_applied", "A change request was applied"
     REQUEST_FAILED = "request_failed", "A change request failed to apply"
+    TRAFFIC_THROTTLED = "traffic_throttled", "Partner key throttled in many of its minutes"
+    TRAFFIC_BURST = "traffic_burst", "Partner key's burst near its limit"
+    TRAFFIC_JUMP = "traffic_jump", "Partner key's traffic jumped against its past week"
 
 
 class Channel(models.TextChoices):

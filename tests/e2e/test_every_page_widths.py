@@ -80,6 +80,7 @@ def pages_of(role: str) -> list[str]:
             f"/partners/{partner.pk}/",
             "/partners/plans/",
             f"/partners/plans/{plan.pk}/",
+            f"/partners/plans/{plan.pk}/fit/",
             "/partners/keys/",
             f"/partners/keys/{key.pk}/",
             f"/partners/keys/{key.pk}/traffic/",

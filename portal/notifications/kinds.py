@@ -27,12 +27,19 @@ class EventKind(models.TextChoices):
     KEY_EXPIRING = "key_expiring", "Partner key expires within 7 days"
     KEY_EXPIRED = "key_expired", "Partner key expired"
     GATEWAY_SYNC = "gateway_sync_failed", "Gateway sync failed"
-    KEY_THROTTLED = "key_throttled", "Partner key throttled unusually"
+    TRAFFIC_THROTTLED = "traffic_throttled", "Partner key throttled in many of its minutes"
+    TRAFFIC_BURST = "traffic_burst", "Partner key's burst near its limit"
+    TRAFFIC_JUMP = "traffic_jump", "Partner key's traffic jumped against its past week"
     DEAD_LETTERS = "publish_dead_letters", "Publishing dead letters"
     OUTBOX_BACKLOG = "outbox_backlog", "Publishing backlog is old"
     LABEL_QUEUE = "label_queue", "Label review queue is long or old"
     LABEL_JOBS = "label_jobs_failed", "Labelling jobs failed"
     MY_WINDOW = "my_window", "A window I set starts or ends within 24 hours"
+    REQUEST_SUBMITTED = "request_submitted", "Change request waiting for my review"
+    REQUEST_APPROVED = "request_approved", "My change request was approved"
+    REQUEST_REJECTED = "request_rejected", "My change request was rejected"
+    REQUEST_APPLIED = "request_applied", "A change request was applied"
+    REQUEST_FAILED = "request_failed", "A change request failed to apply"
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,9 @@ KINDS: dict[str, KindSpec] = {
     EventKind.KEY_EXPIRING: KindSpec(Action.MANAGE_PARTNERS),
     EventKind.KEY_EXPIRED: KindSpec(Action.MANAGE_PARTNERS),
     EventKind.GATEWAY_SYNC: KindSpec(Action.MANAGE_PARTNERS),
-    EventKind.KEY_THROTTLED: KindSpec(Action.MANAGE_PARTNERS),
+    EventKind.TRAFFIC_THROTTLED: KindSpec(Action.MANAGE_PARTNERS),
+    EventKind.TRAFFIC_BURST: KindSpec(Action.MANAGE_PARTNERS),
+    EventKind.TRAFFIC_JUMP: KindSpec(Action.MANAGE_PARTNERS),
     # A market's dead letters are its people's (editors, managers, admins); content and image
     # rows name no market and are the publishing page's, which admins see.
     EventKind.DEAD_LETTERS: KindSpec(Action.VIEW_MARKET, audience_without_market=Action.MANAGE_MARKETS),
@@ -64,6 +73,13 @@ KINDS: dict[str, KindSpec] = {
     EventKind.LABEL_JOBS: KindSpec(Action.REVIEW_LABELS),
     # Addressed to the author of the positions or rules, while they may still see the market.
     EventKind.MY_WINDOW: KindSpec(Action.VIEW_MARKET, opt_in=True),
+    # Change requests: raised for named people (the market's reviewers, the author), who receive
+    # them only while they may see the request's market.
+    EventKind.REQUEST_SUBMITTED: KindSpec(Action.VIEW_MARKET),
+    EventKind.REQUEST_APPROVED: KindSpec(Action.VIEW_MARKET),
+    EventKind.REQUEST_REJECTED: KindSpec(Action.VIEW_MARKET),
+    EventKind.REQUEST_APPLIED: KindSpec(Action.VIEW_MARKET),
+    EventKind.REQUEST_FAILED: KindSpec(Action.VIEW_MARKET),
 }
 
 

@@ -24,8 +24,10 @@ EXPECTED = {
     "notifications_run": ("notifications", "run"),
     "notifications_digest": ("notifications", "digest"),
     "notifications_prune": ("notifications", "prune"),
+    "partner_traffic_import": ("partners_traffic", "import-due"),
     "partner_traffic_prune": ("partners_traffic", "prune"),
     "sso_deactivate_stale": ("sso", "deactivate-stale", "--days", "30"),
+    "change_requests_apply_due": ("change_requests", "apply-due"),
 }
 
 

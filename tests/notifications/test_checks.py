@@ -14,8 +14,6 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.partners.models import KeyUsage, SyncState
 from accounts.partners.services import IssuedKey
-from accounts.partners.traffic.aggregation import ALL_METHODS
-from accounts.partners.traffic.models import TrafficMinute
 from content.labels.models import ImageLabel, ImageStatus, LabelJob, LabelJobState
 from content.labels.services import image_labels_store, images_upload
 from markets.models import Market
@@ -213,35 +211,3 @@ def test_a_window_i_set_reminds_me_once_and_only_when_i_opted_in(
     assert all(n.link == reverse("markets:detail", args=[n.market.code]) for n in fired)
     # And the same windows an hour later are the same occurrences: nothing again
     assert detect_twice(T0 + timedelta(hours=1)) == []
-
-
-def throttled(key: Any, at: Any, count: int) -> None:
-    TrafficMinute.objects.create(
-        key=key, stage="v1", method=ALL_METHODS, minute=at.replace(second=0, microsecond=0), throttled=count
-    )
-
-
-@pytest.mark.usefixtures("everyone")
-def test_a_key_throttled_unusually_fires_once_a_day(issue: Callable[..., IssuedKey], settings: Any) -> None:
-    settings.NOTIFICATIONS_THROTTLE_MIN = 100
-    settings.NOTIFICATIONS_THROTTLE_FACTOR = 5
-    # Given a key throttled 2 times an hour in the week before (336), then 150 times in the last hour;
-    # a second key usually throttled 40 times an hour (6,720) that had 150 too; a third with 60
-    unusual, usual, few = issue().key, issue(name="Second").key, issue(name="Third").key
-    throttled(unusual, T0 - timedelta(days=3), 336)
-    throttled(usual, T0 - timedelta(days=3), 6_720)
-    for key, count in ((unusual, 150), (usual, 150), (few, 60)):
-        throttled(key, T0 - timedelta(minutes=30), count)
-    # When the check runs twice
-    [fired] = detect_twice()
-    # Then the first key's partner is told once, to admins, linking to the key
-    assert fired.kind == EventKind.KEY_THROTTLED
-    assert fired.occurrence_key == f"key_throttled:{unusual.pk}:{T0:%Y-%m-%d}"
-    assert fired.data == {"key_id": unusual.pk, "throttled": 150, "usual_per_hour": 2.0}
-    assert fired.link == reverse("partners:key-detail", args=[unusual.pk]) and recipients(fired) == {"admin"}
-    # And more throttling the same day is the same occurrence; the next day it is a new one
-    throttled(unusual, T0 - timedelta(minutes=10), 500)
-    assert detect_twice(T0 + timedelta(minutes=5)) == []
-    throttled(unusual, T0 + timedelta(days=1, minutes=-20), 400)
-    [next_day] = detect_twice(T0 + timedelta(days=1))
-    assert next_day.occurrence_key == f"key_throttled:{unusual.pk}:{T0 + timedelta(days=1):%Y-%m-%d}"

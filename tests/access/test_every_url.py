@@ -30,7 +30,9 @@ from content.labels.services import (
     section_create,
     section_mapping_set,
 )
+from content.services import PositionChange, position_set, positions_bulk_set
 from markets.models import Market
+from portal.audit.models import AuditEntry
 from portal.notifications.models import Notification, Receipt, WebhookDelivery, WebhookEndpoint
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
 from tests.factories import ContentItemFactory, PositionFactory, RuleFactory
@@ -154,8 +156,16 @@ def world(
     receipt = Receipt.objects.create(notification=note, user=admin_user)
     hook = WebhookEndpoint.objects.create(name="walk", url="https://hooks.example.com/", secret="s", kinds=[])
     delivery = WebhookDelivery.objects.create(endpoint=hook, event="test", payload={}, status="dead")
+    # A change and a bulk change in the audit log, for the revert pages.
+    other = ContentItemFactory(upstream_id="ng-walk/002")
+    position_set(actor=editor, market=au, item=other, change=PositionChange(state="hidden"))
+    bulk = positions_bulk_set(
+        actor=editor, markets=[au], item_ids=[other.pk], change=PositionChange(state="promoted", boost=2)
+    )
     set_gateway(None)
     return {
+        "audit:entry_id": AuditEntry.objects.filter(action="position.set").order_by("id").first().pk,
+        "audit:batch": bulk.batch,
         "accounts:pk": token.pk,
         "partners:pk": partner.pk,
         "partners:plan:pk": plan.pk,

@@ -12,10 +12,12 @@ from portal.notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from portal.schedule.models import CalendarFeedToken
 from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
 
 __all__ = [
     "AuditEntry",
+    "CalendarFeedToken",
     "IdempotencyRecord",
     "Notification",
     "Preference",

@@ -104,8 +104,17 @@ def position_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
         .filter(_in_span(query))
         .select_related("item", "market")
         .only(
-            "state", "boost", "slot", "starts_at", "ends_at", "reason", "version",
-            "item__upstream_id", "item__title", "market__code", "market__timezone",
+            "state",
+            "boost",
+            "slot",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "version",
+            "item__upstream_id",
+            "item__title",
+            "market__code",
+            "market__timezone",
         )  # fmt: skip
     )
     for row in rows:

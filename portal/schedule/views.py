@@ -13,11 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import Action, require
 from markets.models import Market
 from markets.selectors import market_get, market_list
+from portal.pages import actor_of, page, portal_view
 from portal.schedule.forms import ScheduleFilterForm
 from portal.schedule.models import CalendarFeedToken
 from portal.schedule.selectors import DAYS_AHEAD, schedule_days, schedule_events, upcoming_span
 from portal.schedule.services import calendar_feed_create, calendar_feed_revoke
-from portal.pages import actor_of, page, portal_view
 
 PAGE_SIZE = 100
 

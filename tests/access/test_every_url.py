@@ -34,6 +34,7 @@ from content.services import PositionChange, position_set, positions_bulk_set
 from markets.models import Market
 from portal.audit.models import AuditEntry
 from portal.notifications.models import Notification, Receipt, WebhookDelivery, WebhookEndpoint
+from portal.schedule.services import calendar_feed_create
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
 from tests.factories import ContentItemFactory, PositionFactory, RuleFactory
 from tests.labels.conftest import make_image, result
@@ -46,6 +47,7 @@ NOT_PORTAL_PAGES = (
     "api/",  # the REST API answers JSON (401/403/404), tests/api
     "django-admin/",  # Django's admin site and its own login
     "feed/",  # partner-key JSON endpoint, tests/shared_tables/test_feed.py
+    "calendar/",  # calendar feeds, a secret in the URL instead of a login: tests/schedule
     "partners/probe/",  # partner-key JSON endpoint, tests/partners/test_enforcement.py
     "accounts/login/",  # the login page itself
     "accounts/logout/",
@@ -166,6 +168,8 @@ def world(
     return {
         "audit:entry_id": AuditEntry.objects.filter(action="position.set").order_by("id").first().pk,
         "audit:batch": bulk.batch,
+        "schedule:code": au.code,
+        "schedule:pk": calendar_feed_create(actor=editor).token.pk,
         "accounts:pk": token.pk,
         "partners:pk": partner.pk,
         "partners:plan:pk": plan.pk,

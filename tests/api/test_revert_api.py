@@ -26,7 +26,11 @@ def bulk(editor: User, au: Market, de: Market, items: list[ContentItem]) -> str:
 
 
 def test_a_dry_run_lists_the_plan_and_writes_nothing(
-    client_for: Callable[[str | None], APIClient], bulk: str, editor: User, au: Market, items: list[ContentItem]
+    client_for: Callable[[str | None], APIClient],
+    bulk: str,
+    editor: User,
+    au: Market,
+    items: list[ContentItem],
 ) -> None:
     position_set(actor=editor, market=au, item=items[0], change=PositionChange(state="promoted", boost=1))
     count = AuditEntry.objects.count()
@@ -41,7 +45,11 @@ def test_a_dry_run_lists_the_plan_and_writes_nothing(
 
 
 def test_apply_with_force_reverts_everything(
-    client_for: Callable[[str | None], APIClient], bulk: str, editor: User, au: Market, items: list[ContentItem]
+    client_for: Callable[[str | None], APIClient],
+    bulk: str,
+    editor: User,
+    au: Market,
+    items: list[ContentItem],
 ) -> None:
     position_set(actor=editor, market=au, item=items[0], change=PositionChange(state="promoted", boost=1))
     forced = AuditEntry.objects.get(batch=bulk, market_code="AU", object_id=items[0].upstream_id).pk
@@ -79,7 +87,14 @@ def test_refusals(
 
 @pytest.mark.parametrize(
     "body",
-    [{"dry_run": "maybe"}, {"force": "all"}, {"force": [0]}, {"force": [2**64]}, {"unknown": 1}, {"force": ["1"]}],
+    [
+        {"dry_run": "maybe"},
+        {"force": "all"},
+        {"force": [0]},
+        {"force": [2**64]},
+        {"unknown": 1},
+        {"force": ["1"]},
+    ],
 )
 def test_bad_input_is_a_field_error(
     client_for: Callable[[str | None], APIClient], bulk: str, body: dict[str, Any]
@@ -91,6 +106,9 @@ def test_bad_input_is_a_field_error(
 def test_unknown_entries_and_batches_are_404(client_for: Callable[[str | None], APIClient], db: None) -> None:
     client = client_for("editor")
     assert client.post("/api/v1/audit/entries/987654/revert/", {}, format="json").status_code == 404
-    assert client.post("/api/v1/audit/entries/99999999999999999999999/revert/", {}, format="json").status_code == 404
+    assert (
+        client.post("/api/v1/audit/entries/99999999999999999999999/revert/", {}, format="json").status_code
+        == 404
+    )
     batch = "/api/v1/audit/batches/00000000-0000-0000-0000-000000000000/revert/"
     assert client.post(batch, {}, format="json").status_code == 404

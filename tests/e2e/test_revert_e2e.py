@@ -46,7 +46,9 @@ def test_mia_reverts_a_bulk_promotion_minus_the_three_changed_meanwhile(
     # and Lukas changed 3 of those positions since
     changed = [(markets[1], items[0]), (markets[1], items[1]), (markets[2], items[5])]
     for market, item in changed:
-        position_set(actor=lukas, market=market, item=item, change=PositionChange(state="hidden", reason="legal"))
+        position_set(
+            actor=lukas, market=market, item=item, change=PositionChange(state="hidden", reason="legal")
+        )
 
     # A look at the confirmation on a phone first, then the revert itself at 1366 px
     for width, height in ((390, 844), (1366, 900)):
@@ -69,7 +71,9 @@ def test_mia_reverts_a_bulk_promotion_minus_the_three_changed_meanwhile(
             # When she reverts, in one action
             page.click("#revert-form button[type=submit]")
             # Then 477 are reverted and the 3 are listed as left alone
-            expect(page.locator("#revert-result h1")).to_have_text("477 changes reverted, 3 skipped, 0 refused")
+            expect(page.locator("#revert-result h1")).to_have_text(
+                "477 changes reverted, 3 skipped, 0 refused"
+            )
             expect(page.locator("#revert-skipped li")).to_have_count(3)
             shot(page, f"e2e-revert-done-{width}")
 

@@ -124,7 +124,8 @@ def revert_entries(*, user: Any, target: RevertTarget) -> list[AuditEntry]:
         where = AuditFilter(batches=(str(target.batch),))
         entries = audit_search(user=user, markets=markets, where=where)
     else:
-        entries = audit_search(user=user, markets=markets, where=AuditFilter()).filter(pk=target.entry_id)
+        entries = audit_search(user=user, markets=markets, where=AuditFilter())
+        entries = entries.filter(pk=target.entry_id or 0)
     found = list(entries.order_by("created_at", "id"))
     if not found:
         raise NotFound("There is no such change in the audit log, or it is not in your markets.")
@@ -161,9 +162,7 @@ def revert_plan(*, user: Any, entries: Sequence[AuditEntry]) -> RevertPlan:
     ids = [e.pk for e in entries]
     reverted: set[int] = set()
     for chunk in _chunks(ids):
-        reverted.update(
-            AuditEntry.objects.filter(reverts_id__in=chunk).values_list("reverts_id", flat=True)  # type: ignore[misc]
-        )
+        reverted.update(AuditEntry.objects.filter(reverts_id__in=chunk).values_list("reverts_id", flat=True))
     codes = {e.market_code for e in entries if e.market_code}
     markets = {m.code: m for m in Market.objects.filter(code__in=codes)}
     position_entries = [e for e in entries if REVERTABLE.get(e.action) == "positions"]

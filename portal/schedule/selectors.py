@@ -57,7 +57,9 @@ class ScheduleEvent:
     kind: EventKind
     market_code: str
     timezone: str
-    title: str
+    # What happens ("Promotion (boost 3) starts") and to what (an item's title; empty for rules).
+    summary: str
+    subject: str
     detail: str
     # Stable across changes of the window, so a calendar moves the event instead of adding one.
     uid: str
@@ -65,8 +67,21 @@ class ScheduleEvent:
     link: str = ""
 
     @property
+    def title(self) -> str:
+        return f"{self.summary}: {self.subject}" if self.subject else self.summary
+
+    @property
     def local(self) -> datetime:
         return self.at.astimezone(ZoneInfo(self.timezone))
+
+    @property
+    def local_clock(self) -> str:
+        """ "18:00" in the market's time (templates' date filter would convert to UTC)."""
+        return self.local.strftime("%H:%M")
+
+    @property
+    def local_zone(self) -> str:
+        return self.local.tzname() or self.timezone
 
 
 @dataclass(frozen=True)
@@ -127,16 +142,17 @@ def position_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
         }.get(PositionState(row.state), row.state)
         for edge, at in _edges(row.starts_at, row.ends_at, query):
             if embargo:
-                title = f"Embargo {'lifts' if edge == Edge.ENDS else 'starts'}: {row.item.title}"
+                summary = f"Embargo {'lifts' if edge == Edge.ENDS else 'starts'}"
             else:
-                title = f"{what} {edge}: {row.item.title}"
+                summary = f"{what} {edge}"
             yield ScheduleEvent(
                 at=at,
                 edge=edge,
                 kind=EventKind.EMBARGO if embargo else EventKind.POSITION,
                 market_code=row.market.code,
                 timezone=row.market.timezone,
-                title=title,
+                summary=summary,
+                subject=row.item.title,
                 detail=row.reason,
                 uid=f"position-{row.market.code}-{row.item.upstream_id}-{edge}",
                 sequence=row.version,
@@ -158,7 +174,8 @@ def rule_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
                 kind=EventKind.RULE,
                 market_code=rule.market.code,
                 timezone=rule.market.timezone,
-                title=f"{what} {'starts' if edge == Edge.STARTS else 'ends'}",
+                summary=f"{what} {'starts' if edge == Edge.STARTS else 'ends'}",
+                subject="",
                 detail=rule.note,
                 uid=f"rule-{rule.pk}-{edge}",
                 sequence=rule.version,
@@ -206,12 +223,41 @@ def upcoming_span(now: datetime | None = None, days: int = DAYS_AHEAD) -> tuple[
 
 
 @dataclass
+class ScheduleMoment:
+    """Events of one market that happen at one moment for one reason: a bulk change's 40 items
+    starting together are one line ("Promotion (boost 3) starts: 40 items"), not 40."""
+
+    events: list[ScheduleEvent]
+
+    @property
+    def first(self) -> ScheduleEvent:
+        return self.events[0]
+
+    @property
+    def subjects(self) -> list[str]:
+        return [e.subject for e in self.events if e.subject]
+
+
+@dataclass
 class ScheduleDay:
     day: date
-    events: list[ScheduleEvent] = field(default_factory=list)
+    moments: list[ScheduleMoment] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[ScheduleEvent]:
+        return [e for m in self.moments for e in m.events]
+
+
+def _moment_key(event: ScheduleEvent) -> tuple[datetime, str, str, str, str]:
+    return (event.at, event.market_code, event.kind, event.summary, event.detail)
 
 
 def schedule_days(events: Iterable[ScheduleEvent]) -> list[ScheduleDay]:
-    """Group `events` by their day in their own market's local time, days in order."""
-    keyed = sorted(events, key=lambda e: (e.local.date(), e.at, e.market_code))
-    return [ScheduleDay(day, list(group)) for day, group in groupby(keyed, key=lambda e: e.local.date())]
+    """Group `events` by their day in their own market's local time (days in order), and within
+    a day by moment (same time, market, kind, change and reason)."""
+    keyed = sorted(events, key=lambda e: (e.local.date(), *_moment_key(e), e.subject))
+    days = []
+    for day, same_day in groupby(keyed, key=lambda e: e.local.date()):
+        moments = [ScheduleMoment(list(group)) for _, group in groupby(same_day, key=_moment_key)]
+        days.append(ScheduleDay(day, moments))
+    return days

@@ -14,6 +14,7 @@ from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
 from content.labels.models import ImageAsset, Section
 from content.models import ContentItem
 from markets.models import Rule
+from portal.audit.models import AuditEntry
 from tests.browser import log_in, new_page, shot
 from tests.factories import ContentItemFactory
 
@@ -35,6 +36,8 @@ def pages_of(role: str) -> list[str]:
     image = ImageAsset.objects.order_by("id").first()
     section = Section.objects.order_by("id").first()
     assert rule is not None and image is not None and section is not None
+    # The demo's bulk change (Mia's "Ocean Week" campaign), for the revert page.
+    bulk = AuditEntry.objects.filter(market_code="AU", batch__isnull=False).values_list("batch", flat=True)[0]
     board = [
         "/",
         "/content/",
@@ -48,6 +51,10 @@ def pages_of(role: str) -> list[str]:
         "/markets/AU/preview/",
         "/markets/AU/preview/?hidden=on",
         "/audit/",
+        "/schedule/",
+        "/schedule/AU/",
+        "/schedule/calendar/",
+        f"/audit/batches/{bulk}/revert/",
     ]
     manage = ["/markets/AU/settings/", "/markets/AU/rules/new/", f"/markets/AU/rules/{rule.pk}/"]
     labels = [

@@ -117,6 +117,9 @@ def test_the_page_shows_only_the_users_markets(
     assert _client(au_editor).get("/schedule/DE/").status_code == 403
     full = _client(editor).get("/schedule/?kind=embargo").content.decode()
     assert "Embargo lifts" in full and "Ocean Week" not in full
+    # Times are the market's: the embargo lifts at 18:00 in Berlin (17:00 UTC)
+    assert '<time datetime="2026-12-04T17:00:00+00:00" title="2026-12-04 17:00 UTC">18:00</time>' in full
+    assert "CET" in full
 
 
 def test_bad_filters_are_field_errors_not_500(editor: User, au: Market) -> None:
@@ -135,6 +138,7 @@ def test_the_market_page_pages_through_many_events(editor: User, au: Market) -> 
     client = _client(editor)
     first = client.get("/schedule/AU/").content.decode()
     assert "120 events" in first and "page 1 of 2" in first
+    assert first.count('class="schedule-event"') == 100
     assert "page 2 of 2" in client.get("/schedule/AU/?page=2").content.decode()
 
 
@@ -202,7 +206,7 @@ def test_the_calendar_page_shows_the_links_once_and_revokes(
 def test_ical_text_escapes_and_folds() -> None:
     event = ScheduleEvent(
         at=NOW, edge=Edge.STARTS, kind=EventKind.POSITION, market_code="DE", timezone="Europe/Berlin",
-        title="Ä title, with; commas\\ and a very long tail " + "ü" * 80,
+        summary="Ä title, with; commas\\ and", subject="a very long tail " + "ü" * 80,
         detail="line one\nline two", uid="p-1",
     )  # fmt: skip
     text = calendar_text(name="Meridian DE", events=[event], host="meridian.example.com", now=NOW)
@@ -210,3 +214,19 @@ def test_ical_text_escapes_and_folds() -> None:
     parsed = list(icalendar.Calendar.from_ical(text).walk("VEVENT"))[0]
     assert str(parsed["SUMMARY"]).startswith("DE: Ä title, with; commas\\ and")
     assert str(parsed["DESCRIPTION"]).endswith("line one\nline two")
+
+
+def test_events_at_one_moment_for_one_reason_are_one_line(editor: User, au: Market) -> None:
+    items = ContentItemFactory.create_batch(5)
+    for item in items:
+        position_set(
+            actor=editor, market=au, item=item,
+            change=PositionChange(
+                state="promoted", boost=3, starts_at=NOW + timedelta(days=1), reason="Ocean Week"
+            ),
+        )  # fmt: skip
+    since, until = upcoming_span()
+    days = schedule_days(schedule_events(markets=[au], since=since, until=until))
+    assert len(days) == 1 and len(days[0].moments) == 1 and len(days[0].moments[0].subjects) == 5
+    page = _client(editor).get("/schedule/AU/").content.decode()
+    assert "Promotion (boost 3) starts: 5 items" in page

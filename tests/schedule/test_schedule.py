@@ -12,7 +12,7 @@ from django.test import Client
 
 from accounts.models import Membership, Role, User
 from content.services import PositionChange, position_set
-from markets.models import Market
+from markets.models import Market, Rule
 from markets.services import rule_create
 from portal.audit.models import AuditEntry
 from portal.schedule.ical import calendar_text
@@ -158,7 +158,8 @@ def test_the_calendar_feed_is_valid_icalendar_in_utc(
         e.decoded("DTSTART").tzinfo is not None and e.decoded("DTSTART").utcoffset() == timedelta(0)
         for e in events
     )
-    assert {str(e["SUMMARY"]) for e in events} >= {"DE: Rule #1: hide tags hunting starts"}
+    rule = Rule.objects.get()
+    assert {str(e["SUMMARY"]) for e in events} >= {f"DE: Rule #{rule.pk}: hide tags hunting starts"}
     assert CalendarFeedToken.objects.get().token_hash != issued.secret
 
 

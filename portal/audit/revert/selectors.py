@@ -174,7 +174,9 @@ def revert_plan(*, user: Any, entries: Sequence[AuditEntry]) -> RevertPlan:
     market_ids = sorted({markets[e.market_code].pk for e in position_entries if e.market_code in markets})
     item_pks = sorted(set(items.values()))
     for chunk in _chunks(item_pks):
-        for row in Position.objects.filter(market_id__in=market_ids, item_id__in=chunk):
+        for row in Position.objects.filter(market_id__in=market_ids, item_id__in=chunk).select_related(
+            "author"
+        ):
             positions[(row.market_id, row.item_id)] = row
     rule_ids = sorted(
         {int(e.object_id) for e in entries if e.object_type == "rule" and e.object_id.isdigit()}

@@ -56,6 +56,9 @@ def calendar_text(*, name: str, events: Iterable[ScheduleEvent], host: str, now:
         "CALSCALE:GREGORIAN",
         "METHOD:PUBLISH",
         f"X-WR-CALNAME:{_escape(name)}",
+        # How often calendar apps should fetch it again (they may poll less often).
+        "REFRESH-INTERVAL;VALUE=DURATION:PT1H",
+        "X-PUBLISHED-TTL:PT1H",
     ]
     for event in events:
         detail = f"{KIND_LABELS[event.kind]} in {event.market_code}."

@@ -12,7 +12,7 @@ from content.models import Position
 from content.services import PositionChange, position_set, positions_bulk_set
 from markets.models import Market
 from portal.audit.models import AuditEntry
-from tests.factories import ContentItemFactory
+from tests.factories import ContentItemFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +62,27 @@ def test_a_user_without_the_audit_log_is_refused_and_outsiders_get_404(
     assert _client(reviewer).post(f"/audit/{entry.pk}/revert/").status_code == 403
     assert _client(au_editor).post(f"/audit/{entry.pk}/revert/").status_code == 404
     assert Position.objects.get().state == "hidden"
+
+
+def test_rule_and_settings_entries_show_what_they_go_back_to(admin_user: User, au: Market) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from markets.models import Rule
+    from markets.services import market_update, rule_create, rule_update
+
+    TagFactory(slug="ocean")
+    rule = rule_create(actor=admin_user, market=au, action="promote", match_tags=["ocean"], boost=2)
+    rule_update(actor=admin_user, rule=rule, boost=5, ends_at=datetime.now(UTC) + timedelta(days=3))
+    market_update(actor=admin_user, market=au, name="Australia (main)")
+    client = _client(admin_user)
+    update = AuditEntry.objects.get(action="rule.update")
+    page = client.get(f"/audit/{update.pk}/revert/").content.decode()
+    assert "1 change will be reverted" in page and "Goes back to" in page and "boost" in page
+    settings = AuditEntry.objects.get(action="market.update")
+    page = client.get(f"/audit/{settings.pk}/revert/").content.decode()
+    assert "Australia" in page
+    client.post(f"/audit/{update.pk}/revert/")
+    client.post(f"/audit/{settings.pk}/revert/")
+    rule = Rule.objects.get()
+    au.refresh_from_db()
+    assert (rule.boost, rule.ends_at, au.name) == (2, None, "Australia")

@@ -120,6 +120,12 @@ def test_the_page_shows_only_the_users_markets(
     # Times are the market's: the embargo lifts at 18:00 in Berlin (17:00 UTC)
     assert '<time datetime="2026-12-04T17:00:00+00:00" title="2026-12-04 17:00 UTC">18:00</time>' in full
     assert "CET" in full
+    only_au = _client(editor).get("/schedule/?market=AU&edge=starts").content.decode()
+    assert (
+        "Ocean Week" in only_au
+        and "Embargo lifts" not in only_au
+        and "Promotion (boost 3) ends" not in only_au
+    )
 
 
 def test_bad_filters_are_field_errors_not_500(editor: User, au: Market) -> None:

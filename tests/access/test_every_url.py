@@ -165,7 +165,6 @@ def world(
         actor=editor, markets=[au], item_ids=[other.pk], change=PositionChange(state="promoted", boost=2)
     )
     set_gateway(None)
-    from content.services import PositionChange
     from portal.change_requests.services import Operation, request_create
 
     change_request = request_create(

@@ -17,7 +17,7 @@ def drop_window_ending(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0005_notification_traffic_events'),
+        ('portal', '0007_calendar_feed_token'),
     ]
 
     operations = [

@@ -70,6 +70,7 @@ class RuleSerializer(serializers.ModelSerializer[Rule]):
             "starts_at",
             "ends_at",
             "note",
+            "binding",
             "author",
             "version",
             "created_at",
@@ -95,6 +96,13 @@ class RuleWriteSerializer(StrictFieldsMixin, serializers.Serializer[Rule]):
     starts_at = AwareDateTimeField(allow_null=True, default=None)
     ends_at = AwareDateTimeField(allow_null=True, default=None)
     note = StrictCharField(allow_blank=True, max_length=NOTE_MAX, default="")
+    binding = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Hide rules only: a binding rule (a legal duty) overrides editors' positions. Only market "
+            "managers of the market and admins may set or clear it (else 403)."
+        ),
+    )
 
 
 # --- resolve ---------------------------------------------------------------------------------

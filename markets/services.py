@@ -10,11 +10,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.access import Action, require
+from accounts.access import AccessDenied, Action, can, require
 from accounts.models import User
 from markets.models import Market, Rule, RuleAction, Visibility
 from markets.vocabulary import ContentType, known_tags
-from portal.audit.services import AuditRecord, audit_record, snapshot
+from portal.audit.services import AuditRecord, audit_bulk, audit_record, snapshot
 from portal.errors import Conflict
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue
@@ -31,8 +31,15 @@ RULE_FIELDS = (
     "starts_at",
     "ends_at",
     "note",
+    "binding",
 )
 _UNSET: Any = object()
+
+
+def _require_binding_right(actor: User | None, market: Market) -> None:
+    """Raise AccessDenied unless `actor` may mark rules of `market` binding or clear that."""
+    if actor is not None and not can(actor, Action.SET_BINDING_RULES, market):
+        raise AccessDenied(Action.SET_BINDING_RULES, market.code)
 
 
 def _bump_market(market: Market) -> None:
@@ -171,7 +178,16 @@ def _clean_list(values: Sequence[str] | None) -> list[str]:
 
 def _identical_rule(rule: Rule) -> Rule | None:
     """Return another rule of the market with the same action, boost, match and window, if any."""
-    fields = ("action", "boost", "match_tags", "match_content_types", "match_sources", "starts_at", "ends_at")
+    fields = (
+        "action",
+        "boost",
+        "match_tags",
+        "match_content_types",
+        "match_sources",
+        "starts_at",
+        "ends_at",
+        "binding",
+    )
     wanted = tuple(getattr(rule, f) for f in fields)
     others = Rule.objects.filter(market_id=rule.market_id, action=rule.action).exclude(pk=rule.pk)
     return next((o for o in others if tuple(getattr(o, f) for f in fields) == wanted), None)
@@ -198,6 +214,10 @@ def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
         errors.setdefault("boost", []).append("A promote rule needs a boost of at least 1.")
     if rule.action == RuleAction.HIDE and rule.boost:
         errors.setdefault("boost", []).append("A hide rule has no boost.")
+    if rule.binding and rule.action != RuleAction.HIDE:
+        errors.setdefault("binding", []).append(
+            "Only hide rules can be binding; a promote rule never overrides editors' positions."
+        )
     if rule.starts_at and rule.ends_at and rule.starts_at >= rule.ends_at:
         errors.setdefault("ends_at", []).append("The window must end after it starts.")
     elif check_past and rule.ends_at and rule.ends_at <= datetime.now(UTC):
@@ -206,7 +226,8 @@ def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
         )
     try:
         # The checks above say what is wrong in editors' words; the database constraints
-        # (rule_window_ordered) would only repeat them as "Constraint … is violated".
+        # (rule_window_ordered, rule_binding_hides_only) would only repeat them as
+        # "Constraint … is violated".
         rule.full_clean(exclude=["market", "author"], validate_constraints=False)
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
@@ -220,6 +241,14 @@ def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
         errors.setdefault("__all__", []).append(size_error)
     if errors:
         raise ValidationError(errors)
+
+
+def _binding_action(before: dict[str, Any] | None, rule: Rule) -> str | None:
+    """ "rule.binding_set" / "rule.binding_clear" when the change flips the rule's binding flag."""
+    was = bool(before and before.get("binding"))
+    if was == rule.binding:
+        return None
+    return "rule.binding_set" if rule.binding else "rule.binding_clear"
 
 
 def _rule_audit(action: str, rule: Rule, before: dict[str, Any] | None) -> AuditRecord:
@@ -246,15 +275,19 @@ def rule_create(
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
     note: str = "",
+    binding: bool = False,
     via: str = "portal",
 ) -> Rule:
-    """Add a hide or promote rule to a market.
+    """Add a hide or promote rule to a market (a hide rule may be `binding`).
 
-    Raises AccessDenied unless `actor` may edit the market's rules; ValidationError on an
-    empty match, unknown tags or types, a bad boost or a reversed window.
+    Raises AccessDenied unless `actor` may edit the market's rules (and, for a binding rule,
+    set binding rules there); ValidationError on an empty match, unknown tags or types, a bad
+    boost, a reversed window or a binding promote rule.
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, market)
+    if binding:
+        _require_binding_right(actor, market)
     rule = Rule(
         market=market,
         action=action,
@@ -265,6 +298,7 @@ def rule_create(
         starts_at=starts_at,
         ends_at=ends_at,
         note=note.strip(),
+        binding=bool(binding),
         author=actor,
     )
     _validate_rule(rule)
@@ -273,7 +307,11 @@ def rule_create(
         rule.market = locked
         rule.save()
         _bump_market(locked)
-        audit_record(actor=actor, record=_rule_audit("rule.create", rule, None), via=via)
+        records = [_rule_audit("rule.create", rule, None)]
+        if rule.binding:
+            # Its own entry too, so "who made which rule binding" is one filter in the audit log.
+            records.append(_rule_audit("rule.binding_set", rule, None))
+        audit_bulk(actor=actor, records=records, via=via)
     return rule
 
 
@@ -285,21 +323,28 @@ def rule_update(
     via: str = "portal",
     **changes: Any,
 ) -> Rule:
-    """Change a rule's action, match, boost, window or note (only the keywords given).
+    """Change a rule's action, match, boost, window, note or binding flag (only the keywords given).
 
-    Raises AccessDenied, ValidationError (as rule_create), or Conflict on a stale version.
+    Raises AccessDenied (as rule_create; changing a binding rule at all, or setting or clearing
+    `binding`, needs the right to set binding rules), ValidationError (as rule_create), or
+    Conflict on a stale version.
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, rule.market)
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ValidationError({field: "This field cannot be changed." for field in unknown})
+    if "binding" in changes:
+        changes["binding"] = bool(changes["binding"])
     with transaction.atomic():
         locked_market = _lock_market(rule.market)
         current = Rule.objects.select_for_update().get(pk=rule.pk)
         current.market = locked_market
         before = snapshot(current, RULE_FIELDS)
         _check_version("rule", current.version, expected_version, before)
+        if current.binding or changes.get("binding", current.binding) != current.binding:
+            # A binding rule is a legal duty: only those who may set binding may change or clear it.
+            _require_binding_right(actor, locked_market)
         old_window = (current.starts_at, current.ends_at)
         for field, value in changes.items():
             if field.startswith("match_"):
@@ -315,7 +360,8 @@ def rule_update(
         current.author = actor if actor is not None else current.author
         current.save()
         _bump_market(locked_market)
-        audit_record(actor=actor, record=_rule_audit("rule.update", current, before), via=via)
+        action = _binding_action(before, current) or "rule.update"
+        audit_record(actor=actor, record=_rule_audit(action, current, before), via=via)
     return current
 
 
@@ -324,7 +370,8 @@ def rule_delete(
 ) -> None:
     """Delete a rule; the market's shared item is republished without it.
 
-    Raises AccessDenied unless `actor` may edit the market's rules; Conflict on a stale version.
+    Raises AccessDenied unless `actor` may edit the market's rules (and, for a binding rule,
+    set binding rules there); Conflict on a stale version.
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, rule.market)
@@ -334,10 +381,17 @@ def rule_delete(
         current.market = locked_market
         before = snapshot(current, RULE_FIELDS)
         _check_version("rule", current.version, expected_version, before)
+        if current.binding:
+            _require_binding_right(actor, locked_market)
         record = _rule_audit("rule.delete", current, before)
         current.delete()
         _bump_market(locked_market)
         audit_record(actor=actor, record=record, via=via)
+
+
+def _rule_entry_with_binding(*, binding: bool, **fields: Any) -> dict[str, Any]:
+    # Until the core's rule_entry(binding=) is on main: the same entry with its "binding" key.
+    return {**rule_entry(**fields), "binding": bool(binding)}
 
 
 def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> str | None:
@@ -359,7 +413,7 @@ def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> st
         version=market.version + 1,
         updated_at=market.updated_at or datetime.now(UTC),
         rules=[
-            rule_entry(
+            _rule_entry_with_binding(
                 # A rule not saved yet gets the widest id it could have.
                 rule_id=rule.pk if rule.pk is not None else 2**63 - 1,
                 action=rule.action,
@@ -370,6 +424,7 @@ def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> st
                 starts_at=rule.starts_at,
                 ends_at=rule.ends_at,
                 note=rule.note,
+                binding=rule.binding,
             )
             for rule in rules
         ],

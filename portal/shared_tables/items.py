@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from content.models import ContentItem, Position
@@ -95,7 +96,13 @@ _RULE_COLUMNS = (
     "rules__starts_at",
     "rules__ends_at",
     "rules__note",
+    "rules__binding",
 )
+
+
+def _rule_entry_with_binding(*, binding: bool, **fields: Any) -> dict[str, Any]:
+    # Until the core's rule_entry(binding=) is on main: the same entry with its "binding" key.
+    return {**rule_entry(**fields), "binding": bool(binding)}
 
 
 def build_markets(keys: Sequence[str]) -> dict[str, Item]:
@@ -120,10 +127,11 @@ def build_markets(keys: Sequence[str]) -> dict[str, Item]:
     for row in rows:
         code = row[0]
         heads.setdefault(code, row[:8])
-        rule_id, action, tags, types, sources, boost, starts_at, ends_at, note = row[8:]
+        rule_id, action, tags, types, sources, boost, starts_at, ends_at, note, binding = row[8:]
         if rule_id is not None:
             rules[code].append(
-                rule_entry(
+                _rule_entry_with_binding(
+                    binding=binding,
                     rule_id=rule_id,
                     action=action,
                     match_tags=tags,
@@ -239,15 +247,48 @@ def _stored_positions(tables: SharedTables, market: str | None) -> Iterable[Item
 # --- content ---------------------------------------------------------------------------------
 
 
+def rights_entry(
+    *,
+    allow: Sequence[str] | None,
+    deny: Sequence[str] | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+) -> dict[str, Any] | None:
+    """Return an item's rights as the `content` item carries them, or None when it has none.
+
+    The same shape as the positioning core's `positioning.items.rights_entry` (which replaces
+    this once it is on main).
+    """
+    if not (allow or deny or starts_at or ends_at):
+        return None
+    return {
+        "allow": sorted(allow or ()),
+        "deny": sorted(deny or ()),
+        "starts_at": iso(starts_at),
+        "ends_at": iso(ends_at),
+    }
+
+
 def build_content(keys: Sequence[str]) -> dict[str, Item]:
     """Return the `content` items of the upstream ids `keys`, with effective tags (one query)."""
     rows = (
         ContentItem.objects.filter(upstream_id__in=list(keys))
         .order_by("upstream_id")
-        .values_list("upstream_id", "content_type", "source", "version", "updated_at", "item_tags__tag__slug")
+        .values_list(
+            "upstream_id",
+            "content_type",
+            "source",
+            "version",
+            "updated_at",
+            "rights_allow",
+            "rights_deny",
+            "rights_starts_at",
+            "rights_ends_at",
+            "item_tags__tag__slug",
+        )
     )
     items: dict[str, Item] = {}
-    for content_id, content_type, source, version, updated_at, slug in rows:
+    for content_id, content_type, source, version, updated_at, allow, deny, starts, ends, slug in rows:
         item = items.get(content_id)
         if item is None:
             item = items[content_id] = {
@@ -255,6 +296,7 @@ def build_content(keys: Sequence[str]) -> dict[str, Item]:
                 "content_type": content_type,
                 "source": source,
                 "tags": [],
+                "rights": rights_entry(allow=allow, deny=deny, starts_at=starts, ends_at=ends),
                 "version": int(version),
                 "updated_at": iso(updated_at),
                 "schema_version": SCHEMA_VERSION,

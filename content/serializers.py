@@ -54,7 +54,7 @@ class RightsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
         help_text="Market codes where the item may not appear.",
     )
     starts_at = AwareDateTimeField(
-        allow_null=True, required=False, default=None, help_text="Available from (inclusive); null: always was."
+        allow_null=True, required=False, default=None, help_text="Available from (inclusive); null: no start."
     )
     ends_at = AwareDateTimeField(
         allow_null=True, required=False, default=None, help_text="Available until (exclusive); null: no end."

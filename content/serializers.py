@@ -263,7 +263,23 @@ class RefusalSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField(help_text="How many (market, item) pairs this refusal covers.")
 
 
+class OverrideSerializer(serializers.Serializer[Any]):
+    market = serializers.CharField(source="market_code")
+    reason = serializers.CharField(
+        help_text='Why: "binding rule DE #7", "not licensed in FR", "not licensed in DE until 2027-01-01".'
+    )
+    count = serializers.IntegerField(help_text="How many of the items this covers in the market.")
+    content_ids = serializers.ListField(
+        child=serializers.CharField(), source="examples", help_text="Up to five of them."
+    )
+
+
 class PositionBulkResultSerializer(serializers.Serializer[Any]):
     changed = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     refused = RefusalSerializer(many=True)
+    will_stay_hidden = OverrideSerializer(
+        many=True,
+        help_text="Positions set (shown, promoted, pinned) that the item's rights or a binding hide rule "
+        "override: those items stay hidden in that market, by market and reason.",
+    )

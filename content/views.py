@@ -40,7 +40,7 @@ from content.board import (
 )
 from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
 from content.models import ContentItem, ContentType, Position
-from content.selectors import content_facets, content_get, item_matrix
+from content.selectors import Override, content_facets, content_get, item_matrix, positions_overridden
 from content.services import BulkResult, PositionChange, position_set, positions_bulk_set
 from content.services import item_tags_update as tags_update
 from markets.models import Market
@@ -248,6 +248,20 @@ def _bulk_item_ids(request: HttpRequest, form: BulkForm) -> list[int]:
     return ids
 
 
+def _overrides(
+    request: HttpRequest, by_change: dict[PositionChange, list[Market]], item_ids: list[int]
+) -> list[Override]:
+    """The positions just set (in markets the user may edit) that rights or a binding rule
+    keep hidden, decided when each change's window opens (now at the earliest)."""
+    now = timezone.now()
+    found: list[Override] = []
+    for change, group in by_change.items():
+        allowed = [m for m in group if can(request.user, Action.EDIT_POSITIONS, m)]
+        at = max(now, change.starts_at) if change.starts_at else now
+        found += positions_overridden(markets=allowed, item_ids=item_ids, state=change.state, at=at)
+    return found
+
+
 @portal_view
 @require_POST
 def bulk(request: HttpRequest) -> HttpResponse:
@@ -288,10 +302,13 @@ def bulk(request: HttpRequest) -> HttpResponse:
             total.refused.extend(part.refused)
             if part.batch:
                 batches.append(part.batch)
+    overrides = _overrides(request, by_change, item_ids)
     context["audit_query"] = urlencode([("batch", b) for b in batches])
     context.update(
         {
             "result": total,
+            "overrides": overrides,
+            "overridden_count": sum(o.count for o in overrides),
             "refusals": _group_refusals(total),
             "item_count": len(item_ids),
             "market_codes": [m.code for m in form.selected_markets()],

@@ -40,7 +40,9 @@ def test_demo_data_is_idempotent_and_complete() -> None:
     # Lukas, who sets DE's rules, is the one who may keep the youth-protection rule binding.
     lukas = User.objects.get(username="de-manager")
     assert can(lukas, Action.SET_BINDING_RULES, Market.objects.get(code="DE"))
-    assert not can(User.objects.get(username="editor"), Action.SET_BINDING_RULES, Market.objects.get(code="DE"))
+    assert not can(
+        User.objects.get(username="editor"), Action.SET_BINDING_RULES, Market.objects.get(code="DE")
+    )
 
 
 def test_demo_users_log_in_with_the_demo_password() -> None:

@@ -344,7 +344,11 @@ class Command(BaseCommand):
         content_upsert_bulk(actor=None, rows=rights_rows(), via="command")
         de = markets["DE"]
         youth = next(
-            (r for r in Rule.objects.filter(market=de, action="hide").order_by("id") if "hunting" in r.match_tags),
+            (
+                r
+                for r in Rule.objects.filter(market=de, action="hide").order_by("id")
+                if "hunting" in r.match_tags
+            ),
             None,
         )
         if youth is not None and not youth.binding:

@@ -167,13 +167,19 @@ def positions_overridden(
     """
     if state not in _SHOWING_STATES or not markets or not item_ids:
         return []
-    resolvers = [(m.code, MarketResolver(spec, at)) for m, spec in zip(markets, _specs(markets), strict=True)]
+    specs = _specs(markets)
+    resolvers = [(m.code, MarketResolver(spec, at)) for m, spec in zip(markets, specs, strict=True)]
+    # Without a binding rule only rights can override: read just the items that have some.
+    any_binding = any(
+        rule.binding for spec in specs for rule in (*spec.rules, *(r for g in spec.groups for r in g.rules))
+    )
     found: dict[tuple[str, str], list[str]] = {}
     ids = list(dict.fromkeys(item_ids))
     for start in range(0, len(ids), 1000):
-        items = with_tags(ContentItem.objects.filter(pk__in=ids[start : start + 1000])).order_by(
-            "-published_at", "-id"
-        )
+        chunk = ContentItem.objects.filter(pk__in=ids[start : start + 1000])
+        if not any_binding:
+            chunk = chunk.filter(_HAS_RIGHTS)
+        items = with_tags(chunk).order_by("-published_at", "-id")
         for item in items:
             cand = candidate(item)
             for code, resolver in resolvers:
@@ -184,6 +190,14 @@ def positions_overridden(
         Override(market_code=code, reason=reason, count=len(hit), examples=tuple(hit[:examples]))
         for (code, reason), hit in sorted(found.items())
     ]
+
+
+_HAS_RIGHTS = (
+    ~Q(rights_allow=[])
+    | ~Q(rights_deny=[])
+    | Q(rights_starts_at__isnull=False)
+    | Q(rights_ends_at__isnull=False)
+)
 
 
 def _specs(markets: Sequence[Market]) -> list[MarketSpec]:

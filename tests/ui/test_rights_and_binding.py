@@ -130,7 +130,8 @@ def test_lukas_marks_des_hunting_rule_binding_and_an_editors_show_no_longer_show
         HTTP_HX_REQUEST="true",
     )
     before = editor_client.get(f"/content/items/{hunting_item.upstream_id}/").content.decode()
-    assert "Shown by position (editor, &#x27;Alps week&#x27;)" in before.split('id="cell-DE"')[1].split("</tr>")[0]
+    before_row = before.split('id="cell-DE"')[1].split("</tr>")[0]
+    assert "Shown by position (editor, &#x27;Alps week&#x27;)" in before_row
 
     # When Lukas opens DE's hunting rule: the form has the binding checkbox and says what it does
     client = login(lukas)

@@ -389,11 +389,6 @@ def rule_delete(
         audit_record(actor=actor, record=record, via=via)
 
 
-def _rule_entry_with_binding(*, binding: bool, **fields: Any) -> dict[str, Any]:
-    # Until the core's rule_entry(binding=) is on main: the same entry with its "binding" key.
-    return {**rule_entry(**fields), "binding": bool(binding)}
-
-
 def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> str | None:
     """Return why `market`'s item (with `extra_rule` added or replaced) would exceed 400 KB, or None.
 
@@ -413,7 +408,7 @@ def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> st
         version=market.version + 1,
         updated_at=market.updated_at or datetime.now(UTC),
         rules=[
-            _rule_entry_with_binding(
+            rule_entry(
                 # A rule not saved yet gets the widest id it could have.
                 rule_id=rule.pk if rule.pk is not None else 2**63 - 1,
                 action=rule.action,

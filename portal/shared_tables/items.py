@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from content.models import ContentItem, Position
 from markets.models import Market
 from portal.shared_tables.keys import position_key
 from portal.shared_tables.models import OutboxKind
-from positioning.items import iso, market_item, rule_entry
+from positioning.items import iso, market_item, rights_entry, rule_entry
 from positioning.tables import (
     SCHEMA_VERSION,
     Item,
@@ -100,11 +99,6 @@ _RULE_COLUMNS = (
 )
 
 
-def _rule_entry_with_binding(*, binding: bool, **fields: Any) -> dict[str, Any]:
-    # Until the core's rule_entry(binding=) is on main: the same entry with its "binding" key.
-    return {**rule_entry(**fields), "binding": bool(binding)}
-
-
 def build_markets(keys: Sequence[str]) -> dict[str, Item]:
     """Return the `markets` items of the market codes `keys` (one query: markets LEFT JOIN rules)."""
     rows = (
@@ -130,8 +124,7 @@ def build_markets(keys: Sequence[str]) -> dict[str, Item]:
         rule_id, action, tags, types, sources, boost, starts_at, ends_at, note, binding = row[8:]
         if rule_id is not None:
             rules[code].append(
-                _rule_entry_with_binding(
-                    binding=binding,
+                rule_entry(
                     rule_id=rule_id,
                     action=action,
                     match_tags=tags,
@@ -141,6 +134,7 @@ def build_markets(keys: Sequence[str]) -> dict[str, Item]:
                     starts_at=starts_at,
                     ends_at=ends_at,
                     note=note,
+                    binding=binding,
                 )
             )
     return {
@@ -247,28 +241,6 @@ def _stored_positions(tables: SharedTables, market: str | None) -> Iterable[Item
 # --- content ---------------------------------------------------------------------------------
 
 
-def rights_entry(
-    *,
-    allow: Sequence[str] | None,
-    deny: Sequence[str] | None,
-    starts_at: datetime | None,
-    ends_at: datetime | None,
-) -> dict[str, Any] | None:
-    """Return an item's rights as the `content` item carries them, or None when it has none.
-
-    The same shape as the positioning core's `positioning.items.rights_entry` (which replaces
-    this once it is on main).
-    """
-    if not (allow or deny or starts_at or ends_at):
-        return None
-    return {
-        "allow": sorted(allow or ()),
-        "deny": sorted(deny or ()),
-        "starts_at": iso(starts_at),
-        "ends_at": iso(ends_at),
-    }
-
-
 def build_content(keys: Sequence[str]) -> dict[str, Item]:
     """Return the `content` items of the upstream ids `keys`, with effective tags (one query)."""
     rows = (
@@ -296,7 +268,8 @@ def build_content(keys: Sequence[str]) -> dict[str, Item]:
                 "content_type": content_type,
                 "source": source,
                 "tags": [],
-                "rights": rights_entry(allow=allow, deny=deny, starts_at=starts, ends_at=ends),
+                # Upstream licensing; None: the item may appear everywhere, always.
+                "rights": rights_entry(allow=allow or (), deny=deny or (), starts_at=starts, ends_at=ends),
                 "version": int(version),
                 "updated_at": iso(updated_at),
                 "schema_version": SCHEMA_VERSION,

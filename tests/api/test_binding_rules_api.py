@@ -20,6 +20,7 @@ from portal.shared_tables.items import build_markets
 from portal.shared_tables.models import OutboxEntry
 from tests.api.conftest import db_state
 from tests.factories import MarketFactory, RuleFactory, UserFactory
+from tests.shared_tables.conftest import assert_schema_valid
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +75,7 @@ def test_lukas_marks_des_hunting_rule_binding_audited_and_published(
     version = Market.objects.get(code="DE").version
     assert OutboxEntry.objects.filter(kind="market", key="DE", version=version).exists()
     assert build_markets(["DE"])["DE"]["rules"][0]["binding"] is True
+    assert_schema_valid("markets", list(build_markets(["DE"]).values()))
 
     # And clearing it is audited too, and published as false
     cleared = client.patch(

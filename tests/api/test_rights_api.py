@@ -20,6 +20,7 @@ from portal.shared_tables.items import build_content
 from portal.shared_tables.models import OutboxEntry
 from tests.api.conftest import db_state
 from tests.factories import MarketFactory
+from tests.shared_tables.conftest import assert_schema_valid
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/content/bulk-upsert/"
@@ -82,6 +83,7 @@ def test_ingestion_sets_rights_and_they_are_published_on_the_content_item(
         "ends_at": None,
     }
     assert items["doc-3"]["rights"] is None
+    assert_schema_valid("content", list(items.values()))
 
 
 def test_a_rights_change_republishes_the_item_omitting_rights_keeps_them_and_null_removes_them(

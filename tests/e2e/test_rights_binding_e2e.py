@@ -88,7 +88,7 @@ def test_lukas_makes_the_hunting_rule_binding_and_an_editors_show_no_longer_show
     # When Lukas, DE's manager, marks the rule binding
     log_in(page, base, "lukas", PASSWORD)
     page.goto(f"{base}/markets/DE/rules/{rule.pk}/")
-    expect(page.locator("form")).to_contain_text("overrides editors' positions")
+    expect(page.locator("form[data-dependent]")).to_contain_text("overrides editors' positions")
     page.check("#id_binding")
     shot(page, "e2e-binding-1-rule-form")
     page.click("button:has-text('Save rule')")

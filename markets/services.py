@@ -14,7 +14,7 @@ from accounts.access import AccessDenied, Action, can, require
 from accounts.models import User
 from markets.models import Market, Rule, RuleAction, Visibility
 from markets.vocabulary import ContentType, known_tags
-from portal.audit.services import AuditRecord, audit_bulk, audit_record, snapshot
+from portal.audit.services import AuditRecord, audit_record, snapshot
 from portal.errors import Conflict
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue
@@ -307,11 +307,10 @@ def rule_create(
         rule.market = locked
         rule.save()
         _bump_market(locked)
-        records = [_rule_audit("rule.create", rule, None)]
+        audit_record(actor=actor, record=_rule_audit("rule.create", rule, None), via=via)
         if rule.binding:
             # Its own entry too, so "who made which rule binding" is one filter in the audit log.
-            records.append(_rule_audit("rule.binding_set", rule, None))
-        audit_bulk(actor=actor, records=records, via=via)
+            audit_record(actor=actor, record=_rule_audit("rule.binding_set", rule, None), via=via)
     return rule
 
 

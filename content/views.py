@@ -466,10 +466,17 @@ def _position_form(
         "form": form,
         "conflict": conflict,
         "conflict_fields": _conflict_changes(conflict) if conflict else [],
+        "overridden_by": _overridden_by(item, market),
     }
     return page(
         request, "content/position_form.html", context, fragment="content/_position_form.html", status=status
     )
+
+
+def _overridden_by(item: ContentItem, market: Market) -> str:
+    """The item's rights or binding rule that hides it in `market` now, whatever its position, or ""."""
+    decision = item_matrix(markets=[market], item=item, at=timezone.now())[0].decision
+    return decision.reason if decision.decided_by == "rights" or decision.binding else ""
 
 
 def _conflict_changes(conflict: Conflict) -> list[tuple[str, Any]]:

@@ -88,8 +88,16 @@ def test_the_item_page_says_the_rights_in_plain_words_and_offers_no_way_to_chang
 def test_a_show_in_fr_of_an_item_denied_there_stays_hidden_and_the_matrix_says_why(
     editor: User, admin_user: User, fr: Market, de: Market, documentary: ContentItem
 ) -> None:
-    # When the editor shows the documentary in FR from its item page
+    # The FR cell's form warns before anything is set
     client = login(editor)
+    form = client.get(f"/content/items/{documentary.upstream_id}/positions/FR/", HTTP_HX_REQUEST="true")
+    assert (
+        "Now: Not licensed in FR. A position here is kept, but the item stays hidden" in form.content.decode()
+    )
+    assert (
+        "Now:" not in client.get(f"/content/items/{documentary.upstream_id}/positions/DE/").content.decode()
+    )
+    # When the editor shows the documentary in FR from its item page
     response = client.post(
         f"/content/items/{documentary.upstream_id}/positions/FR/",
         {"version": 0, "state": "shown", "reason": "Glacier week"},

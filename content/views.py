@@ -37,6 +37,7 @@ from content.board import (
     capped_count,
     estimated_total,
     matching_ids,
+    sort_key_field,
 )
 from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
 from content.models import ContentItem, ContentType, Position
@@ -94,10 +95,11 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
             after=request.GET.get("after", ""),
             before=request.GET.get("before", ""),
             windows=SEARCH_WINDOWS if board.query.strip() else (),
+            key_field=sort_key_field(board),
         )
     except BadCursor:
         messages.warning(request, "That page link is no longer valid; showing the first page.")
-        result = board_page(queryset, sort=board.sort, size=board.page_size)
+        result = board_page(queryset, sort=board.sort, size=board.page_size, key_field=sort_key_field(board))
     if market is not None:
         board_resolve(result, market=market, at=at)
     filter_params = params.copy()

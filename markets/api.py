@@ -6,12 +6,14 @@ not exist answers 404, one the caller may not act on answers 403.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,13 +27,22 @@ from markets.models import Market, Rule
 from markets.selectors import market_get, market_list
 from markets.serializers import (
     DecisionSerializer,
+    MarketCreateSerializer,
     MarketSerializer,
     MarketUpdateSerializer,
     ResolveQuerySerializer,
     RuleSerializer,
     RuleWriteSerializer,
 )
-from markets.services import market_update, rule_create, rule_delete, rule_update
+from markets.services import (
+    market_activate,
+    market_create,
+    market_deactivate,
+    market_update,
+    rule_create,
+    rule_delete,
+    rule_update,
+)
 from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
@@ -68,8 +79,33 @@ class RuleCursorPagination(DefaultCursorPagination):
 # --- markets ---------------------------------------------------------------------------------
 
 
+_STATUS_CHANGE: dict[str, Any] = {
+    "parameters": [MARKET_CODE_PARAMETER, if_match_parameter("market")],
+    "request": None,
+    "responses": {
+        200: MarketSerializer,
+        403: OpenApiResponse(description="Only admins deactivate or reactivate a market."),
+        412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+    },
+}
+
+
 @extend_schema_view(
     list=extend_schema(summary="List the markets you may view"),
+    create=extend_schema(
+        summary="Create a market or partner edition (admins)",
+        description=(
+            "The market starts active. With `copy_rules_from`, every rule of that market is copied "
+            "as a new rule of this one (new ids, version 1, audited as `rule.copy`), and the "
+            "languages, time zone and default visibility left out are taken from it."
+        ),
+        request=MarketCreateSerializer,
+        responses={
+            201: MarketSerializer,
+            400: OpenApiResponse(description="Field errors (bad or taken code, time zone, languages…)."),
+            403: OpenApiResponse(description="Only admins create markets."),
+        },
+    ),
     retrieve=extend_schema(
         summary="Read a market's settings",
         parameters=[MARKET_CODE_PARAMETER],
@@ -103,6 +139,49 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
         require(request.user, Action.VIEW_MARKET)
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request: Request) -> Response:
+        # Refused before the body is read: only admins create markets.
+        require(request.user, Action.MANAGE_MARKETS)
+        payload = MarketCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        source = None
+        if source_code := data.pop("copy_rules_from", None):
+            try:
+                source = market_get(user=request.user, code=source_code)
+            except Market.DoesNotExist:
+                raise ValidationError({"copy_rules_from": [f"There is no market {source_code!r}."]}) from None
+        market = market_create(actor=api_actor(request), copy_rules_from=source, via="api", **data)
+        response = Response(MarketSerializer(market).data, status=status.HTTP_201_CREATED)
+        response["Location"] = f"{request.path}{market.code}/"
+        return with_etag(response, "market", market.version)
+
+    @extend_schema(
+        summary="Deactivate a market (admins)",
+        description=(
+            "Publishes the market item with `active: false`; rules and positions stay. Every change "
+            "in an inactive market is refused with 403 until it is reactivated."
+        ),
+        **_STATUS_CHANGE,
+    )
+    def deactivate(self, request: Request, code: str) -> Response:
+        return self._status(request, code, activate=False)
+
+    @extend_schema(summary="Reactivate a market (admins)", **_STATUS_CHANGE)
+    def activate(self, request: Request, code: str) -> Response:
+        return self._status(request, code, activate=True)
+
+    def _status(self, request: Request, code: str, *, activate: bool) -> Response:
+        market = market_or_404(request, code)
+        service = market_activate if activate else market_deactivate
+        market = service(
+            actor=api_actor(request),
+            market=market,
+            expected_version=expected_version(request, "market"),
+            via="api",
+        )
+        return with_etag(Response(MarketSerializer(market).data), "market", market.version)
 
     def retrieve(self, request: Request, code: str) -> Response:
         market = market_or_404(request, code)

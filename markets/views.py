@@ -1,4 +1,5 @@
-"""Market pages: list, overview (rules and pinned slots), settings, rule editor, preview.
+"""Market pages: list, new market, (de)activation, overview (rules and pinned slots), settings,
+rule editor, preview.
 
 Every view checks the user's right in that market through accounts.access before anything else.
 """
@@ -18,10 +19,18 @@ from accounts.access import Action, can, grants_for, require
 from content.models import Position
 from content.selectors import market_dashboard_counts, market_pins, market_preview, preview_rows
 from content.services.pins import pins_reorder
-from markets.forms import MarketSettingsForm, PreviewForm, RuleForm
+from markets.forms import MarketCreateForm, MarketSettingsForm, PreviewForm, RuleForm
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list, market_rules
-from markets.services import market_update, rule_create, rule_delete, rule_update
+from markets.services import (
+    market_activate,
+    market_create,
+    market_deactivate,
+    market_update,
+    rule_create,
+    rule_delete,
+    rule_update,
+)
 from portal.bounds import whole_number
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall, wall_to_utc
@@ -38,7 +47,90 @@ def market_index(request: HttpRequest) -> HttpResponse:
     markets = list(market_list(user=user))
     sees_all = Action.VIEW_MARKET in grants_for(user).everywhere
     counts = market_dashboard_counts(markets=markets, at=timezone.now(), all_markets=sees_all)
-    return page(request, "markets/list.html", {"counts": counts})
+    manage = can(user, Action.MANAGE_MARKETS)
+    return page(request, "markets/list.html", {"counts": counts, "manage": manage})
+
+
+# --- new markets and (de)activation (admins) -----------------------------------------------------
+
+
+def _copy_initial(request: HttpRequest) -> dict[str, Any]:
+    """The form's start when the admin came from "Copy…" on a market: its rules and settings."""
+    code = (request.GET.get("copy") or "").strip()
+    if not code or "\x00" in code:
+        return {"default_visibility": "visible"}
+    try:
+        source = market_get(user=request.user, code=code)
+    except Market.DoesNotExist:
+        return {"default_visibility": "visible"}
+    return {
+        "copy_rules_from": source.code,
+        "languages": ", ".join(source.languages),
+        "timezone": source.timezone,
+        "default_visibility": source.default_visibility,
+    }
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+@submit_once
+def market_new(request: HttpRequest) -> HttpResponse:
+    """Create a market or partner edition, empty or starting from another market's rules."""
+    require(request.user, Action.MANAGE_MARKETS)
+    choices = [(m.code, f"{m.code} — {m.name}") for m in market_list(user=request.user)]
+    if request.method == "GET":
+        form = MarketCreateForm(initial=_copy_initial(request), market_codes=choices)
+        return page(request, "markets/new.html", {"form": form})
+    form = MarketCreateForm(request.POST, market_codes=choices)
+    if not form.is_valid():
+        return page(request, "markets/new.html", {"form": form}, status=422)
+    data = form.cleaned_data
+    source = market_get(user=request.user, code=data["copy_rules_from"]) if data["copy_rules_from"] else None
+    try:
+        market = market_create(
+            actor=actor_of(request),
+            code=data["code"],
+            name=data["name"],
+            languages=data["languages"],
+            timezone=data["timezone"] or None,
+            default_visibility=data["default_visibility"],
+            copy_rules_from=source,
+        )
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return page(request, "markets/new.html", {"form": form}, status=422)
+    copied = f", with {market.rules.count()} rule(s) copied from {source.code}" if source else ""
+    messages.success(
+        request,
+        f"{market.code} created{copied}. Grant people a role in it on their user's page "
+        "(Django admin › Users) before they can see it.",
+    )
+    return redirect("markets:detail", code=market.code)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def market_status(request: HttpRequest, code: str, change: str) -> HttpResponse:
+    """Confirm (GET) and make (POST) a market's deactivation or reactivation; admins only."""
+    market = market_get(user=request.user, code=code)
+    require(request.user, Action.MANAGE_MARKETS)
+    activate = change == "activate"
+    if request.method == "GET":
+        return page(request, "markets/status.html", {**_rights(request, market), "activate": activate})
+    version = whole_number(request.POST.get("version"))
+    if version is None:
+        messages.error(
+            request, "Reload the page and try again: the form did not say which version it changes."
+        )
+        return redirect("markets:detail", code=market.code)
+    service = market_activate if activate else market_deactivate
+    try:
+        service(actor=actor_of(request), market=market, expected_version=version)
+    except Conflict as exc:
+        messages.error(request, f"{exc.message} Nothing was changed.")
+        return redirect("markets:detail", code=market.code)
+    messages.success(request, f"{market.code} {'reactivated' if activate else 'deactivated'}.")
+    return redirect("markets:detail", code=market.code)
 
 
 def _rights(request: HttpRequest, market: Market) -> dict[str, Any]:
@@ -49,6 +141,7 @@ def _rights(request: HttpRequest, market: Market) -> dict[str, Any]:
         "can_edit_settings": can(user, Action.EDIT_MARKET_SETTINGS, market),
         "can_edit_positions": can(user, Action.EDIT_POSITIONS, market),
         "can_set_binding": can(user, Action.SET_BINDING_RULES, market),
+        "can_manage_markets": can(user, Action.MANAGE_MARKETS),
     }
 
 
@@ -79,7 +172,6 @@ def _settings_initial(market: Market) -> dict[str, Any]:
         "languages": ", ".join(market.languages),
         "timezone": market.timezone,
         "default_visibility": market.default_visibility,
-        "active": market.active,
     }
 
 
@@ -97,7 +189,10 @@ def _changed_fields(submitted: dict[str, Any], current: dict[str, Any]) -> list[
 def market_settings(request: HttpRequest, code: str) -> HttpResponse:
     """Edit a market's name, languages, time zone, default visibility and active flag."""
     market = market_get(user=request.user, code=code, action=Action.EDIT_MARKET_SETTINGS)
-    context: dict[str, Any] = {"market": market}
+    context: dict[str, Any] = {
+        "market": market,
+        "can_manage_markets": can(request.user, Action.MANAGE_MARKETS),
+    }
     if request.method == "GET":
         context["form"] = MarketSettingsForm(initial=_settings_initial(market))
         return page(request, "markets/settings.html", context)
@@ -114,7 +209,6 @@ def market_settings(request: HttpRequest, code: str) -> HttpResponse:
             languages=data["languages"],
             timezone=data["timezone"],
             default_visibility=data["default_visibility"],
-            active=data["active"],
             expected_version=data["version"],
         )
     except Conflict as exc:

@@ -26,7 +26,10 @@ class AuditAction(StrEnum):
     # Markets and rules
     MARKET_CREATE = "market.create"
     MARKET_UPDATE = "market.update"
+    MARKET_DEACTIVATE = "market.deactivate"
+    MARKET_ACTIVATE = "market.activate"
     RULE_CREATE = "rule.create"
+    RULE_COPY = "rule.copy"
     RULE_UPDATE = "rule.update"
     RULE_DELETE = "rule.delete"
     RULE_BINDING_SET = "rule.binding_set"

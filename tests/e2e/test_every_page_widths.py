@@ -77,6 +77,10 @@ def pages_of(role: str) -> list[str]:
             "/accounts/sso/mappings/",
             "/notifications/defaults/",
             "/notifications/webhooks/",
+            "/markets/new/",
+            "/markets/new/?copy=DE",
+            "/markets/AU/deactivate/",
+            "/markets/AU/activate/",
         ]
         return board + market + manage + labels + moderation + partners + own
     return {

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('content', '0003_alter_contentitem_summary'),
+        ('content', '0004_position_item_published_at'),
     ]
 
     operations = [

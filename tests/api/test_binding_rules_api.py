@@ -14,7 +14,7 @@ from accounts.access import AccessDenied
 from accounts.models import Membership, Role, User
 from content.models import ContentItem, Tag
 from markets.models import Market, Rule
-from markets.services import rule_create, rule_delete, rule_update
+from markets.services import market_create, rule_create, rule_delete, rule_update
 from portal.audit.models import AuditEntry
 from portal.shared_tables.items import build_markets
 from portal.shared_tables.models import OutboxEntry
@@ -232,3 +232,15 @@ def test_a_binding_rule_beats_an_editors_show_and_the_bulk_says_so(
         "/api/v1/markets/DE/positions/bulk/", {"content_ids": ["art-hunt"], "state": "hidden"}, format="json"
     ).json()
     assert hidden["will_stay_hidden"] == []
+
+
+def test_a_partner_edition_copying_des_rules_keeps_the_binding_rule_binding(
+    youth_rule: Rule, admin_user: User, lukas: User
+) -> None:
+    rule_update(actor=lukas, rule=youth_rule, binding=True)
+    telekom = market_create(
+        actor=admin_user, code="DE-TELEKOM", name="Telekom", copy_rules_from=youth_rule.market
+    )
+    copy = Rule.objects.get(market=telekom)
+    assert copy.binding is True and copy.match_tags == ["hunting"]
+    assert AuditEntry.objects.get(action="rule.copy", object_id=str(copy.pk)).after["binding"] is True

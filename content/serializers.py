@@ -283,3 +283,9 @@ class PositionBulkResultSerializer(serializers.Serializer[Any]):
         help_text="Positions set (shown, promoted, pinned) that the item's rights or a binding hide rule "
         "override: those items stay hidden in that market, by market and reason.",
     )
+    change_requests = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Change requests made for the markets whose approval policy this change needs "
+        "(only when there are any; 202 when every market needed one).",
+    )

@@ -46,6 +46,9 @@ from markets.services import (
 from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
+from portal.change_requests.api import deferred_response
+from portal.change_requests.serializers import ChangeRequestSerializer
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
 
 # --- shared by the markets and content APIs ---------------------------------------------------
 
@@ -117,6 +120,10 @@ _STATUS_CHANGE: dict[str, Any] = {
         request=MarketUpdateSerializer,
         responses={
             200: MarketSerializer,
+            202: OpenApiResponse(
+                ChangeRequestSerializer,
+                description="The market's approval policy needs approval: a change request was made instead.",
+            ),
             400: OpenApiResponse(description="Field errors; nothing changed."),
             412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
         },
@@ -192,6 +199,18 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
         version = expected_version(request, "market")
         payload = MarketUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(market, settings=True):
+            op = Operation.settings(expected_version=version, **payload.validated_data)
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=market,
+                    operations=[op],
+                    title=f"Settings of {market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         market = market_update(
             actor=api_actor(request),
             market=market,
@@ -204,6 +223,10 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
 
 # --- rules -----------------------------------------------------------------------------------
 
+_DEFERRED = OpenApiResponse(
+    ChangeRequestSerializer,
+    description="The market's approval policy needs approval: a change request was made instead.",
+)
 _RULE_WRITE_RESPONSES = {
     400: OpenApiResponse(
         description="Field errors (unknown tags or types, reversed window, a binding promote rule…)."
@@ -213,6 +236,7 @@ _RULE_WRITE_RESPONSES = {
         "of the market and admins only; changing or deleting a binding rule needs the same right)."
     ),
     412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+    202: _DEFERRED,
 }
 
 
@@ -221,7 +245,12 @@ _RULE_WRITE_RESPONSES = {
     create=extend_schema(
         summary="Add a rule to a market",
         request=RuleWriteSerializer,
-        responses={201: RuleSerializer, 400: _RULE_WRITE_RESPONSES[400], 403: _RULE_WRITE_RESPONSES[403]},
+        responses={
+            201: RuleSerializer,
+            202: _DEFERRED,
+            400: _RULE_WRITE_RESPONSES[400],
+            403: _RULE_WRITE_RESPONSES[403],
+        },
     ),
     retrieve=extend_schema(summary="Read a rule", description='ETag: `"rule-<version>"`.'),
     update=extend_schema(
@@ -239,7 +268,12 @@ _RULE_WRITE_RESPONSES = {
     destroy=extend_schema(
         summary="Delete a rule",
         parameters=[if_match_parameter("rule")],
-        responses={204: None, 403: _RULE_WRITE_RESPONSES[403], 412: _RULE_WRITE_RESPONSES[412]},
+        responses={
+            204: None,
+            202: _DEFERRED,
+            403: _RULE_WRITE_RESPONSES[403],
+            412: _RULE_WRITE_RESPONSES[412],
+        },
     ),
 )
 @extend_schema(parameters=[MARKET_CODE_PARAMETER])
@@ -272,6 +306,17 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
         market = market_or_404(request, code, Action.EDIT_RULES)
         payload = RuleWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(market, rules=True):
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=market,
+                    operations=[Operation.rule_create(**payload.validated_data)],
+                    title=f"New {payload.validated_data['action']} rule in {market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule = rule_create(actor=api_actor(request), market=market, via="api", **payload.validated_data)
         return self._render(rule, status.HTTP_201_CREATED)
 
@@ -289,6 +334,18 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
         version = expected_version(request, "rule")
         payload = RuleWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(rule.market, rules=True):
+            op = Operation.rule_update(rule, expected_version=version, **payload.validated_data)
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=rule.market,
+                    operations=[op],
+                    title=f"Change to rule #{rule.pk} in {rule.market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule = rule_update(
             actor=api_actor(request),
             rule=rule,
@@ -300,6 +357,18 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
 
     def destroy(self, request: Request, code: str, pk: int) -> Response:
         rule = self._rule(pk, Action.EDIT_RULES)
+        if approvals_needed(rule.market, rules=True):
+            op = Operation.rule_delete(rule, expected_version=expected_version(request, "rule"))
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=rule.market,
+                    operations=[op],
+                    title=f"Delete rule #{rule.pk} in {rule.market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule_delete(
             actor=api_actor(request),
             rule=rule,

@@ -32,6 +32,8 @@ from markets.services import (
     rule_update,
 )
 from portal.bounds import whole_number
+from portal.change_requests.pages import deferred
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall, wall_to_utc
 from portal.pages import actor_of, is_htmx, page, portal_view
@@ -192,6 +194,7 @@ def market_settings(request: HttpRequest, code: str) -> HttpResponse:
     context: dict[str, Any] = {
         "market": market,
         "can_manage_markets": can(request.user, Action.MANAGE_MARKETS),
+        "needs_approval": approvals_needed(market, settings=True),
     }
     if request.method == "GET":
         context["form"] = MarketSettingsForm(initial=_settings_initial(market))
@@ -201,6 +204,16 @@ def market_settings(request: HttpRequest, code: str) -> HttpResponse:
     if not form.is_valid():
         return page(request, "markets/settings.html", context, status=422)
     data = form.cleaned_data
+    if approvals_needed(market, settings=True):
+        values = {k: data[k] for k in ("name", "languages", "timezone", "default_visibility", "active")}
+        try:
+            cr = changes_defer(
+                actor=actor_of(request), market=market, operations=[Operation.settings(**values)]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return page(request, "markets/settings.html", context, status=422)
+        return deferred(request, cr, "This settings change")
     try:
         market_update(
             actor=actor_of(request),
@@ -256,7 +269,13 @@ def _rule_page(
     request: HttpRequest, market: Market, form: RuleForm, rule: Rule | None, **extra: Any
 ) -> HttpResponse:
     status = extra.pop("status", 200)
-    context = {**_rights(request, market), "form": form, "rule": rule, **extra}
+    context = {
+        **_rights(request, market),
+        "form": form,
+        "rule": rule,
+        "needs_approval": approvals_needed(market, rules=True),
+        **extra,
+    }
     return page(request, "markets/rule_form.html", context, status=status)
 
 
@@ -272,6 +291,17 @@ def rule_new(request: HttpRequest, code: str) -> HttpResponse:
     form = _rule_form(request, market, request.POST)
     if not form.is_valid():
         return _rule_page(request, market, form, None, status=422)
+    if approvals_needed(market, rules=True):
+        try:
+            cr = changes_defer(
+                actor=actor_of(request),
+                market=market,
+                operations=[Operation.rule_create(**form.service_kwargs())],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return _rule_page(request, market, form, None, status=422)
+        return deferred(request, cr, "This new rule")
     try:
         rule = rule_create(actor=actor_of(request), market=market, **form.service_kwargs())
     except ValidationError as exc:
@@ -293,6 +323,17 @@ def rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
     form = _rule_form(request, market, request.POST, editing=True)
     if not form.is_valid():
         return _rule_page(request, market, form, rule, status=422)
+    if approvals_needed(market, rules=True):
+        try:
+            cr = changes_defer(
+                actor=actor_of(request),
+                market=market,
+                operations=[Operation.rule_update(rule, **form.service_kwargs())],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return _rule_page(request, market, form, rule, status=422)
+        return deferred(request, cr, f"This change to rule #{rule.pk}")
     try:
         rule = rule_update(
             actor=actor_of(request),
@@ -337,6 +378,9 @@ def rule_remove(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
             request, "Reload the rule and try again: the form did not say which version it deletes."
         )
         return redirect("markets:rule_edit", code=market.code, rule_id=rule.pk)
+    if approvals_needed(market, rules=True):
+        cr = changes_defer(actor=actor_of(request), market=market, operations=[Operation.rule_delete(rule)])
+        return deferred(request, cr, f"Deleting rule #{rule.pk}")
     try:
         rule_delete(actor=actor_of(request), rule=rule, expected_version=version)
     except Conflict as exc:
@@ -358,6 +402,13 @@ def pin_move(request: HttpRequest, code: str, position_id: int) -> HttpResponse:
     version = whole_number(request.POST.get("version"))
     direction = request.POST.get("direction", "")
     status = 200
+    if approvals_needed(market, positions=2):
+        messages.error(
+            request,
+            f"Position changes in {market.code} need approval: change the pins from the items' pages, "
+            "which turns them into a change request.",
+        )
+        return redirect("markets:detail", code=market.code)
     try:
         moved = pins_reorder(
             actor=actor_of(request),

@@ -155,7 +155,19 @@ def world(
     hook = WebhookEndpoint.objects.create(name="walk", url="https://hooks.example.com/", secret="s", kinds=[])
     delivery = WebhookDelivery.objects.create(endpoint=hook, event="test", payload={}, status="dead")
     set_gateway(None)
+    from content.services import PositionChange
+    from portal.change_requests.services import Operation, request_create
+
+    change_request = request_create(
+        actor=au_manager,
+        market=au,
+        title="Walk",
+        operations=[Operation.position(item, PositionChange(state="hidden"))],
+        submit=True,
+    )
     return {
+        "change_requests:pk": change_request.pk,
+        "change_requests:code": au.code,
         "accounts:pk": token.pk,
         "partners:pk": partner.pk,
         "partners:plan:pk": plan.pk,

@@ -20,6 +20,7 @@ from content.services import PositionChange, position_reset, position_set, posit
 from content.services.pins import pins_reorder
 from markets.models import Market, Rule
 from markets.services import market_deactivate, market_update, rule_create, rule_delete, rule_update
+from portal.change_requests.services import changes_defer, draft_for, policy_set, request_create
 from tests.api.conftest import db_state
 from tests.factories import ContentItemFactory, PositionFactory, RuleFactory, TagFactory
 
@@ -61,6 +62,10 @@ WRITES: dict[str, Write] = {
         actor=actor, market=w.market, category="Drugs & Tobacco", block_at=60
     ),
     "moderation_policy_delete": lambda actor, w: moderation_policy_delete(actor=actor, policy=w.policy),
+    "policy_set": lambda actor, w: policy_set(actor=actor, market=w.market, approvals_required=1, rules=True),
+    "request_create": lambda actor, w: request_create(actor=actor, market=w.market, title="t", operations=[]),
+    "draft_for": lambda actor, w: draft_for(actor=actor, market=w.market),
+    "changes_defer": lambda actor, w: changes_defer(actor=actor, market=w.market, operations=[]),
 }
 # Services that take a market but are not writes *in* it, and why.
 NOT_MARKET_WRITES = {
@@ -71,6 +76,8 @@ NOT_MARKET_WRITES = {
     "sso_mapping_create": "maps a provider group to a role, writes nothing in the market",
     "webhook_endpoint_create": "subscribes to notifications about markets",
     "positions_bulk_set": "refuses inactive markets one by one (test below)",
+    "approvals_needed": "a check, writes nothing",
+    "policy_for": "a read",
 }
 
 

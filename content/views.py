@@ -5,6 +5,7 @@ Views parse, check access through accounts.access, call one service or selector,
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from html import escape
@@ -295,8 +296,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
             request, "content/bulk_summary.html", context, fragment="content/_bulk_summary.html", status=422
         )
     total = BulkResult()
-    batches: list[str] = []
     deferred_requests: list[Any] = []
+    # One bulk action is one batch in the audit log, however many calls it takes: it is shown,
+    # and reverted, as one change.
+    batch = uuid.uuid4()
     applied: dict[PositionChange, list[Market]] = {}
     with transaction.atomic():
         for change, group in by_change.items():
@@ -312,15 +315,14 @@ def bulk(request: HttpRequest) -> HttpResponse:
             group = direct
             applied[change] = direct
             part = positions_bulk_set(
-                actor=actor_of(request), markets=group, item_ids=item_ids, change=change
+                actor=actor_of(request), markets=group, item_ids=item_ids, change=change, batch=batch
             )
             total.changed += part.changed
             total.unchanged += part.unchanged
             total.refused.extend(part.refused)
-            if part.batch:
-                batches.append(part.batch)
+            total.batch = part.batch or total.batch
     overrides = _overrides(request, applied, item_ids)
-    context["audit_query"] = urlencode([("batch", b) for b in batches])
+    context["audit_query"] = urlencode([("batch", total.batch)]) if total.batch else ""
     context["deferred_requests"] = deferred_requests
     context.update(
         {

@@ -277,9 +277,10 @@ def market_update(
     default_visibility: str = _UNSET,
     expected_version: int | None = None,
     via: str = "portal",
+    reverts: int | None = None,
 ) -> Market:
-    """Change a market's settings (only the arguments given); admins (de)activate markets with
-    market_deactivate and market_activate.
+    """Change a market's settings (only the arguments given; `reverts`: the entry this undoes);
+    admins (de)activate markets with market_deactivate and market_activate.
 
     Raises AccessDenied unless `actor` may edit the market's settings; MarketInactive when the
     market is inactive; ValidationError on bad values; Conflict when `expected_version` is stale.
@@ -318,6 +319,7 @@ def market_update(
                 market_code=locked.code,
                 before=before,
                 after=after,
+                reverts=reverts,
             ),
             via=via,
         )
@@ -404,7 +406,10 @@ def _binding_action(before: dict[str, Any] | None, rule: Rule) -> str | None:
     return "rule.binding_set" if rule.binding else "rule.binding_clear"
 
 
-def _rule_audit(action: str, rule: Rule, before: dict[str, Any] | None) -> AuditRecord:
+def _rule_audit(
+    action: str, rule: Rule, before: dict[str, Any] | None, reverts: int | None = None
+) -> AuditRecord:
+    # The version rides along so that a revert can tell whether the rule changed since.
     return AuditRecord(
         action=action,
         object_type="rule",
@@ -412,7 +417,8 @@ def _rule_audit(action: str, rule: Rule, before: dict[str, Any] | None) -> Audit
         object_repr=f"{rule.market.code}: {rule.action} {rule.match_summary}",
         market_code=rule.market.code,
         before=before,
-        after=snapshot(rule, RULE_FIELDS) if action != "rule.delete" else None,
+        after={**snapshot(rule, RULE_FIELDS), "version": rule.version} if action != "rule.delete" else None,
+        reverts=reverts,
     )
 
 
@@ -430,8 +436,10 @@ def rule_create(
     note: str = "",
     binding: bool = False,
     via: str = "portal",
+    reverts: int | None = None,
 ) -> Rule:
-    """Add a hide or promote rule to a market (a hide rule may be `binding`).
+    """Add a hide or promote rule to a market (a hide rule may be `binding`; `reverts`: the audit
+    entry this undoes, if any).
 
     Raises AccessDenied unless `actor` may edit the market's rules (and, for a binding rule,
     set binding rules there); ValidationError on an empty match, unknown tags or types, a bad
@@ -462,7 +470,7 @@ def rule_create(
         rule.market = locked
         rule.save()
         _bump_market(locked)
-        audit_record(actor=actor, record=_rule_audit("rule.create", rule, None), via=via)
+        audit_record(actor=actor, record=_rule_audit("rule.create", rule, None, reverts), via=via)
         if rule.binding:
             # Its own entry too, so "who made which rule binding" is one filter in the audit log.
             audit_record(actor=actor, record=_rule_audit("rule.binding_set", rule, None), via=via)
@@ -475,6 +483,7 @@ def rule_update(
     rule: Rule,
     expected_version: int | None = None,
     via: str = "portal",
+    reverts: int | None = None,
     **changes: Any,
 ) -> Rule:
     """Change a rule's action, match, boost, window, note or binding flag (only the keywords given).
@@ -496,7 +505,8 @@ def rule_update(
         require_active(locked_market, Action.EDIT_RULES)
         current = Rule.objects.select_for_update().get(pk=rule.pk)
         current.market = locked_market
-        before = snapshot(current, RULE_FIELDS)
+        fields_before = snapshot(current, RULE_FIELDS)
+        before = {**fields_before, "version": current.version}
         _check_version("rule", current.version, expected_version, before)
         if current.binding or changes.get("binding", current.binding) != current.binding:
             # A binding rule is a legal duty: only those who may set binding may change or clear it.
@@ -510,19 +520,24 @@ def rule_update(
             setattr(current, field, value)
         # An old rule's past window may stay as it is; only a window being set must be current.
         _validate_rule(current, check_past=(current.starts_at, current.ends_at) != old_window)
-        if snapshot(current, RULE_FIELDS) == before:
+        if snapshot(current, RULE_FIELDS) == fields_before:
             return current
         current.version += 1
         current.author = actor if actor is not None else current.author
         current.save()
         _bump_market(locked_market)
         action = _binding_action(before, current) or "rule.update"
-        audit_record(actor=actor, record=_rule_audit(action, current, before), via=via)
+        audit_record(actor=actor, record=_rule_audit(action, current, before, reverts), via=via)
     return current
 
 
 def rule_delete(
-    *, actor: User | None, rule: Rule, expected_version: int | None = None, via: str = "portal"
+    *,
+    actor: User | None,
+    rule: Rule,
+    expected_version: int | None = None,
+    via: str = "portal",
+    reverts: int | None = None,
 ) -> None:
     """Delete a rule; the market's shared item is republished without it.
 
@@ -537,11 +552,11 @@ def rule_delete(
         require_active(locked_market, Action.EDIT_RULES)
         current = Rule.objects.select_for_update().get(pk=rule.pk)
         current.market = locked_market
-        before = snapshot(current, RULE_FIELDS)
+        before = {**snapshot(current, RULE_FIELDS), "version": current.version}
         _check_version("rule", current.version, expected_version, before)
         if current.binding:
             _require_binding_right(actor, locked_market)
-        record = _rule_audit("rule.delete", current, before)
+        record = _rule_audit("rule.delete", current, before, reverts)
         current.delete()
         _bump_market(locked_market)
         audit_record(actor=actor, record=record, via=via)

@@ -31,6 +31,12 @@ from content.services.positions import (
     position_set,
     positions_bulk_set,
 )
+from content.services.restore import (
+    PositionRestore,
+    RestoreRefusal,
+    RestoreResult,
+    positions_restore,
+)
 from content.services.tags import (
     item_tags_update,
     tag_create,
@@ -48,7 +54,10 @@ __all__ = [
     "NO_RIGHTS",
     "POSITION_FIELDS",
     "PositionChange",
+    "PositionRestore",
     "Refusal",
+    "RestoreRefusal",
+    "RestoreResult",
     "UpsertResult",
     "content_upsert_bulk",
     "item_tags_update",
@@ -56,5 +65,6 @@ __all__ = [
     "position_reset",
     "position_set",
     "positions_bulk_set",
+    "positions_restore",
     "tag_create",
 ]

@@ -16,6 +16,8 @@ from content.models import ContentItem, Tag
 from markets.models import Market, Rule
 from markets.services import market_create, rule_create, rule_delete, rule_update
 from portal.audit.models import AuditEntry
+from portal.audit.revert.selectors import RevertTarget
+from portal.audit.revert.services import revert_apply
 from portal.shared_tables.items import build_markets
 from portal.shared_tables.models import OutboxEntry
 from tests.api.conftest import db_state
@@ -244,3 +246,33 @@ def test_a_partner_edition_copying_des_rules_keeps_the_binding_rule_binding(
     copy = Rule.objects.get(market=telekom)
     assert copy.binding is True and copy.match_tags == ["hunting"]
     assert AuditEntry.objects.get(action="rule.copy", object_id=str(copy.pk)).after["binding"] is True
+
+
+def test_reverting_a_binding_change_restores_it_and_needs_the_binding_right(
+    youth_rule: Rule, lukas: User, editor: User, admin_user: User, tags: dict[str, Tag]
+) -> None:
+    rule_update(actor=lukas, rule=youth_rule, binding=True)
+    entry = AuditEntry.objects.get(action="rule.binding_set")
+    target = RevertTarget(entry_id=entry.pk)
+
+    # An editor may read the log but cannot undo a legal duty: refused, nothing changes
+    _, refused = revert_apply(actor=editor, target=target)
+    assert refused.reverted == 0 and refused.refused
+    youth_rule.refresh_from_db()
+    assert youth_rule.binding is True
+
+    # Lukas can: the rule is plain again, and that is audited as cleared, linked to the entry
+    _, done = revert_apply(actor=lukas, target=target)
+    assert done.reverted == 1
+    youth_rule.refresh_from_db()
+    assert youth_rule.binding is False
+    assert AuditEntry.objects.get(action="rule.binding_clear").reverts_id == entry.pk
+
+    # A binding rule deleted, then restored from the log, comes back binding
+    created = rule_create(
+        actor=admin_user, market=youth_rule.market, action="hide", match_tags=["wildlife"], binding=True
+    )
+    rule_delete(actor=admin_user, rule=created)
+    deletion = AuditEntry.objects.get(action="rule.delete", object_id=str(created.pk))
+    revert_apply(actor=admin_user, target=RevertTarget(entry_id=deletion.pk))
+    assert Rule.objects.get(market=youth_rule.market, match_tags=["wildlife"]).binding is True

@@ -257,7 +257,8 @@ def test_reverting_480_positions_takes_a_bounded_number_of_queries(
     assert len(plan.to_revert) == 450 and len(plan.changed_since) == 30
     assert all("lukas" in step.reason for step in plan.changed_since)
     editor = User.objects.get(pk=editor.pk)
-    with django_assert_max_num_queries(40):
+    # A bound that does not grow with the batch (12 markets' policies are one query).
+    with django_assert_max_num_queries(42):
         _, result = revert_apply(actor=editor, target=RevertTarget(batch=batch))
     assert result.reverted == 450 and len(result.skipped) == 30
 
@@ -300,3 +301,48 @@ def test_an_incoherent_restored_state_is_refused_as_a_whole(editor: User, au: Ma
     with pytest.raises(ValidationError):
         revert_apply(actor=editor, target=RevertTarget(entry_id=entry.pk))
     assert not Position.objects.exists()
+
+
+# --- Reverts respect approval policies ----------------------------------------------------------
+
+
+def test_a_revert_in_a_market_that_reviews_such_changes_becomes_one_submitted_request(
+    editor: User, admin_user: User, au: Market, de: Market
+) -> None:
+    from portal.change_requests.models import ChangeRequest
+    from portal.change_requests.services import policy_set
+
+    # Given a bulk promotion in AU and DE, and DE now reviewing every position change
+    items = ContentItemFactory.create_batch(3)
+    batch = _promote_in_bulk(editor, [au, de], items)
+    policy_set(actor=admin_user, market=de, approvals_required=1, positions=True)
+
+    # When the editor reverts the whole bulk change
+    _, result = revert_apply(actor=editor, target=RevertTarget(batch=uuid.UUID(batch)))
+
+    # Then AU's three positions are back at once, and DE's wait in one submitted request
+    assert result.reverted == 3
+    assert not Position.objects.filter(market=au, state="promoted").exists()
+    assert Position.objects.filter(market=de, state="promoted").count() == 3
+    [(code, request_id)] = result.requests
+    request = ChangeRequest.objects.get(pk=request_id)
+    assert code == "DE" and request.market == de and request.author == editor
+    assert request.state == "submitted" and request.operations.count() == 3
+    assert request.title == "Revert of 3 changes in DE"
+
+
+def test_a_rule_revert_follows_the_market_s_rule_policy(admin_user: User, au: Market) -> None:
+    from portal.change_requests.models import ChangeRequest
+    from portal.change_requests.services import policy_set
+
+    # Given a rule note change, then AU starting to review rule changes
+    rule = rule_create(actor=admin_user, market=au, action="hide", match_content_types=["video"])
+    rule_update(actor=admin_user, rule=rule, note="youth protection")
+    policy_set(actor=admin_user, market=au, approvals_required=1, rules=True)
+
+    # When the note change is reverted, then it is filed, not applied
+    update = AuditEntry.objects.get(action="rule.update")
+    _, result = revert_apply(actor=admin_user, target=RevertTarget(entry_id=update.pk))
+    assert result.reverted == 0 and len(result.requests) == 1
+    assert Rule.objects.get().note == "youth protection"
+    assert ChangeRequest.objects.get(pk=result.requests[0][1]).state == "submitted"

@@ -60,6 +60,11 @@ class RevertFailureSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
 
 
+class RevertFiledSerializer(serializers.Serializer[Any]):
+    market = serializers.CharField()
+    change_request = serializers.IntegerField()
+
+
 class RevertResultSerializer(serializers.Serializer[Any]):
     dry_run = serializers.BooleanField()
     reverted = serializers.IntegerField()
@@ -68,6 +73,9 @@ class RevertResultSerializer(serializers.Serializer[Any]):
     refused = RevertFailureSerializer(many=True)
     not_revertable = serializers.IntegerField()
     batch = serializers.CharField(allow_blank=True, help_text="The revert's own batch in the audit log.")
+    change_requests = RevertFiledSerializer(
+        many=True, help_text="Markets whose approval policy reviews these changes: filed as requests."
+    )
 
 
 def _step(step: RevertStep) -> dict[str, Any]:
@@ -115,6 +123,7 @@ class _RevertView(APIView):
                 "refused": [_failure(f) for f in result.refused],
                 "not_revertable": result.not_revertable,
                 "batch": result.batch,
+                "change_requests": [{"market": code, "change_request": pk} for code, pk in result.requests],
             }
         )
 

@@ -5,9 +5,9 @@ check the reverting user's rights, bump versions, write the outbox rows, and aud
 change with a link to the entry it undoes. Objects changed since the original change are left
 alone unless the user forces them.
 
-Every revert's change set passes through one function, `inverse_changes_submit`: today it applies
-the set at once; an approvals policy (change requests) can turn the set into a request there
-instead, without the revert pages or the API changing.
+Every revert's change set passes through one function, `inverse_changes_submit`: the changes of
+a market whose approval policy asks for review of them become a submitted change request there
+(reverts respect approvals), and the rest apply at once.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from django.db import transaction
 
 from accounts.access import Action, require
 from accounts.models import User
+from content.models import ContentItem
 from content.services import PositionChange, PositionRestore, positions_restore
-from markets.models import Rule
+from markets.models import Market, Rule
 from markets.services import market_update, rule_create, rule_delete, rule_update
 from portal.audit.revert.selectors import (
     Outcome,
@@ -32,6 +33,8 @@ from portal.audit.revert.selectors import (
     revert_entries,
     revert_plan,
 )
+from portal.change_requests.models import ApprovalPolicy
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
 from portal.errors import Conflict
 
 
@@ -64,6 +67,8 @@ class RevertResult:
     refused: list[RevertFailure] = field(default_factory=list)
     not_revertable: int = 0
     batch: str = ""
+    # (market code, request id) of the changes filed for approval instead of applied.
+    requests: list[tuple[str, int]] = field(default_factory=list)
 
 
 def inverse_change_set(plan: RevertPlan, *, force: Collection[int] = ()) -> InverseChangeSet:
@@ -115,15 +120,83 @@ def _apply_other(actor: User, step: RevertStep, forced: bool, via: str) -> None:
         market_update(actor=actor, market=step.market, via=via, reverts=entry.pk, **restore)
 
 
+def _step_market(step: RevertStep) -> Market:
+    if step.market is not None:
+        return step.market
+    return Rule.objects.select_related("market").get(pk=int(step.entry.object_id)).market
+
+
+def _step_operation(step: RevertStep, forced: bool) -> Operation:
+    entry, restore = step.entry, step.restore or {}
+    version = None if forced else step.version
+    if entry.action == "rule.create":
+        return Operation.rule_delete(Rule.objects.get(pk=int(entry.object_id)), expected_version=version)
+    if entry.action == "rule.update":
+        rule = Rule.objects.get(pk=int(entry.object_id))
+        return Operation.rule_update(rule, expected_version=version, **restore)
+    if entry.action == "rule.delete":
+        return Operation.rule_create(**restore)
+    return Operation.settings(**restore)
+
+
+def _file_for_approval(
+    actor: User, changes: InverseChangeSet, via: str
+) -> tuple[InverseChangeSet, list[tuple[str, int]]]:
+    """Split off the changes of markets whose policy asks for review; file each as a request."""
+    markets: dict[int, Market] = {}
+    restores: dict[int, list[PositionRestore]] = {}
+    others: dict[int, list[tuple[RevertStep, bool]]] = {}
+    for restore in changes.positions:
+        markets[restore.market.pk] = restore.market
+        restores.setdefault(restore.market.pk, []).append(restore)
+    for step, forced in changes.others:
+        market = _step_market(step)
+        markets[market.pk] = market
+        others.setdefault(market.pk, []).append((step, forced))
+    direct = InverseChangeSet()
+    filed: list[tuple[str, int]] = []
+    # One query for every market's policy, however many markets the revert touches.
+    policies = {p.market_id: p for p in ApprovalPolicy.objects.filter(market_id__in=list(markets))}
+    for pk, market in markets.items():
+        mine, steps = restores.get(pk, []), others.get(pk, [])
+        policy = policies.get(pk)
+        needed = policy is not None and approvals_needed(
+            market,
+            positions=len(mine),
+            bulk=len(mine) > 1,
+            rules=any(step.entry.action.startswith("rule.") for step, _ in steps),
+            settings=any(step.entry.action == "market.update" for step, _ in steps),
+            policy=policy,
+        )
+        if not needed:
+            direct.positions += mine
+            direct.others += steps
+            continue
+        items = ContentItem.objects.in_bulk([restore.item_id for restore in mine])
+        operations = [
+            Operation.position(items[r.item_id], r.change, expected_version=r.expected_version) for r in mine
+        ]
+        operations += [_step_operation(step, forced) for step, forced in steps]
+        reverted = sorted({r.reverts for r in mine if r.reverts} | {step.entry.pk for step, _ in steps})
+        title = f"Revert of {len(reverted)} change{'s' if len(reverted) != 1 else ''} in {market.code}"
+        request = changes_defer(
+            actor=actor, market=market, operations=operations, title=title[:200], submit=True, via=via
+        )
+        filed.append((market.code, request.pk))
+    return direct, filed
+
+
 def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str = "portal") -> RevertResult:
     """Make a revert's inverse changes, through the services, in one transaction.
 
-    The seam for approvals: a policy that requires review of some changes decides here whether
-    to apply `changes` or to file them as a change request. Rule and settings steps that a service
-    refuses (a rule that now clashes, a window no longer valid) are reported, not raised.
+    Reverts respect approvals: a market whose policy asks for review of these changes gets one
+    submitted change request with them instead (listed in the result's `requests`). Rule and
+    settings steps that a service refuses (a rule that now clashes, a window no longer valid) are
+    reported, not raised.
     """
     result = RevertResult()
     with transaction.atomic():
+        changes, result.requests = _file_for_approval(actor, changes, via)
         if changes.positions:
             restored = positions_restore(actor=actor, restores=changes.positions, via=via, batch=uuid.uuid4())
             result.reverted += restored.changed

@@ -131,7 +131,7 @@ def _step_operation(step: RevertStep, forced: bool) -> Operation:
     version = None if forced else step.version
     if entry.action == "rule.create":
         return Operation.rule_delete(Rule.objects.get(pk=int(entry.object_id)), expected_version=version)
-    if entry.action == "rule.update":
+    if entry.action in ("rule.update", "rule.binding_set", "rule.binding_clear"):
         rule = Rule.objects.get(pk=int(entry.object_id))
         return Operation.rule_update(rule, expected_version=version, **restore)
     if entry.action == "rule.delete":

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -17,10 +18,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.access import Action, require
+from accounts.access import Action, can, require
 from content.filters import ContentFilter, PositionFilter
 from content.models import ContentItem, Position, PositionState, Tag
-from content.selectors import content_get, with_tags
+from content.selectors import content_get, positions_overridden, with_tags
 from content.serializers import (
     BulkUpsertRequestSerializer,
     BulkUpsertResultSerializer,
@@ -366,7 +367,8 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         description=(
             "One transaction. Markets you may not edit are refused as a whole, unknown content ids "
             "and taken pin slots item by item; the rest is applied. A bulk pin gives the items "
-            "consecutive slots from `slot`."
+            "consecutive slots from `slot`. `will_stay_hidden` counts the positions set that the "
+            "items' rights or a binding hide rule override (the items stay hidden there)."
         ),
         request=PositionBulkSerializer,
         responses={
@@ -411,10 +413,19 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
             for r in result.refused
         ]
         refused += _refusals_for_unknown(cid for cid in content_ids if cid not in item_ids)
+        now = timezone.now()
+        # Of what was applied now: the positions that rights or a binding rule will override.
+        overrides = positions_overridden(
+            markets=[m for m in direct if can(request.user, Action.EDIT_POSITIONS, m)],
+            item_ids=ids,
+            state=change.state,
+            at=max(now, change.starts_at) if change.starts_at else now,
+        )
         body = {
             "changed": result.changed,
             "unchanged": result.unchanged,
             "refused": refused,
+            "will_stay_hidden": overrides,
         }
         if requests:
             body["change_requests"] = [cr.pk for cr in requests]

@@ -12,7 +12,9 @@ from content.services.base import (
     POSITION_FIELDS,
 )
 from content.services.ingestion import (
+    NO_RIGHTS,
     BulkValidationError,
+    ContentRights,
     ContentRow,
     UpsertResult,
     content_upsert_bulk,
@@ -45,9 +47,11 @@ __all__ = [
     "BOOST_RANGE",
     "BulkResult",
     "BulkValidationError",
+    "ContentRights",
     "ContentRow",
     "EARLIEST_PUBLISHED",
     "MAX_UPSERT_ROWS",
+    "NO_RIGHTS",
     "POSITION_FIELDS",
     "PositionChange",
     "PositionRestore",

@@ -35,7 +35,7 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictBooleanField(serializers.BooleanField):
-    """A boolean field that refuses strings ("true", "1") and numbers instead of coercing them."""
+    """A boolean that must be JSON true or false: "yes", 1 or "false" are refused, not guessed."""
 
     default_error_messages = {"invalid": "Must be true or false (a JSON boolean)."}
 

@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     RULE_COPY = "rule.copy"
     RULE_UPDATE = "rule.update"
     RULE_DELETE = "rule.delete"
+    RULE_BINDING_SET = "rule.binding_set"
+    RULE_BINDING_CLEAR = "rule.binding_clear"
     # Content, tags and positions
     CONTENT_CREATE = "content.create"
     CONTENT_UPDATE = "content.update"

@@ -11,6 +11,11 @@ from content.services.base import (
     MAX_UPSERT_ROWS,
     POSITION_FIELDS,
 )
+from content.services.group_positions import (
+    GROUP_POSITION_FIELDS,
+    group_position_set,
+    group_positions_bulk_set,
+)
 from content.services.ingestion import (
     BulkValidationError,
     ContentRow,
@@ -41,12 +46,15 @@ __all__ = [
     "BulkValidationError",
     "ContentRow",
     "EARLIEST_PUBLISHED",
+    "GROUP_POSITION_FIELDS",
     "MAX_UPSERT_ROWS",
     "POSITION_FIELDS",
     "PositionChange",
     "Refusal",
     "UpsertResult",
     "content_upsert_bulk",
+    "group_position_set",
+    "group_positions_bulk_set",
     "item_tags_update",
     "pins_reorder",
     "position_reset",

@@ -25,7 +25,7 @@ from portal.audit.models import AuditEntry
 from portal.errors import Conflict
 from portal.shared_tables.models import OutboxEntry, OutboxKind
 from tests.factories import MarketFactory
-from tests.markets.conftest import person
+from tests.groups import person
 
 pytestmark = pytest.mark.django_db
 

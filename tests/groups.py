@@ -1,4 +1,5 @@
-"""Fixtures for market groups: DE, AT, CH and FR, the group DACH (DE, AT, CH) and its people."""
+"""Fixtures for market groups (a pytest plugin): DE, AT, CH and FR, the group DACH (DE, AT, CH),
+and `person` to make a user with a role in markets or a group."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from django.core.validators import MaxLengthValidator
 from django.db import models
 
 from markets.codes import language_error, market_code_error, timezone_error
-from markets.validators import validate_match_terms
 from markets.groups.models import GROUP_PRIORITY_MAX, GroupMember, GroupRule, MarketGroup
+from markets.validators import validate_match_terms
 from portal.bounds import LANGUAGES_MAX, NOTE_MAX
 
 __all__ = [

@@ -24,7 +24,11 @@ def fr(db: None) -> Market:
 @pytest.fixture
 def dach(dach_markets: dict[str, Market]) -> MarketGroup:
     return group_create(
-        actor=None, code="DACH", name="Germany, Austria, Switzerland", priority=10, members=list(dach_markets.values())
+        actor=None,
+        code="DACH",
+        name="Germany, Austria, Switzerland",
+        priority=10,
+        members=list(dach_markets.values()),
     )
 
 

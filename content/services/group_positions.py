@@ -99,7 +99,9 @@ def group_position_set(
         position.version += 1
         position.author = actor
         position.save()
-        audit_record(actor=actor, record=_audit(group, item.upstream_id, item.title, before, position), via=via)
+        audit_record(
+            actor=actor, record=_audit(group, item.upstream_id, item.title, before, position), via=via
+        )
         outbox_enqueue_many(
             kind=OutboxKind.POSITION,
             entries=[(position_key(group.code, item.upstream_id), position.version)],

@@ -6,6 +6,8 @@ A group owns rules and item positions like a market (never pins). Its rules live
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator
@@ -14,6 +16,9 @@ from django.db import models
 from markets.codes import group_code_error
 from markets.validators import validate_match_terms
 from portal.bounds import NOTE_MAX
+
+if TYPE_CHECKING:
+    from markets.models import Market
 
 __all__ = ["GROUP_PRIORITY_MAX", "GroupMember", "GroupRule", "MarketGroup", "validate_group_code"]
 
@@ -32,14 +37,12 @@ class MarketGroup(models.Model):
 
     code = models.CharField(max_length=32, unique=True, validators=[validate_group_code])
     name = models.CharField(max_length=120)
-    description = models.TextField(
-        blank=True, max_length=NOTE_MAX, validators=[MaxLengthValidator(NOTE_MAX)]
-    )
+    description = models.TextField(blank=True, max_length=NOTE_MAX, validators=[MaxLengthValidator(NOTE_MAX)])
     # A lower number is stronger: between two groups of a market, the lower one decides first.
     priority = models.PositiveIntegerField(default=100, validators=[MaxValueValidator(GROUP_PRIORITY_MAX)])
     # A retired group is kept (its history and shared item stay) but decides nothing.
     active = models.BooleanField(default=True)
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[Market, GroupMember] = models.ManyToManyField(
         "markets.Market", through="GroupMember", related_name="market_groups", blank=True
     )
     # Grows on every change to the group, its members or its rules: its `markets` shared item.

@@ -278,7 +278,15 @@ def _validate_group_rule(rule: GroupRule, *, check_past: bool = True) -> None:
     if rule.binding and rule.action != RuleAction.HIDE:
         errors.setdefault("binding", []).append("Only a hide rule can be binding.")
     if not errors:
-        fields = ("action", "boost", "match_tags", "match_content_types", "match_sources", "starts_at", "ends_at")
+        fields = (
+            "action",
+            "boost",
+            "match_tags",
+            "match_content_types",
+            "match_sources",
+            "starts_at",
+            "ends_at",
+        )
         wanted = tuple(getattr(rule, f) for f in fields)
         others = GroupRule.objects.filter(group_id=rule.group_id, action=rule.action).exclude(pk=rule.pk)
         twin = next((o for o in others if tuple(getattr(o, f) for f in fields) == wanted), None)

@@ -341,8 +341,9 @@ def build_positions(keys: Sequence[str]) -> dict[str, Item]:
     rows: list[Any] = []
     if market_codes:
         rows.extend(
-            Position.objects.filter(market__code__in=market_codes, item__upstream_id__in=content_ids)
-            .values_list(*_POSITION_COLUMNS)
+            Position.objects.filter(
+                market__code__in=market_codes, item__upstream_id__in=content_ids
+            ).values_list(*_POSITION_COLUMNS)
         )
     if codes - market_codes:
         rows.extend(_group_position_rows(codes - market_codes, content_ids))

@@ -25,11 +25,16 @@ def items() -> list[ContentItem]:
     return [ContentItemFactory(upstream_id=f"doc-{n}", title=f"Alps {n}") for n in range(5)]
 
 
-def test_an_editor_of_every_member_promotes_an_item_in_the_group(dach: MarketGroup, items: list[ContentItem]) -> None:
+def test_an_editor_of_every_member_promotes_an_item_in_the_group(
+    dach: MarketGroup, items: list[ContentItem]
+) -> None:
     mia = person("mia", Role.EDITOR, *Market.objects.filter(code__in=["DE", "AT", "CH"]))
     OutboxEntry.objects.all().delete()
     position = group_position_set(
-        actor=mia, group=dach, item=items[0], change=PositionChange(state="promoted", boost=5, reason="Alps week")
+        actor=mia,
+        group=dach,
+        item=items[0],
+        change=PositionChange(state="promoted", boost=5, reason="Alps week"),
     )
     # One row, one audit entry and one outbox row under the group's code; no market positions
     assert (position.state, position.boost, position.version) == ("promoted", 5, 1)
@@ -38,21 +43,35 @@ def test_an_editor_of_every_member_promotes_an_item_in_the_group(dach: MarketGro
     entry = AuditEntry.objects.get(action="position.set")
     assert (entry.market_code, entry.object_type, entry.object_id) == ("DACH", "group_position", "doc-0")
     # Repeating it writes nothing; a reset keeps the row as default
-    group_position_set(actor=mia, group=dach, item=items[0], change=PositionChange(state="promoted", boost=5, reason="Alps week"))
+    group_position_set(
+        actor=mia,
+        group=dach,
+        item=items[0],
+        change=PositionChange(state="promoted", boost=5, reason="Alps week"),
+    )
     assert GroupPosition.objects.get().version == 1
-    reset = group_position_set(actor=mia, group=dach, item=items[0], change=PositionChange(state="default"), expected_version=1)
+    reset = group_position_set(
+        actor=mia, group=dach, item=items[0], change=PositionChange(state="default"), expected_version=1
+    )
     assert (reset.state, reset.version) == ("default", 2)
     with pytest.raises(Conflict):
-        group_position_set(actor=mia, group=dach, item=items[0], change=PositionChange(state="hidden"), expected_version=1)
+        group_position_set(
+            actor=mia, group=dach, item=items[0], change=PositionChange(state="hidden"), expected_version=1
+        )
 
 
 def test_pins_stay_per_market(dach: MarketGroup, items: list[ContentItem]) -> None:
     with pytest.raises(ValidationError) as error:
-        group_position_set(actor=None, group=dach, item=items[0], change=PositionChange(state="pinned", slot=1))
+        group_position_set(
+            actor=None, group=dach, item=items[0], change=PositionChange(state="pinned", slot=1)
+        )
     assert "state" in error.value.message_dict
     with pytest.raises(ValidationError):
         group_positions_bulk_set(
-            actor=None, group=dach, item_ids=[i.pk for i in items], change=PositionChange(state="pinned", slot=1)
+            actor=None,
+            group=dach,
+            item_ids=[i.pk for i in items],
+            change=PositionChange(state="pinned", slot=1),
         )
     assert not GroupPosition.objects.exists()
 
@@ -72,13 +91,17 @@ def test_an_editor_of_de_and_at_cannot_set_dach_positions_while_ch_is_a_member(
     assert not OutboxEntry.objects.filter(kind="position").exists()
 
 
-def test_an_editor_granted_on_the_group_sets_its_positions(dach: MarketGroup, items: list[ContentItem]) -> None:
+def test_an_editor_granted_on_the_group_sets_its_positions(
+    dach: MarketGroup, items: list[ContentItem]
+) -> None:
     editor = person("team", Role.EDITOR, group=dach)
     group_position_set(actor=editor, group=dach, item=items[0], change=PositionChange(state="shown"))
     assert GroupPosition.objects.get().state == "shown"
 
 
-def test_bulk_writes_one_row_per_item_however_many_members(admin_user: User, items: list[ContentItem]) -> None:
+def test_bulk_writes_one_row_per_item_however_many_members(
+    admin_user: User, items: list[ContentItem]
+) -> None:
     members = [MarketFactory(code=code) for code in ("DE", "FR", "IT", "ES", "NL", "BE", "PL")]
     eu = group_create(actor=None, code="EU", name="European Union", members=members)
     OutboxEntry.objects.all().delete()
@@ -96,16 +119,24 @@ def test_bulk_writes_one_row_per_item_however_many_members(admin_user: User, ite
     # Again with one item changed: the rest are unchanged, versions grow only where written
     group_position_set(actor=admin_user, group=eu, item=items[0], change=PositionChange(state="hidden"))
     again = group_positions_bulk_set(
-        actor=admin_user, group=eu, item_ids=[i.pk for i in items], change=PositionChange(state="promoted", boost=3, reason="Ocean week")
+        actor=admin_user,
+        group=eu,
+        item_ids=[i.pk for i in items],
+        change=PositionChange(state="promoted", boost=3, reason="Ocean week"),
     )
     assert (again.changed, again.unchanged) == (1, 4)
     assert GroupPosition.objects.get(item=items[0]).version == 3
 
 
-def test_a_bad_bulk_change_is_refused_whole(admin_user: User, dach: MarketGroup, items: list[ContentItem]) -> None:
+def test_a_bad_bulk_change_is_refused_whole(
+    admin_user: User, dach: MarketGroup, items: list[ContentItem]
+) -> None:
     with pytest.raises(ValidationError) as error:
         group_positions_bulk_set(
-            actor=admin_user, group=dach, item_ids=[i.pk for i in items], change=PositionChange(state="promoted", boost=0)
+            actor=admin_user,
+            group=dach,
+            item_ids=[i.pk for i in items],
+            change=PositionChange(state="promoted", boost=0),
         )
     assert "boost" in error.value.message_dict
     assert not GroupPosition.objects.exists()

@@ -86,7 +86,9 @@ def test_creating_a_group_writes_one_group_item_and_republishes_the_members(admi
 # --- members -------------------------------------------------------------------------------
 
 
-def test_members_join_and_leave_audited_and_published(admin_user: User, dach: MarketGroup, fr: Market) -> None:
+def test_members_join_and_leave_audited_and_published(
+    admin_user: User, dach: MarketGroup, fr: Market
+) -> None:
     OutboxEntry.objects.all().delete()
     de = Market.objects.get(code="DE")
     version = dach.version
@@ -205,7 +207,9 @@ def test_a_role_granted_on_the_group_covers_its_members_now_and_later(
     assert AuditEntry.objects.filter(action="membership.grant", market_code="DACH").exists()
 
 
-def test_a_group_role_cannot_be_global_or_also_in_a_market(admin_user: User, dach: MarketGroup, de: Market) -> None:
+def test_a_group_role_cannot_be_global_or_also_in_a_market(
+    admin_user: User, dach: MarketGroup, de: Market
+) -> None:
     user = person("x", Role.EDITOR)
     with pytest.raises(ValidationError):
         membership_grant(actor=admin_user, user=user, role=Role.ADMIN, group=dach)
@@ -218,7 +222,9 @@ def test_group_rules_are_checked_like_market_rules(admin_user: User, dach: Marke
         group_rule_create(actor=admin_user, group=dach, action="hide")
     assert "match" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        group_rule_create(actor=admin_user, group=dach, action="promote", match_sources=["x"], boost=2, binding=True)
+        group_rule_create(
+            actor=admin_user, group=dach, action="promote", match_sources=["x"], boost=2, binding=True
+        )
     assert "binding" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
         group_rule_create(actor=admin_user, group=dach, action="promote", match_sources=["x"])

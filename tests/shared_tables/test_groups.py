@@ -32,7 +32,10 @@ def published(tables: SharedTables, dach: MarketGroup, fr: Market, settings: Any
     group_rule_create(actor=None, group=dach, action="hide", match_sources=["gossip"], binding=True)
     items = [ContentItemFactory(upstream_id=f"c-{n}") for n in range(2)]
     group_position_set(
-        actor=None, group=dach, item=items[0], change=PositionChange(state="promoted", boost=5, reason="Alps week")
+        actor=None,
+        group=dach,
+        item=items[0],
+        change=PositionChange(state="promoted", boost=5, reason="Alps week"),
     )
     # Items made by factories have no outbox rows: queue them as the services would.
     outbox_enqueue_many(kind=OutboxKind.CONTENT, entries=[(i.upstream_id, i.version) for i in items])
@@ -45,7 +48,12 @@ def test_a_group_is_one_markets_item_and_its_positions_are_published_once(
 ) -> None:
     group = tables.get_item("markets", ("DACH",))
     assert group is not None
-    assert (group["kind"], group["priority"], group["members"], group["active"]) == ("group", 10, ["AT", "CH", "DE"], True)
+    assert (group["kind"], group["priority"], group["members"], group["active"]) == (
+        "group",
+        10,
+        ["AT", "CH", "DE"],
+        True,
+    )
     assert [(r["action"], r["binding"]) for r in group["rules"]] == [("hide", True)]
     de = tables.get_item("markets", ("DE",))
     assert de is not None and de["kind"] == "market"
@@ -54,14 +62,21 @@ def test_a_group_is_one_markets_item_and_its_positions_are_published_once(
     assert tables.get_item("markets", ("FR",))["groups"] == ["EU"]  # type: ignore[index]
     position = tables.get_item("positions", ("DACH", "c-0"))
     assert position is not None
-    assert (position["state"], position["boost"], position["slot"], position["reason"]) == ("promoted", 5, None, "Alps week")
+    assert (position["state"], position["boost"], position["slot"], position["reason"]) == (
+        "promoted",
+        5,
+        None,
+        "Alps week",
+    )
     # Never fanned out to the members
     for code in ("DE", "AT", "CH"):
         assert tables.get_item("positions", (code, "c-0")) is None
     assert reconcile().clean
 
 
-def test_membership_changes_republish_the_market_items(tables: SharedTables, published: list[ContentItem]) -> None:
+def test_membership_changes_republish_the_market_items(
+    tables: SharedTables, published: list[ContentItem]
+) -> None:
     de = Market.objects.get(code="DE")
     group_member_remove(actor=None, group=MarketGroup.objects.get(code="DACH"), market=de)
     assert drain().dead == 0
@@ -89,7 +104,9 @@ def test_group_items_are_built_in_few_queries(
     admin_user: User, django_assert_max_num_queries: Any, published: list[ContentItem]
 ) -> None:
     for code in ("IT", "ES", "NL"):
-        group_member_add(actor=None, group=MarketGroup.objects.get(code="EU"), market=MarketFactory(code=code))
+        group_member_add(
+            actor=None, group=MarketGroup.objects.get(code="EU"), market=MarketFactory(code=code)
+        )
     with django_assert_max_num_queries(5):
         items = build_markets(["DE", "FR", "IT", "DACH", "EU"])
     assert items["EU"]["members"] == ["DE", "ES", "FR", "IT", "NL"]

@@ -2,22 +2,29 @@
 
 Pure functions over plain frozen data (no Django import), so the admin preview, the REST API,
 the reference feed endpoint, the public-API Lambda and the tests all share one implementation
-of the precedence in docs/shared-tables.md, "Positioning semantics":
+of the precedence in docs/shared-tables.md, "Positioning semantics". For market m (with its
+groups G(m)), item c and time t, the first step that applies decides:
 
-1. an item position whose window contains `at` (and whose state is not "default") wins;
-2. else an active hide rule that matches the item hides it;
-3. else active promote rules that match promote it with the highest boost;
-4. else the market default applies: visible, or hidden in an opt-in market.
+0. c is not licensed in m at t (its rights) -> hidden;
+1. an active binding hide rule of m or of a group in G(m) that matches c -> hidden;
+2. m's own item position for c whose window contains t (state not "default") -> as it says;
+3. active positions for c of groups in G(m): the group with the lowest priority number decides;
+   between equal priorities hidden beats shown beats promoted, then the highest boost;
+4. an active (non-binding) hide rule of m or of a group in G(m) that matches c -> hidden;
+5. active promote rules of m and of groups in G(m) that match -> promoted, highest boost;
+6. m's default: visible, or hidden in an opt-in market.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 __all__ = [
     "BY_DEFAULT",
+    "BY_GROUP_POSITION",
     "BY_POSITION",
+    "BY_RIGHTS",
     "BY_RULE",
     "DEFAULT",
     "HIDDEN",
@@ -31,10 +38,12 @@ __all__ = [
     "VISIBLE",
     "Candidate",
     "Decision",
+    "GroupSpec",
     "MarketResolver",
     "MarketSpec",
     "PositionSpec",
     "Resolved",
+    "Rights",
     "RuleSpec",
     "decide",
     "resolve_feed",
@@ -58,12 +67,45 @@ DEFAULT: Final = "default"
 POSITION_STATES: Final = frozenset({HIDDEN, SHOWN, PROMOTED, PINNED, DEFAULT})
 
 # Decision.decided_by values.
+BY_RIGHTS: Final = "rights"
 BY_POSITION: Final = "position"
+BY_GROUP_POSITION: Final = "group_position"
 BY_RULE: Final = "rule"
 BY_DEFAULT: Final = "default"
 
+# Decision.step: the precedence step that decided (see the module docstring).
+STEP_RIGHTS: Final = 0
+STEP_BINDING_RULE: Final = 1
+STEP_POSITION: Final = 2
+STEP_GROUP_POSITION: Final = 3
+STEP_HIDE_RULE: Final = 4
+STEP_PROMOTE_RULE: Final = 5
+STEP_DEFAULT: Final = 6
+
 OPT_IN_HIDDEN_REASON: Final = "Hidden: opt-in market shows only shown, promoted or pinned items"
 VISIBLE_BY_DEFAULT_REASON: Final = "Visible by default"
+
+
+@dataclass(frozen=True, slots=True)
+class Rights:
+    """Upstream licensing of a content item, set by ingestion; nobody in the portal overrides it.
+
+    `allow` lists the markets where the item may appear (empty: everywhere), `deny` those where
+    it may not; [starts_at, ends_at) is when it may appear at all (either end open).
+    """
+
+    allow: frozenset[str] = frozenset()
+    deny: frozenset[str] = frozenset()
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def licensed(self, market: str, at: datetime) -> bool:
+        """Return whether the item may appear in `market` at `at`; naive datetimes raise ValueError."""
+        if self.allow and market not in self.allow:
+            return False
+        if market in self.deny:
+            return False
+        return window_contains(self.starts_at, self.ends_at, at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +116,7 @@ class Candidate:
     content_type: str = ""
     source: str = ""
     tags: frozenset[str] = frozenset()
+    rights: Rights | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +132,8 @@ class RuleSpec:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     note: str = ""
+    # A binding hide rule (a legal duty) beats every item position; only hide rules may bind.
+    binding: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +152,27 @@ class PositionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """A market group (EU, DACH, ...) as one member market sees it: its priority and its rules.
+
+    A lower priority number is stronger. The group's item positions are passed to the resolver
+    beside the market's own (`group_positions`), keyed by the group's code.
+    """
+
+    code: str
+    priority: int = 100
+    rules: tuple[RuleSpec, ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MarketSpec:
-    """A market's default visibility and its rules."""
+    """A market's default visibility, its rules and the groups it belongs to (any order)."""
 
     code: str
     default_visibility: str = VISIBLE
     rules: tuple[RuleSpec, ...] = ()
+    groups: tuple[GroupSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +186,12 @@ class Decision:
     slot: int | None = None
     rule_id: str | None = None
     reason: str = ""
+    # The precedence step that decided (0-6), the market or group code whose rule or position
+    # it was (the market's own code for its default; "" for rights), and whether a binding
+    # rule decided.
+    step: int = STEP_DEFAULT
+    source: str = ""
+    binding: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,15 +242,20 @@ def _criteria_text(rule: RuleSpec) -> str:
     return "; ".join(parts)
 
 
-def _rule_decision(rule: RuleSpec) -> Decision:
+def _rule_decision(rule: RuleSpec, source: str, own: bool) -> Decision:
     note = f" ({rule.note})" if rule.note else ""
+    where = "" if own else f"group {source} "
     if rule.action == HIDE:
+        flag = " (binding)" if rule.binding else ""
         return Decision(
             visible=False,
             state=HIDDEN,
             decided_by=BY_RULE,
             rule_id=rule.id,
-            reason=f"Hidden by rule #{rule.id}: {_criteria_text(rule)}{note}",
+            reason=f"Hidden by {where}rule #{rule.id}{flag}: {_criteria_text(rule)}{note}",
+            step=STEP_BINDING_RULE if rule.binding else STEP_HIDE_RULE,
+            source=source,
+            binding=rule.binding,
         )
     return Decision(
         visible=True,
@@ -192,7 +263,9 @@ def _rule_decision(rule: RuleSpec) -> Decision:
         decided_by=BY_RULE,
         boost=rule.boost,
         rule_id=rule.id,
-        reason=f"Promoted by rule #{rule.id} with boost {rule.boost}: {_criteria_text(rule)}{note}",
+        reason=(f"Promoted by {where}rule #{rule.id} with boost {rule.boost}: {_criteria_text(rule)}{note}"),
+        step=STEP_PROMOTE_RULE,
+        source=source,
     )
 
 
@@ -201,6 +274,18 @@ def _position_by(position: PositionSpec) -> str:
     if position.reason:
         who.append(f"'{position.reason}'")
     return f" ({', '.join(who)})" if who else ""
+
+
+def _day(value: datetime) -> str:
+    # Licences start and end on dates; a time of day is named only when there is one.
+    utc = value.astimezone(UTC)
+    if (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0):
+        return utc.date().isoformat()
+    return utc.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# Between group positions of equal priority: hidden beats shown beats promoted.
+_GROUP_STATE_ORDER: Final = {HIDDEN: 0, SHOWN: 1, PROMOTED: 2}
 
 
 # What a resolver memoises per (content type, source): the rank decided by the rules that need
@@ -212,52 +297,96 @@ _Bucket = Callable[[Resolved], None]
 
 
 class MarketResolver:
-    """Rules of one market pre-indexed for one evaluation time `at`."""
+    """The rules of one market and of its groups, pre-indexed for one evaluation time `at`."""
 
-    __slots__ = ("_contexts", "_decisions", "_rules", "at", "market")
+    __slots__ = (
+        "_binding_count",
+        "_contexts",
+        "_decisions",
+        "_group_priority",
+        "_rules",
+        "_sources",
+        "at",
+        "groups",
+        "market",
+    )
 
     def __init__(self, market: MarketSpec, at: datetime) -> None:
-        """Index the market's rules active at `at`; raises ValueError on invalid specs."""
+        """Index the rules of the market and its groups active at `at`; ValueError on invalid specs."""
         _require_aware(at, "at")
         if market.default_visibility not in (VISIBLE, OPT_IN):
             raise ValueError(
                 f"market {market.code!r}: unknown default_visibility "
                 f"{market.default_visibility!r} (expected {VISIBLE!r} or {OPT_IN!r})"
             )
-        hides: list[RuleSpec] = []
-        promotes: list[RuleSpec] = []
-        for rule in market.rules:
+        groups = tuple(sorted(market.groups, key=lambda group: (group.priority, group.code)))
+        codes = [group.code for group in groups]
+        if len(set(codes)) != len(codes) or market.code in codes:
+            raise ValueError(f"market {market.code!r}: a group is listed twice or named like the market")
+        owned: list[tuple[RuleSpec, str]] = [(rule, market.code) for rule in market.rules]
+        owned += [(rule, group.code) for group in groups for rule in group.rules]
+        binding: list[tuple[RuleSpec, str]] = []
+        hides: list[tuple[RuleSpec, str]] = []
+        promotes: list[tuple[RuleSpec, str]] = []
+        for rule, source in owned:
             if rule.action not in (HIDE, PROMOTE):
                 raise ValueError(f"rule #{rule.id}: unknown action {rule.action!r}")
+            if rule.binding and rule.action != HIDE:
+                raise ValueError(f"rule #{rule.id}: only hide rules can be binding")
             # Checked for every rule, not only active ones, so a bad row fails loudly today
             # rather than on the day its window opens.
             active = window_contains(rule.starts_at, rule.ends_at, at)
             # A rule naming no criterion matches nothing (validation elsewhere forbids it).
             if active and (rule.tags or rule.content_types or rule.sources):
-                (hides if rule.action == HIDE else promotes).append(rule)
-        hides.sort(key=lambda rule: _rule_order_key(rule.id))
-        promotes.sort(key=lambda rule: (-rule.boost, _rule_order_key(rule.id)))
-        # Rules ranked by precedence: every hide beats every promote, a higher boost beats a
-        # lower one, ties go to the smaller id. The deciding rule is then simply the matching
-        # rule of smallest rank, and the market default sits at rank len(rules).
-        self._rules: tuple[RuleSpec, ...] = (*hides, *promotes)
+                if rule.action == PROMOTE:
+                    promotes.append((rule, source))
+                else:
+                    (binding if rule.binding else hides).append((rule, source))
+
+        def by_id(entry: tuple[RuleSpec, str]) -> tuple[tuple[int, int, str], bool, str]:
+            # On equal ids (rules of different owners) the market's own rule comes first.
+            return (_rule_order_key(entry[0].id), entry[1] != market.code, entry[1])
+
+        binding.sort(key=by_id)
+        hides.sort(key=by_id)
+        promotes.sort(key=lambda entry: (-entry[0].boost, *by_id(entry)))
+        # Rules ranked by precedence: binding hides (step 1), then the other hides (step 4),
+        # then promotes by boost (step 5). The deciding rule is simply the matching rule of
+        # smallest rank, and the market default sits at rank len(rules). Item positions (steps
+        # 2 and 3) sit between the binding hides and the others: see decide().
+        ranked = (*binding, *hides, *promotes)
+        self._rules: tuple[RuleSpec, ...] = tuple(rule for rule, _ in ranked)
+        self._sources: tuple[str, ...] = tuple(source for _, source in ranked)
+        self._binding_count = len(binding)
         if market.default_visibility == VISIBLE:
-            default = Decision(True, VISIBLE, BY_DEFAULT, reason=VISIBLE_BY_DEFAULT_REASON)
+            default = Decision(
+                True, VISIBLE, BY_DEFAULT, reason=VISIBLE_BY_DEFAULT_REASON, source=market.code
+            )
         else:
-            default = Decision(False, HIDDEN, BY_DEFAULT, reason=OPT_IN_HIDDEN_REASON)
+            default = Decision(False, HIDDEN, BY_DEFAULT, reason=OPT_IN_HIDDEN_REASON, source=market.code)
         # One shared immutable Decision per rule (and one default) instead of one per item.
         self._decisions: tuple[Decision, ...] = (
-            *(_rule_decision(rule) for rule in self._rules),
+            *(_rule_decision(rule, source, source == market.code) for rule, source in ranked),
             default,
         )
         self._contexts: dict[str, dict[str, _Context]] = {}
+        self._group_priority = {group.code: group.priority for group in groups}
+        self.groups = groups
         self.market = market
         self.at = at
 
     @property
     def active_rules(self) -> tuple[RuleSpec, ...]:
-        """Return the rules active at `at` in precedence order: hides by id, then promotes."""
+        """Return the active rules of the market and its groups in precedence order.
+
+        Binding hides by id, then the other hides by id, then promotes by boost and id.
+        """
         return self._rules
+
+    @property
+    def active_rule_sources(self) -> tuple[str, ...]:
+        """Return the owner (market or group code) of each rule in `active_rules`."""
+        return self._sources
 
     def _context(self, content_type: str, source: str) -> _Context:
         rules = self._rules
@@ -293,7 +422,20 @@ class MarketResolver:
                     best = ranks[tag]
         return best
 
-    def _by_position(self, candidate: Candidate, position: PositionSpec) -> Decision | None:
+    def _rights_decision(self, rights: Rights) -> Decision | None:
+        code = self.market.code
+        if rights.licensed(code, self.at):
+            return None
+        if (rights.allow and code not in rights.allow) or code in rights.deny:
+            reason = f"Not licensed in {code}"
+        elif rights.starts_at is not None and self.at < rights.starts_at:
+            reason = f"Not licensed in {code} until {_day(rights.starts_at)}"
+        else:
+            assert rights.ends_at is not None  # the window excluded `at` at one of its ends
+            reason = f"Not licensed in {code} since {_day(rights.ends_at)}"
+        return Decision(False, HIDDEN, BY_RIGHTS, reason=reason, step=STEP_RIGHTS)
+
+    def _active_state(self, candidate: Candidate, position: PositionSpec) -> str | None:
         if position.content_id != candidate.content_id:
             raise ValueError(
                 f"position for {position.content_id!r} given for candidate {candidate.content_id!r}"
@@ -303,37 +445,114 @@ class MarketResolver:
             raise ValueError(f"position {position.content_id!r}: unknown state {state!r}")
         if not window_contains(position.starts_at, position.ends_at, self.at) or state == DEFAULT:
             return None
+        return state
+
+    def _by_position(self, candidate: Candidate, position: PositionSpec) -> Decision | None:
+        state = self._active_state(candidate, position)
+        if state is None:
+            return None
         by = _position_by(position)
+        code = self.market.code
         if state == HIDDEN:
-            return Decision(False, HIDDEN, BY_POSITION, reason=f"Hidden by position{by}")
+            return Decision(
+                False, HIDDEN, BY_POSITION, reason=f"Hidden by position{by}", step=STEP_POSITION, source=code
+            )
         if state == SHOWN:
-            return Decision(True, SHOWN, BY_POSITION, reason=f"Shown by position{by}")
+            return Decision(
+                True, SHOWN, BY_POSITION, reason=f"Shown by position{by}", step=STEP_POSITION, source=code
+            )
         if state == PROMOTED:
             boost = position.boost
             reason = f"Promoted by position with boost {boost}{by}"
-            return Decision(True, PROMOTED, BY_POSITION, boost=boost, reason=reason)
+            return Decision(
+                True, PROMOTED, BY_POSITION, boost=boost, reason=reason, step=STEP_POSITION, source=code
+            )
         slot = position.slot
         if slot is None or slot < 1:
             raise ValueError(f"position {position.content_id!r}: pinned needs a slot >= 1")
         reason = f"Pinned by position at slot {slot}{by}"
-        return Decision(True, PINNED, BY_POSITION, slot=slot, reason=reason)
+        return Decision(True, PINNED, BY_POSITION, slot=slot, reason=reason, step=STEP_POSITION, source=code)
 
-    def decide(self, candidate: Candidate, position: PositionSpec | None) -> Decision:
-        """Decide one item at `at`; raises ValueError on naive datetimes or invalid positions."""
-        if position is not None:
-            decision = self._by_position(candidate, position)
-            if decision is not None:
-                return decision
-        return self._decisions[self._rank(candidate)]
+    def _by_group_positions(
+        self, candidate: Candidate, group_positions: Mapping[str, PositionSpec]
+    ) -> Decision | None:
+        best: tuple[int, int, int, str] | None = None
+        chosen: PositionSpec | None = None
+        for code, position in group_positions.items():
+            priority = self._group_priority.get(code)
+            if priority is None:
+                continue  # a group this market is not in has no say here
+            state = self._active_state(candidate, position)
+            if state == PINNED:
+                raise ValueError(f"group {code!r} position {position.content_id!r}: groups cannot pin")
+            if state is None:
+                continue
+            key = (priority, _GROUP_STATE_ORDER[state], -position.boost, code)
+            if best is None or key < best:
+                best, chosen = key, position
+        if best is None or chosen is None:
+            return None
+        code = best[3]
+        by = _position_by(chosen)
+        if chosen.state == HIDDEN:
+            reason = f"Hidden by group {code} position{by}"
+            return Decision(
+                False, HIDDEN, BY_GROUP_POSITION, reason=reason, step=STEP_GROUP_POSITION, source=code
+            )
+        if chosen.state == SHOWN:
+            reason = f"Shown by group {code} position{by}"
+            return Decision(
+                True, SHOWN, BY_GROUP_POSITION, reason=reason, step=STEP_GROUP_POSITION, source=code
+            )
+        boost = chosen.boost
+        reason = f"Promoted by group {code} position with boost {boost}{by}"
+        return Decision(
+            True,
+            PROMOTED,
+            BY_GROUP_POSITION,
+            boost=boost,
+            reason=reason,
+            step=STEP_GROUP_POSITION,
+            source=code,
+        )
+
+    def decide(
+        self,
+        candidate: Candidate,
+        position: PositionSpec | None,
+        group_positions: Mapping[str, PositionSpec] | None = None,
+    ) -> Decision:
+        """Decide one item at `at`; raises ValueError on naive datetimes or invalid positions.
+
+        `group_positions` maps a group's code to that group's position for this item; groups
+        the market is not in are ignored.
+        """
+        by_position = None if position is None else self._by_position(candidate, position)
+        by_group = None if not group_positions else self._by_group_positions(candidate, group_positions)
+        rights = candidate.rights
+        if rights is not None and (refused := self._rights_decision(rights)) is not None:
+            return refused
+        rank = self._rank(candidate)
+        if rank < self._binding_count:
+            return self._decisions[rank]
+        if by_position is not None:
+            return by_position
+        if by_group is not None:
+            return by_group
+        return self._decisions[rank]
 
     def resolve_feed(
         self,
         candidates: Sequence[Candidate],
         positions: Mapping[str, PositionSpec],
         *,
+        group_positions: Mapping[str, Mapping[str, PositionSpec]] | None = None,
         include_hidden: bool = False,
     ) -> list[Resolved]:
-        """Order the visible candidates (then the hidden ones if asked); raises like decide()."""
+        """Order the visible candidates (then the hidden ones if asked); raises like decide().
+
+        `group_positions` maps a group's code to its positions by content id.
+        """
         plain: list[Resolved] = []
         pinned: list[Resolved] = []
         hidden: list[Resolved] = []
@@ -353,21 +572,33 @@ class MarketResolver:
                 return promoted_by_boost.setdefault(decision.boost, []).append
             return bucket_of_state[decision.state]
 
+        # The groups' positions regrouped by item, once per feed (only this market's groups).
+        group_by_item: dict[str, dict[str, PositionSpec]] = {}
+        for code, by_item in (group_positions or {}).items():
+            if code in self._group_priority:
+                for content_id, spec in by_item.items():
+                    group_by_item.setdefault(content_id, {})[code] = spec
+
         decisions = self._decisions
         bucket_of_rank = [bucket_for(decision) for decision in decisions]
-        by_position = self._by_position
+        decide_one = self.decide
         contexts = self._contexts
         new_context = self._context
         new_resolved, set_candidate, set_decision = _NEW_RESOLVED, _SET_CANDIDATE, _SET_DECISION
         # The hot path of every feed (see bench/resolver.py): _rank() is inlined and names are
         # bound to locals once, because a Python call or attribute lookup per item costs about
-        # as much as the work itself.
+        # as much as the work itself. Items with rights or a position take decide().
         for candidate in candidates:
             bucket: _Bucket | None
             # `in` then a subscript for the few items with a position: cheaper than a .get() call
             # for every item.
             key = candidate.content_id
-            if key in positions and (decision := by_position(candidate, positions[key])):
+            if candidate.rights is not None or key in positions or key in group_by_item:
+                decision = decide_one(
+                    candidate,
+                    positions.get(key),
+                    group_by_item.get(key),
+                )
                 bucket = bucket_for(decision)
                 if bucket is None:
                     continue
@@ -446,9 +677,10 @@ def decide(
     candidate: Candidate,
     position: PositionSpec | None,
     at: datetime,
+    group_positions: Mapping[str, PositionSpec] | None = None,
 ) -> Decision:
     """Decide one item in one market at `at`; raises ValueError on invalid specs."""
-    return MarketResolver(market, at).decide(candidate, position)
+    return MarketResolver(market, at).decide(candidate, position, group_positions)
 
 
 def resolve_feed(
@@ -457,8 +689,11 @@ def resolve_feed(
     positions: Mapping[str, PositionSpec],
     at: datetime,
     *,
+    group_positions: Mapping[str, Mapping[str, PositionSpec]] | None = None,
     include_hidden: bool = False,
 ) -> list[Resolved]:
     """Resolve and order a market's feed at `at`; raises ValueError on invalid specs."""
     resolver = MarketResolver(market, at)
-    return resolver.resolve_feed(candidates, positions, include_hidden=include_hidden)
+    return resolver.resolve_feed(
+        candidates, positions, group_positions=group_positions, include_hidden=include_hidden
+    )

@@ -109,6 +109,8 @@ def test_hidden_position_beats_a_promote_rule() -> None:
         state="hidden",
         decided_by="position",
         reason="Hidden by position (Mia, 'legal note')",
+        step=2,
+        source="DE",
     )
 
 
@@ -152,6 +154,8 @@ def test_promoted_position_carries_its_boost_and_beats_a_hide_rule() -> None:
         decided_by="position",
         boost=30,
         reason="Promoted by position with boost 30 (Ana)",
+        step=2,
+        source="DE",
     )
 
 
@@ -169,6 +173,8 @@ def test_pinned_position_carries_its_slot() -> None:
         decided_by="position",
         slot=3,
         reason="Pinned by position at slot 3 ('launch')",
+        step=2,
+        source="DE",
     )
 
 
@@ -210,6 +216,8 @@ def test_hide_rule_hides_a_matching_item_and_says_which_rule() -> None:
         decided_by="rule",
         rule_id="4",
         reason="Hidden by rule #4: tags hunting",
+        step=4,
+        source="DE",
     )
 
 
@@ -267,6 +275,8 @@ def test_highest_promote_boost_wins() -> None:
         boost=40,
         rule_id="2",
         reason="Promoted by rule #2 with boost 40: sources wire",
+        step=5,
+        source="DE",
     )
 
 
@@ -370,7 +380,12 @@ def test_visible_market_shows_an_item_no_rule_matches() -> None:
 
     # Then it is visible by default
     assert decision == Decision(
-        visible=True, state="visible", decided_by="default", reason="Visible by default"
+        visible=True,
+        state="visible",
+        decided_by="default",
+        reason="Visible by default",
+        step=6,
+        source="DE",
     )
 
 
@@ -384,6 +399,8 @@ def test_opt_in_market_hides_an_item_no_rule_matches() -> None:
         state="hidden",
         decided_by="default",
         reason="Hidden: opt-in market shows only shown, promoted or pinned items",
+        step=6,
+        source="DE",
     )
 
 

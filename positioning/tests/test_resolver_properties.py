@@ -5,6 +5,7 @@ positions and items collide often, which is where precedence bugs live.
 """
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -125,9 +126,16 @@ def expected_feed(
     items: list[Candidate],
     overrides: dict[str, PositionSpec],
     include_hidden: bool,
+    decisions: Mapping[str, Decision] | None = None,
 ) -> list[Resolved]:
     # The documented ordering rules (docs/shared-tables.md) written the slow, obvious way, with list.insert.
-    entries = [Resolved(item, decide_one(market, item, overrides)) for item in items]
+    entries = [
+        Resolved(
+            item,
+            decide_one(market, item, overrides) if decisions is None else decisions[item.content_id],
+        )
+        for item in items
+    ]
     visible = [entry for entry in entries if entry.decision.visible]
     promoted = sorted(
         (entry for entry in visible if entry.decision.state == "promoted"),

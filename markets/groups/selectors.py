@@ -10,7 +10,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.access import AccessDenied, Action, can_view_group, grants_for, require_in_group
 from markets.models import GroupMember, GroupRule, Market, MarketGroup
-from positioning.resolver import RuleSpec
+from positioning.resolver import GroupSpec, RuleSpec
 
 
 def _groups_with_members() -> QuerySet[MarketGroup]:
@@ -74,6 +74,7 @@ def group_rule_spec(rule: GroupRule) -> RuleSpec:
         starts_at=rule.starts_at,
         ends_at=rule.ends_at,
         note=rule.note,
+        binding=rule.binding,
     )
 
 
@@ -98,3 +99,20 @@ def groups_of_markets(markets: Iterable[Market]) -> dict[int, list[MarketGroup]]
     for group_id, group in groups.items():
         group.group_rules = rules.get(group_id, [])  # type: ignore[attr-defined]
     return dict(by_market)
+
+
+def group_specs(markets: Iterable[Market]) -> dict[int, tuple[GroupSpec, ...]]:
+    """Return each market's active groups as resolver input (with their rules), keyed by market
+    pk; one query, two when any market is in a group."""
+    by_market = groups_of_markets(markets)
+    specs: dict[int, GroupSpec] = {}
+    for groups in by_market.values():
+        for group in groups:
+            if group.pk not in specs:
+                specs[group.pk] = GroupSpec(
+                    code=group.code,
+                    priority=group.priority,
+                    name=group.name,
+                    rules=tuple(group_rule_spec(r) for r in group.group_rules),  # type: ignore[attr-defined]
+                )
+    return {market_id: tuple(specs[g.pk] for g in groups) for market_id, groups in by_market.items()}

@@ -195,9 +195,13 @@ def market_preview(
     )
     if market_input.groups:
         # Items the market's groups position are candidates too, as the market's own are.
-        positioned_ids += GroupPosition.objects.filter(
-            group__code__in=[g.code for g in market_input.groups], item__published_at__lte=at
-        ).exclude(state=PositionState.DEFAULT).values_list("item_id", flat=True)
+        positioned_ids += (
+            GroupPosition.objects.filter(
+                group__code__in=[g.code for g in market_input.groups], item__published_at__lte=at
+            )
+            .exclude(state=PositionState.DEFAULT)
+            .values_list("item_id", flat=True)
+        )
     items = list(
         with_tags(ContentItem.objects.filter(id__in=set(recent_ids) | set(positioned_ids))).order_by(
             "-published_at", "-id"

@@ -140,3 +140,48 @@ def test_a_bad_bulk_change_is_refused_whole(
         )
     assert "boost" in error.value.message_dict
     assert not GroupPosition.objects.exists()
+
+
+def test_the_resolver_reads_group_positions_and_rules_in_every_member_only(
+    admin_user: User, dach: MarketGroup, fr: Market, items: list[ContentItem]
+) -> None:
+    from datetime import UTC, datetime
+
+    from content.selectors import item_matrix, item_states, market_preview, with_tags
+    from content.services import position_set
+    from markets.groups.services import group_rule_create
+
+    de, at = Market.objects.get(code="DE"), Market.objects.get(code="AT")
+    ContentItem.objects.filter(pk=items[1].pk).update(source="gossip-mag")
+    group_position_set(
+        actor=admin_user,
+        group=dach,
+        item=items[0],
+        change=PositionChange(state="promoted", boost=5, reason="Alps week"),
+    )
+    position_set(actor=admin_user, market=at, item=items[0], change=PositionChange(state="hidden"))
+    group_rule_create(actor=admin_user, group=dach, action="hide", match_sources=["gossip-mag"], binding=True)
+    now = datetime.now(UTC)
+    loaded = list(with_tags(ContentItem.objects.filter(pk__in=[items[0].pk])))
+    decision = item_states(de, loaded, now)[items[0].pk].decision
+    assert (decision.state, decision.decided_by, decision.source, decision.step) == (
+        "promoted",
+        "group_position",
+        "DACH",
+        3,
+    )
+    cells = {
+        cell.market.code: cell.decision for cell in item_matrix(markets=[de, at, fr], item=loaded[0], at=now)
+    }
+    # AT's own position beats the group's; FR is not a member; the binding DACH rule hides items[1] in DE
+    assert (cells["AT"].state, cells["AT"].step) == ("hidden", 2)
+    assert cells["FR"].decided_by == "default"
+    preview = {
+        r.candidate.content_id: r.decision for r in market_preview(market=de, at=now, include_hidden=True)
+    }
+    assert preview["doc-0"].state == "promoted"
+    assert (preview["doc-1"].state, preview["doc-1"].binding, preview["doc-1"].source) == (
+        "hidden",
+        True,
+        "DACH",
+    )

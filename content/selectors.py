@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import Prefetch, Q, QuerySet
 
 from content.models import ContentItem, GroupPosition, Position, PositionState, Tag
-from markets.models import Market
+from markets.models import Market, MarketGroup
 from markets.selectors import market_spec, market_specs
 from positioning.resolver import (
     Candidate,
@@ -389,3 +389,13 @@ def preview_rows(
 def existing_tag_slugs(slugs: Iterable[str]) -> set[str]:
     """Return the slugs among `slugs` that name existing tags (one query)."""
     return set(Tag.objects.filter(slug__in=list(slugs)).values_list("slug", flat=True))
+
+
+def group_position_list(*, group: MarketGroup, limit: int = 100) -> list[GroupPosition]:
+    """Return the group's stored positions other than default, newest change first (one query)."""
+    return list(
+        GroupPosition.objects.filter(group=group)
+        .exclude(state=PositionState.DEFAULT)
+        .select_related("item", "author")
+        .order_by("-updated_at", "-id")[:limit]
+    )

@@ -30,6 +30,7 @@ from content.labels.services import (
     section_create,
     section_mapping_set,
 )
+from markets.groups.services import group_create, group_rule_create
 from markets.models import Market
 from portal.notifications.models import Notification, Receipt, WebhookDelivery, WebhookEndpoint
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
@@ -155,6 +156,8 @@ def world(
     hook = WebhookEndpoint.objects.create(name="walk", url="https://hooks.example.com/", secret="s", kinds=[])
     delivery = WebhookDelivery.objects.create(endpoint=hook, event="test", payload={}, status="dead")
     set_gateway(None)
+    group = group_create(actor=None, code="APAC", name="Asia Pacific", members=[au])
+    group_rule = group_rule_create(actor=None, group=group, action="hide", match_sources=["gossip"])
     return {
         "accounts:pk": token.pk,
         "partners:pk": partner.pk,
@@ -167,6 +170,8 @@ def world(
         "markets:code": au.code,
         "markets:rule_id": rule.pk,
         "markets:position_id": pin.pk,
+        "groups:code": group.code,
+        "groups:rule_id": group_rule.pk,
         "labels:image_id": image.pk,
         "labels:kind": "thumb",
         "labels:label_id": ImageLabel.objects.get(image=image).pk,

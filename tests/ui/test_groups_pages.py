@@ -1,0 +1,121 @@
+"""Group pages: list, new group, a group's page with members, rules, positions and a preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from accounts.models import Role, User
+from content.models import ContentItem
+from content.services import PositionChange, group_position_set
+from markets.groups.services import group_create, group_rule_create
+from markets.models import GroupRule, Market, MarketGroup
+from portal.audit.models import AuditEntry
+from tests.factories import MarketFactory
+from tests.groups import person
+from tests.ui.conftest import login
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_list_shows_the_groups_a_user_sees_in_few_queries(
+    admin_user: User, dach: MarketGroup, fr: Market, django_assert_max_num_queries: Any
+) -> None:
+    group_create(actor=None, code="EU", name="European Union", members=[fr, Market.objects.get(code="DE")])
+    for code in ("LATAM", "APAC", "NORDICS"):
+        group_create(
+            actor=None, code=code, name=code, members=[MarketFactory(code=c) for c in ("BR", "JP", "SE")]
+        )
+    client = login(admin_user)
+    client.get("/groups/")
+    with django_assert_max_num_queries(10):
+        page = client.get("/groups/")
+    assert page.status_code == 200
+    assert b"New group" in page.content and b"DACH" in page.content
+    editor = login(person("fr-editor", Role.EDITOR, fr))
+    body = editor.get("/groups/").content.decode()
+    assert "EU" in body and "DACH" not in body and "New group" not in body
+    assert editor.get("/groups/DACH/").status_code == 403
+    assert editor.get("/groups/NOPE/").status_code == 404
+
+
+def test_an_admin_creates_a_group_and_changes_its_members(
+    admin_user: User, dach: MarketGroup, fr: Market
+) -> None:
+    client = login(admin_user)
+    assert client.get("/groups/new/").status_code == 200
+    response = client.post(
+        "/groups/new/", {"code": "EU", "name": "European Union", "priority": "20", "members": ["DE", "FR"]}
+    )
+    assert response.status_code == 302
+    assert sorted(MarketGroup.objects.get(code="EU").members.values_list("code", flat=True)) == ["DE", "FR"]
+    bad = client.post("/groups/new/", {"code": "DE", "name": "Germany", "priority": "1"})
+    assert bad.status_code == 422 and b"market code" in bad.content
+    response = client.post(
+        "/groups/DACH/members/", {"add": ["FR"], "remove": ["DE"], "version": dach.version}
+    )
+    assert response.status_code == 302
+    assert AuditEntry.objects.filter(object_repr="FR joined DACH").exists()
+    assert AuditEntry.objects.filter(object_repr="DE left DACH").exists()
+    settings = client.post(
+        "/groups/DACH/settings/",
+        {
+            "name": "D-A-CH",
+            "priority": "5",
+            "description": "",
+            "active": "on",
+            "version": MarketGroup.objects.get(code="DACH").version,
+        },
+    )
+    assert settings.status_code == 302
+    assert MarketGroup.objects.get(code="DACH").name == "D-A-CH"
+
+
+def test_managers_and_editors_may_not_change_groups(dach: MarketGroup) -> None:
+    manager = login(person("lukas", Role.MARKET_MANAGER, *Market.objects.filter(code__in=["DE", "AT", "CH"])))
+    assert manager.get("/groups/new/").status_code == 403
+    assert manager.post("/groups/new/", {"code": "EU", "name": "EU", "priority": "1"}).status_code == 403
+    assert (
+        manager.post("/groups/DACH/members/", {"remove": ["DE"], "version": dach.version}).status_code == 403
+    )
+    assert manager.get("/groups/DACH/settings/").status_code == 403
+    assert not MarketGroup.objects.filter(code="EU").exists()
+
+
+def test_a_manager_of_every_member_adds_a_binding_rule_a_de_manager_may_not(dach: MarketGroup) -> None:
+    manager = login(person("lukas", Role.MARKET_MANAGER, *Market.objects.filter(code__in=["DE", "AT", "CH"])))
+    assert manager.get("/groups/DACH/rules/new/").status_code == 200
+    response = manager.post(
+        "/groups/DACH/rules/new/",
+        {"action": "hide", "match_sources": "gossip", "binding": "on", "note": "youth"},
+    )
+    assert response.status_code == 302, response.content
+    rule = GroupRule.objects.get()
+    assert rule.binding
+    de_only = login(person("de-only", Role.MARKET_MANAGER, Market.objects.get(code="DE")))
+    page = de_only.get("/groups/DACH/").content.decode()
+    assert "binding" in page and "Add a rule" not in page
+    assert de_only.get("/groups/DACH/rules/new/").status_code == 403
+    assert (
+        de_only.post("/groups/DACH/rules/new/", {"action": "hide", "match_sources": "x"}).status_code == 403
+    )
+    assert de_only.post(f"/groups/DACH/rules/{rule.pk}/delete/", {"version": rule.version}).status_code == 403
+    assert manager.post(f"/groups/DACH/rules/{rule.pk}/delete/", {"version": rule.version}).status_code == 302
+    assert not GroupRule.objects.exists()
+
+
+def test_the_group_page_previews_a_member_through_the_resolver(
+    admin_user: User, dach: MarketGroup, items: list[ContentItem]
+) -> None:
+    group_position_set(
+        actor=None,
+        group=dach,
+        item=items[0],
+        change=PositionChange(state="promoted", boost=5, reason="Alps week"),
+    )
+    group_rule_create(actor=None, group=dach, action="hide", match_sources=["natgeo-editorial"])
+    body = login(admin_user).get("/groups/DACH/?preview=AT").content.decode()
+    assert "Alps week" in body
+    assert "group DACH" in body  # the decision names the group that decided
+    assert 'value="AT" selected' in body

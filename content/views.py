@@ -22,7 +22,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import AccessDenied, Action, can, markets_for, require
+from accounts.access import AccessDenied, Action, can, can_in_group, markets_for, require
 from content.board import (
     DEFAULT_PAGE_SIZE,
     MATCH_CAP,
@@ -41,8 +41,16 @@ from content.board import (
 from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
 from content.models import ContentItem, ContentType, Position
 from content.selectors import content_facets, content_get, item_matrix
-from content.services import BulkResult, PositionChange, position_set, positions_bulk_set
+from content.services import (
+    BulkResult,
+    PositionChange,
+    Refusal,
+    group_positions_bulk_set,
+    position_set,
+    positions_bulk_set,
+)
 from content.services import item_tags_update as tags_update
+from markets.groups.selectors import group_codes_for, group_list
 from markets.models import Market
 from markets.selectors import market_get, market_list
 from markets.vocabulary import known_tags
@@ -129,6 +137,7 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
             "datalists": _datalists(content_facets()),
             "bulk_markets": _market_boxes(editable, market),
         },
+        "editable_groups": group_codes_for(user=user, action=Action.EDIT_POSITIONS),
         "values": {
             "q": data.get("q") or "",
             "source": data.get("source") or "",
@@ -258,7 +267,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
     # Every market the user can see is accepted here so that the service, not the form, refuses
     # the ones they may not edit — and the summary says so.
     visible = list(market_list(user=user))
-    form = BulkForm(request.POST, markets=visible)
+    groups = list(group_list(user=user)) if request.POST.getlist("groups") else []
+    form = BulkForm(request.POST, markets=visible, groups=groups)
     context: dict[str, Any] = {"form": form, "editable_markets": editable, "action_labels": ACTION_LABELS}
     if not form.is_valid():
         return page(
@@ -288,13 +298,33 @@ def bulk(request: HttpRequest) -> HttpResponse:
             total.refused.extend(part.refused)
             if part.batch:
                 batches.append(part.batch)
+        for target in form.selected_groups():
+            # One row per item for the whole group. Groups have no time zone: windows are UTC.
+            if not can_in_group(user, Action.EDIT_POSITIONS, target):
+                total.refused.append(
+                    Refusal(
+                        market_code=target.code,
+                        reason=f"You may not edit positions in group {target.code} (every member market).",
+                        count=len(item_ids),
+                    )
+                )
+                continue
+            part = group_positions_bulk_set(
+                actor=actor_of(request), group=target, item_ids=item_ids, change=form.change_for("UTC")
+            )
+            total.changed += part.changed
+            total.unchanged += part.unchanged
+            total.refused.extend(part.refused)
+            if part.batch:
+                batches.append(part.batch)
     context["audit_query"] = urlencode([("batch", b) for b in batches])
     context.update(
         {
             "result": total,
             "refusals": _group_refusals(total),
             "item_count": len(item_ids),
-            "market_codes": [m.code for m in form.selected_markets()],
+            "market_codes": [m.code for m in form.selected_markets()]
+            + [f"group {g.code}" for g in form.selected_groups()],
             "action_label": ACTION_LABELS[form.cleaned_data["action"]],
         }
     )

@@ -116,3 +116,21 @@ def group_specs(markets: Iterable[Market]) -> dict[int, tuple[GroupSpec, ...]]:
                     rules=tuple(group_rule_spec(r) for r in group.group_rules),  # type: ignore[attr-defined]
                 )
     return {market_id: tuple(specs[g.pk] for g in groups) for market_id, groups in by_market.items()}
+
+
+def group_codes_for(*, user: Any, action: Action) -> list[str]:
+    """Return the codes of the active groups in which `user` may do `action` (one query)."""
+    grants = grants_for(user)
+    if action in grants.everywhere:
+        return list(MarketGroup.objects.filter(active=True).order_by("code").values_list("code", flat=True))
+    members: dict[tuple[int, str], list[int]] = defaultdict(list)
+    rows = (
+        MarketGroup.objects.filter(active=True)
+        .order_by("code")
+        .values_list("pk", "code", "member_links__market_id")
+    )
+    for pk, code, market_id in rows:
+        ids = members[(pk, code)]
+        if market_id is not None:
+            ids.append(market_id)
+    return [code for (pk, code), ids in members.items() if grants.allows_in_group(action, pk, ids)]

@@ -119,3 +119,36 @@ def test_the_group_page_previews_a_member_through_the_resolver(
     assert "Alps week" in body
     assert "group DACH" in body  # the decision names the group that decided
     assert 'value="AT" selected' in body
+
+
+def test_the_bulk_panel_applies_a_change_to_a_group_once(dach: MarketGroup, items: list[ContentItem]) -> None:
+    from content.models import GroupPosition, Position
+
+    mia = person("mia", Role.EDITOR, *Market.objects.filter(code__in=["DE", "AT", "CH"]))
+    client = login(mia)
+    board = client.get("/content/?market=DE").content.decode()
+    assert "Apply to group DACH" in board
+    response = client.post(
+        "/content/bulk/",
+        {
+            "item": [str(i.pk) for i in items[:4]],
+            "groups": ["DACH"],
+            "action": "promote",
+            "boost": "3",
+            "reason": "Alps week",
+        },
+    )
+    assert response.status_code == 200
+    assert "4 positions set" in response.content.decode()
+    assert GroupPosition.objects.filter(group=dach, state="promoted").count() == 4
+    assert not Position.objects.exists()
+    # A pin is refused for groups; an editor of DE and AT is refused DACH while CH is a member
+    pin = client.post(
+        "/content/bulk/", {"item": [str(items[0].pk)], "groups": ["DACH"], "action": "pin", "slot": "1"}
+    )
+    assert pin.status_code == 422 and "Pins stay per market" in pin.content.decode()
+    de_at = login(person("de-at", Role.EDITOR, *Market.objects.filter(code__in=["DE", "AT"])))
+    assert "Apply to group DACH" not in de_at.get("/content/?market=DE").content.decode()
+    refused = de_at.post("/content/bulk/", {"item": [str(items[5].pk)], "groups": ["DACH"], "action": "hide"})
+    assert "refused" in refused.content.decode()
+    assert not GroupPosition.objects.filter(state="hidden").exists()

@@ -152,3 +152,22 @@ def test_the_bulk_panel_applies_a_change_to_a_group_once(dach: MarketGroup, item
     refused = de_at.post("/content/bulk/", {"item": [str(items[5].pk)], "groups": ["DACH"], "action": "hide"})
     assert "refused" in refused.content.decode()
     assert not GroupPosition.objects.filter(state="hidden").exists()
+
+
+def test_the_item_matrix_and_board_say_which_step_and_group_decided(
+    admin_user: User, dach: MarketGroup, fr: Market, items: list[ContentItem]
+) -> None:
+    group_position_set(
+        actor=None,
+        group=dach,
+        item=items[0],
+        change=PositionChange(state="promoted", boost=5, reason="Alps week"),
+    )
+    client = login(admin_user)
+    body = client.get(f"/content/items/{items[0].upstream_id}/").content.decode()
+    assert "Step 3, group position · group DACH" in body
+    assert "Step 6, market default" in body  # FR, not a member
+    board = client.get("/content/?market=AT").content.decode()
+    assert "Step 3, group position · group DACH" in board
+    preview = client.get("/markets/CH/preview/").content.decode()
+    assert "group DACH" in preview

@@ -141,7 +141,7 @@ def main() -> int:
         assert feed is not None
         market = parallel.market("AU")
         assert market is not None
-        positions, contents = serial.lookup("AU", [c.content_id for c in page])
+        positions, contents, _ = serial.lookup("AU", [c.content_id for c in page])
         expected = resolve_feed(
             market.spec,
             [candidate_with_content(c, contents.get(c.content_id)) for c in page],

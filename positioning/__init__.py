@@ -10,4 +10,4 @@ The portal (Meridian) writes the tables; other teams' Lambdas install this packa
 with exactly the portal's semantics. Its major version is the contract's `schema_version`.
 """
 
-__version__ = "1.0.0"
+__version__ = "2.0.0"

@@ -9,11 +9,14 @@ team's Lambda can vendor `portal/shared_tables/{backends,dynamodb,local,reader}.
     for entry in feed.entries:                      # visible items, in order, with reasons
         entry.candidate.content_id, entry.decision.state, entry.decision.reason
 
-Per feed: one GetItem for the market item (cached for `market_ttl_seconds` per process), then
-BatchGetItem for the candidates' positions and `content` items (≤ 100 keys a request, so one
-request for a page of up to 50 candidates; unprocessed keys retried with backoff). The content
-items' tags (upstream tags plus editors' additions minus their removals) replace the candidates'
-own, and the one resolver (`positioning.resolver`) decides and orders the page.
+Per feed: one GetItem for the market item and one BatchGetItem for the items of the groups it
+lists (both cached for `market_ttl_seconds` per process), then BatchGetItem for the candidates'
+positions in the market and in each of its groups and their `content` items (≤ 100 keys a
+request, so one request for a page of up to 50 candidates of a market in no group; the requests
+of a larger page run in parallel; unprocessed keys retried with backoff). The content items' tags
+(upstream tags plus editors' additions minus their removals) replace the candidates' own, their
+rights travel with them, and the one resolver (`positioning.resolver`) decides and orders the
+page through steps 0-6.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from positioning.backends import tables_from_env
-from positioning.resolver import Candidate, MarketSpec, PositionSpec, Resolved, RuleSpec, resolve_feed
+from positioning.resolver import (
+    Candidate,
+    GroupSpec,
+    MarketSpec,
+    PositionSpec,
+    Resolved,
+    Rights,
+    RuleSpec,
+    resolve_feed,
+)
 from positioning.tables import (
     MAX_BATCH_GET_KEYS,
     SCHEMA_VERSION,
@@ -43,8 +55,11 @@ __all__ = [
     "PublishedMarket",
     "SharedTablesReader",
     "candidate_with_content",
+    "group_from_item",
+    "is_group_item",
     "market_from_item",
     "position_from_item",
+    "rights_from_item",
 ]
 
 
@@ -59,6 +74,8 @@ class PublishedMarket:
     timezone: str
     version: int
     updated_at: datetime | None
+    # The codes the market item lists, strongest first; `spec.groups` holds those published.
+    group_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +92,9 @@ def _time(value: Any) -> datetime | None:
 
 
 # The item shapes this reader understands; anything else (a newer contract, a missing or
-# malformed version, 0) is refused rather than guessed at (docs/shared-tables.md).
-KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
+# malformed version, 0) is refused rather than guessed at (docs/shared-tables.md). Version 1
+# items (before groups, rights and binding rules) read as having none of them.
+KNOWN_SCHEMA_VERSIONS = frozenset({1, SCHEMA_VERSION})
 
 
 def _check_schema(item: Mapping[str, Any]) -> None:
@@ -90,10 +108,8 @@ def _check_schema(item: Mapping[str, Any]) -> None:
         )
 
 
-def market_from_item(item: Mapping[str, Any]) -> PublishedMarket:
-    """Return the published market of a `markets` item; raises SharedTablesError on a newer schema."""
-    _check_schema(item)
-    rules = tuple(
+def _rules_from(item: Mapping[str, Any]) -> tuple[RuleSpec, ...]:
+    return tuple(
         RuleSpec(
             id=str(rule["id"]),
             action=str(rule["action"]),
@@ -104,12 +120,32 @@ def market_from_item(item: Mapping[str, Any]) -> PublishedMarket:
             starts_at=_time(rule.get("starts_at")),
             ends_at=_time(rule.get("ends_at")),
             note=str(rule.get("note") or ""),
+            binding=bool(rule.get("binding", False)),
         )
         for rule in item.get("rules", ())
     )
+
+
+def is_group_item(item: Mapping[str, Any]) -> bool:
+    """Return whether a `markets` item is a market group's rather than a market's."""
+    return item.get("kind") == "group"
+
+
+def market_from_item(item: Mapping[str, Any], groups: Sequence[GroupSpec] = ()) -> PublishedMarket:
+    """Return the published market of a `markets` item; raises SharedTablesError on a newer schema.
+
+    `groups` are the specs of the groups the item lists (see group_from_item); a group missing
+    from them (not published yet, or retired) has no say.
+    """
+    _check_schema(item)
+    if is_group_item(item):
+        raise SharedTablesError(f"{item.get('market')!r} is a market group, not a market.")
     return PublishedMarket(
         spec=MarketSpec(
-            code=str(item["market"]), default_visibility=str(item["default_visibility"]), rules=rules
+            code=str(item["market"]),
+            default_visibility=str(item["default_visibility"]),
+            rules=_rules_from(item),
+            groups=tuple(groups),
         ),
         name=str(item.get("name", "")),
         active=bool(item.get("active", True)),
@@ -117,6 +153,34 @@ def market_from_item(item: Mapping[str, Any]) -> PublishedMarket:
         timezone=str(item.get("timezone", "UTC")),
         version=int(item["version"]),
         updated_at=_time(item.get("updated_at")),
+        group_codes=tuple(str(code) for code in item.get("groups", ())),
+    )
+
+
+def group_from_item(item: Mapping[str, Any]) -> GroupSpec | None:
+    """Return the resolver's view of a group's `markets` item, or None if the group is retired."""
+    _check_schema(item)
+    if not is_group_item(item):
+        raise SharedTablesError(f"{item.get('market')!r} is a market, not a market group.")
+    if not item.get("active", True):
+        return None
+    return GroupSpec(
+        code=str(item["market"]),
+        priority=int(item["priority"]),
+        rules=_rules_from(item),
+        name=str(item.get("name", "")),
+    )
+
+
+def rights_from_item(value: Any) -> Rights | None:
+    """Return a `content` item's rights attribute as the resolver's Rights (None: unrestricted)."""
+    if not value:
+        return None
+    return Rights(
+        allow=frozenset(value.get("allow") or ()),
+        deny=frozenset(value.get("deny") or ()),
+        starts_at=_time(value.get("starts_at")),
+        ends_at=_time(value.get("ends_at")),
     )
 
 
@@ -150,6 +214,7 @@ def candidate_with_content(candidate: Candidate, item: Mapping[str, Any] | None)
         content_type=str(item.get("content_type") or candidate.content_type),
         source=str(item.get("source") or candidate.source),
         tags=frozenset(item.get("tags", ())),
+        rights=rights_from_item(item.get("rights")),
     )
 
 
@@ -170,7 +235,8 @@ class SharedTablesReader:
         # calls, and one after another they would cost 20 round trips instead of about two.
         self.parallel_requests = max(1, parallel_requests)
         self._clock = clock
-        self._markets: dict[str, tuple[float, PublishedMarket | None]] = {}
+        # Markets by code, and groups by "group:" + code, each with its expiry.
+        self._markets: dict[str, tuple[float, PublishedMarket | GroupSpec | None]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -199,32 +265,84 @@ class SharedTablesReader:
         with self._lock:
             self._markets.clear()
 
-    def market(self, code: str) -> PublishedMarket | None:
-        """Return the published market `code` (cached a few seconds), or None if there is none.
-
-        Raises TablesUnavailable when the tables cannot be reached.
-        """
-        now = self._clock()
+    def _cached(self, code: str, now: float) -> tuple[bool, Any]:
         cached = self._markets.get(code)
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return True, cached[1]
+        return False, None
+
+    def market(self, code: str) -> PublishedMarket | None:
+        """Return the published market `code` with its groups (cached a few seconds), or None.
+
+        None when there is no such market (a group's code is no market either). Raises
+        TablesUnavailable when the tables cannot be reached.
+        """
+        now = self._clock()
+        hit, value = self._cached(code, now)
+        if hit:
+            market: PublishedMarket | None = value
+            return market
         item = self.tables.get_item("markets", (code,))
-        market = None if item is None else market_from_item(item)
+        market = None
+        if item is not None and not is_group_item(item):
+            market = market_from_item(item)
+            if market.group_codes:
+                groups = self._groups(market.group_codes, now)
+                spec = MarketSpec(
+                    code=market.spec.code,
+                    default_visibility=market.spec.default_visibility,
+                    rules=market.spec.rules,
+                    groups=groups,
+                )
+                market = PublishedMarket(
+                    spec=spec,
+                    name=market.name,
+                    active=market.active,
+                    languages=market.languages,
+                    timezone=market.timezone,
+                    version=market.version,
+                    updated_at=market.updated_at,
+                    group_codes=market.group_codes,
+                )
         with self._lock:
             self._markets[code] = (now + self.market_ttl_seconds, market)
         return market
 
-    def lookup(self, market: str, content_ids: Sequence[str]) -> tuple[dict[str, Item], dict[str, Item]]:
-        """Return (positions, content items) stored for `content_ids` in `market`, by content id.
+    def _groups(self, codes: Sequence[str], now: float) -> tuple[GroupSpec, ...]:
+        # The groups' items share the market cache (keyed "group:" + code), fetched together.
+        found: dict[str, GroupSpec | None] = {}
+        missing: list[str] = []
+        for code in codes:
+            hit, value = self._cached("group:" + code, now)
+            if hit:
+                found[code] = value
+            else:
+                missing.append(code)
+        if missing:
+            answer = self.tables.batch_get([("markets", (code,)) for code in missing])
+            with self._lock:
+                for code in missing:
+                    item = answer.get(("markets", (code,)))
+                    group = group_from_item(item) if item is not None and is_group_item(item) else None
+                    found[code] = group
+                    self._markets["group:" + code] = (now + self.market_ttl_seconds, group)
+        return tuple(group for code in codes if (group := found.get(code)) is not None)
 
-        Reads ≤ 100 keys per BatchGetItem (one request for up to 50 distinct content ids); the
-        requests of a larger page run in parallel, at most `parallel_requests` at once, each
-        retrying its own unprocessed keys with backoff.
+    def lookup(
+        self, market: str, content_ids: Sequence[str], groups: Sequence[str] = ()
+    ) -> tuple[dict[str, Item], dict[str, Item], dict[str, dict[str, Item]]]:
+        """Return (positions, content items, group positions) stored for `content_ids`.
+
+        Positions of `market` and content items by content id; group positions by group code,
+        then content id. Reads ≤ 100 keys per BatchGetItem (one request for up to 50 distinct
+        content ids of a market in no group); the requests of a larger page run in parallel, at
+        most `parallel_requests` at once, each retrying its own unprocessed keys with backoff.
         """
         keys: list[ItemKey] = []
         for content_id in dict.fromkeys(content_ids):
             keys.append(("positions", (market, content_id)))
             keys.append(("content", (content_id,)))
+            keys.extend(("positions", (group, content_id)) for group in groups)
         chunks = [
             keys[start : start + MAX_BATCH_GET_KEYS] for start in range(0, len(keys), MAX_BATCH_GET_KEYS)
         ]
@@ -234,10 +352,16 @@ class SharedTablesReader:
             answers = [self.tables.batch_get(chunk) for chunk in chunks]
         positions: dict[str, Item] = {}
         contents: dict[str, Item] = {}
+        by_group: dict[str, dict[str, Item]] = {}
         for answer in answers:
             for (table, values), item in answer.items():
-                (positions if table == "positions" else contents)[values[-1]] = item
-        return positions, contents
+                if table == "content":
+                    contents[values[0]] = item
+                elif values[0] == market:
+                    positions[values[1]] = item
+                else:
+                    by_group.setdefault(values[0], {})[values[1]] = item
+        return positions, contents, by_group
 
     def feed(
         self,
@@ -257,8 +381,20 @@ class SharedTablesReader:
         published = self.market(market)
         if published is None:
             return None
-        positions, contents = self.lookup(market, [c.content_id for c in candidates])
+        groups = [group.code for group in published.spec.groups]
+        positions, contents, by_group = self.lookup(market, [c.content_id for c in candidates], groups)
         merged = [candidate_with_content(c, contents.get(c.content_id)) for c in candidates]
         specs = {content_id: position_from_item(item) for content_id, item in positions.items()}
-        entries = resolve_feed(published.spec, merged, specs, at, include_hidden=include_hidden)
+        group_specs = {
+            group: {content_id: position_from_item(item) for content_id, item in items.items()}
+            for group, items in by_group.items()
+        }
+        entries = resolve_feed(
+            published.spec,
+            merged,
+            specs,
+            at,
+            group_positions=group_specs,
+            include_hidden=include_hidden,
+        )
         return Feed(market=published, at=at, entries=entries)

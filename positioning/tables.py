@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 # The version of the items' shape (docs/shared-tables.md); readers may refuse what they do not know.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Logical table name -> key attribute names (partition key, then sort key if any).
 KEY_ATTRIBUTES: dict[str, tuple[str, ...]] = {

@@ -45,6 +45,7 @@ from content.labels.models import (
 )
 from content.models import ContentItem
 from markets.models import Market
+from positioning.tables import SCHEMA_VERSION
 
 # --- the review queue ------------------------------------------------------------------------
 
@@ -429,7 +430,7 @@ def image_shared_items(image_ids: Iterable[int | str]) -> dict[str, dict[str, An
             "version": image.version,
             # ISO-8601 UTC with a Z, like every shared item; schema_version as the other tables.
             "updated_at": image.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
         }
     return items
 

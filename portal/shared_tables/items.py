@@ -396,6 +396,8 @@ def build_content(keys: Sequence[str]) -> dict[str, Item]:
                 "content_type": content_type,
                 "source": source,
                 "tags": [],
+                # Upstream licensing (positioning.items.rights_entry); None: no restriction.
+                "rights": None,
                 "version": int(version),
                 "updated_at": iso(updated_at),
                 "schema_version": SCHEMA_VERSION,

@@ -33,6 +33,8 @@ STAMP = "2026-12-01T00:00:00Z"
 def market_item(**extra: Any) -> dict[str, Any]:
     item: dict[str, Any] = {
         "market": "AU",
+        "kind": "market",
+        "groups": [],
         "name": "Australia",
         "languages": ["en"],
         "timezone": "Australia/Sydney",
@@ -47,6 +49,7 @@ def market_item(**extra: Any) -> dict[str, Any]:
                 "starts_at": None,
                 "ends_at": None,
                 "note": "youth protection",
+                "binding": False,
             }
         ],
         "version": 3,
@@ -82,6 +85,7 @@ def content_item(content_id: str, tags: list[str]) -> dict[str, Any]:
         "content_type": "video",
         "source": "wire",
         "tags": tags,
+        "rights": None,
         "version": 1,
         "updated_at": STAMP,
         "schema_version": SCHEMA_VERSION,
@@ -121,7 +125,7 @@ def test_the_reader_resolves_a_page_as_the_resolver_does(tables: SharedTables) -
     # And it agrees with the one resolver fed the same published state
     market = SharedTablesReader(tables).market("AU")
     assert market is not None
-    positions, contents = SharedTablesReader(tables).lookup("AU", [c.content_id for c in CANDIDATES])
+    positions, contents, _ = SharedTablesReader(tables).lookup("AU", [c.content_id for c in CANDIDATES])
     assert "c-4" in contents and "c-2" in positions
 
 
@@ -177,7 +181,7 @@ def test_resolve_feed_is_the_same_function_the_reader_uses(tables: SharedTables)
     assert market is not None
     feed = reader.feed("AU", CANDIDATES, at=AT)
     assert feed is not None
-    positions, contents = reader.lookup("AU", [c.content_id for c in CANDIDATES])
+    positions, contents, _ = reader.lookup("AU", [c.content_id for c in CANDIDATES])
     from positioning.reader import candidate_with_content, position_from_item
 
     merged = [candidate_with_content(c, contents.get(c.content_id)) for c in CANDIDATES]
@@ -258,3 +262,164 @@ def test_a_known_schema_version_is_read_also_as_a_dynamodb_decimal() -> None:
     # DynamoDB hands numbers back as Decimal
     assert market_from_item(market_item(schema_version=Decimal(SCHEMA_VERSION))).version == 3
     assert position_from_item(position_item("c-1", "hidden", schema_version=Decimal(SCHEMA_VERSION)))
+
+
+# --- Groups, rights and binding rules (schema_version 2) ----------------------------------------
+
+
+def group_item(
+    code: str, priority: int, rules: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    from positioning.items import group_item as build
+
+    item = build(
+        code=code,
+        name=code.title(),
+        priority=priority,
+        members=["AU", "NZ"],
+        active=True,
+        version=2,
+        updated_at=AT,
+        rules=rules or [],
+    )
+    item.update(extra)
+    return item
+
+
+def hunting_rule(rule_id: str, *, binding: bool) -> dict[str, Any]:
+    from positioning.items import rule_entry
+
+    return rule_entry(
+        rule_id=rule_id,
+        action="hide",
+        match_tags=["gore"],
+        match_content_types=[],
+        match_sources=[],
+        boost=0,
+        starts_at=None,
+        ends_at=None,
+        note="court order",
+        binding=binding,
+    )
+
+
+@pytest.fixture
+def grouped(tables: SharedTables) -> SharedTables:
+    # AU is in OCEANIA (priority 1) and APAC (priority 5); APAC has a binding rule; rights on c-6.
+    from positioning.items import rights_entry
+
+    tables.put_if_newer(
+        [
+            PutRequest("markets", market_item(version=5, groups=["OCEANIA", "APAC"])),
+            PutRequest("markets", group_item("OCEANIA", 1)),
+            PutRequest("markets", group_item("APAC", 5, [hunting_rule("40", binding=True)])),
+            PutRequest("markets", group_item("RETIRED", 0, active=False)),
+            # OCEANIA promotes c-1 and shows c-3 (which AU's own position hides).
+            PutRequest("positions", position_item("c-1", "promoted", boost=9, market="OCEANIA")),
+            PutRequest("positions", position_item("c-3", "shown", market="OCEANIA")),
+            PutRequest("positions", position_item("c-6", "promoted", boost=4, market="APAC")),
+            PutRequest("positions", position_item("c-1", "hidden", market="RETIRED")),
+            PutRequest("content", content_item("c-2", ["gore"])),
+            PutRequest("content", content_item("c-6", []) | {"rights": rights_entry(deny=["AU"])}),
+        ]
+    )
+    return tables
+
+
+def test_the_reader_applies_groups_rights_and_binding_rules_as_the_resolver_does(
+    grouped: SharedTables,
+) -> None:
+    # Given AU in two groups, a binding APAC rule, group positions and an item not licensed in AU
+    reader = SharedTablesReader(grouped)
+
+    # When a page is read
+    feed = reader.feed("AU", CANDIDATES, at=AT, include_hidden=True)
+
+    # Then each step decides where it should, and says so
+    assert feed is not None
+    by_id = {e.candidate.content_id: e.decision for e in feed.entries}
+    assert [g.code for g in feed.market.spec.groups] == ["OCEANIA", "APAC"]
+    assert (by_id["c-1"].state, by_id["c-1"].source, by_id["c-1"].step) == ("promoted", "OCEANIA", 3)
+    # APAC's binding rule hides c-2 although AU pins it: step 1 beats every position.
+    assert (by_id["c-2"].state, by_id["c-2"].step, by_id["c-2"].binding) == ("hidden", 1, True)
+    assert by_id["c-2"].reason == "Hidden by group APAC rule #40 (binding): tags gore (court order)"
+    # the market's own hidden position beats OCEANIA's shown one
+    assert (by_id["c-3"].state, by_id["c-3"].step) == ("hidden", 2)
+    assert (by_id["c-6"].decided_by, by_id["c-6"].reason) == ("rights", "Not licensed in AU")
+    # a retired group has no say, even when the market item still lists it
+    assert "RETIRED" not in {g.code for g in feed.market.spec.groups}
+
+    # And it is exactly the resolver over the same published state
+    positions, contents, by_group = reader.lookup(
+        "AU", [c.content_id for c in CANDIDATES], ["OCEANIA", "APAC"]
+    )
+    merged = [candidate_with_content(c, contents.get(c.content_id)) for c in CANDIDATES]
+    specs = {cid: position_from_item(item) for cid, item in positions.items()}
+    group_specs = {
+        g: {cid: position_from_item(i) for cid, i in items.items()} for g, items in by_group.items()
+    }
+    expected = resolve_feed(
+        feed.market.spec, merged, specs, AT, group_positions=group_specs, include_hidden=True
+    )
+    assert feed.entries == expected
+
+
+def test_the_groups_of_a_market_are_read_in_one_batch_and_cached(grouped: SharedTables) -> None:
+    # Given a reader counting its calls
+    counting = SlowTables(grouped, delay=0)
+    reader = SharedTablesReader(counting)  # type: ignore[arg-type]
+
+    # When the market is read twice
+    first = reader.market("AU")
+    second = reader.market("AU")
+
+    # Then its two groups came in one BatchGetItem, and the second read hit the cache
+    assert first is second and first is not None
+    assert counting.calls == 1
+
+
+def test_a_group_code_is_no_market(grouped: SharedTables) -> None:
+    assert SharedTablesReader(grouped).feed("OCEANIA", CANDIDATES, at=AT) is None
+    with pytest.raises(SharedTablesError, match="market group"):
+        market_from_item(group_item("OCEANIA", 1))
+
+
+def test_items_of_schema_version_1_still_read_as_having_no_groups_rights_or_binding() -> None:
+    # Given items written before groups existed (no kind, groups, binding or rights)
+    old = market_item(schema_version=1)
+    for key in ("kind", "groups"):
+        old.pop(key)
+    old["rules"][0].pop("binding")
+    content = content_item("c-1", ["news"]) | {"schema_version": 1}
+    content.pop("rights")
+
+    # When read, then they mean what they meant
+    market = market_from_item(old)
+    assert market.spec.groups == () and market.spec.rules[0].binding is False
+    assert candidate_with_content(Candidate("c-1"), content).rights is None
+
+
+def test_group_items_and_rights_match_their_schemas() -> None:
+    from positioning.items import rights_entry
+
+    jsonschema.validate(
+        json.loads(json.dumps(group_item("DACH", 2, [hunting_rule("7", binding=True)]))),
+        load_schema("markets"),
+    )
+    jsonschema.validate(
+        json.loads(json.dumps(position_item("c-1", "shown", market="DACH"))), load_schema("positions")
+    )
+    with_rights = content_item("c-1", []) | {"rights": rights_entry(allow=["DE", "AT"], starts_at=AT)}
+    jsonschema.validate(json.loads(json.dumps(with_rights)), load_schema("content"))
+    assert rights_entry() is None
+    # A market item naming priority, or a group item naming languages, is refused
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(json.loads(json.dumps(market_item(priority=1))), load_schema("markets"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            json.loads(json.dumps(group_item("EU", 1, languages=["en"]))), load_schema("markets")
+        )
+    # A promote rule cannot bind
+    promote = hunting_rule("8", binding=True) | {"action": "promote", "boost": 2}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(json.loads(json.dumps(market_item(rules=[promote]))), load_schema("markets"))

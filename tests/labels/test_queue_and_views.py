@@ -16,6 +16,7 @@ from content.labels.services import (
     section_create,
     section_mapping_set,
 )
+from positioning.tables import SCHEMA_VERSION
 from tests.labels.conftest import result
 
 ROLES = ["admin_user", "editor", "au_editor", "au_manager", "reviewer", "nobody"]
@@ -313,5 +314,5 @@ def test_shared_item_shape_and_query_count(
     assert set(items) == {str(i.pk) for i in images}
     assert item["labels"] == [{"name": "Glacier", "confidence": 97.0}]
     assert item["version"] == images[0].__class__.objects.get(pk=images[0].pk).version
-    assert item["updated_at"].endswith("Z") and item["schema_version"] == 1
+    assert item["updated_at"].endswith("Z") and item["schema_version"] == SCHEMA_VERSION
     assert {"sections", "moderation_labels", "blocked_markets", "content_id"} <= set(item)

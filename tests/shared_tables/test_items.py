@@ -22,7 +22,7 @@ from portal.shared_tables.items import (
     builder_for,
 )
 from positioning.reader import market_from_item
-from positioning.tables import item_size
+from positioning.tables import SCHEMA_VERSION, item_size
 from tests.factories import ContentItemFactory, TagFactory
 from tests.shared_tables.conftest import assert_schema_valid
 
@@ -79,6 +79,7 @@ def test_market_items_carry_settings_and_rules_in_one_query(
             "starts_at": None,
             "ends_at": None,
             "note": "youth review",
+            "binding": False,
         },
         {
             "id": str(promote.pk),
@@ -88,6 +89,7 @@ def test_market_items_carry_settings_and_rules_in_one_query(
             "starts_at": "2026-06-01T00:00:00Z",
             "ends_at": "2026-06-08T00:00:00Z",
             "note": "",
+            "binding": False,
         },
     ]
 
@@ -140,7 +142,7 @@ def test_position_items_are_built_in_one_query_for_many_markets(
         "reason": "Ocean",
         "version": 1,
         "updated_at": None,
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
     }
     assert (items["DE|art-1"]["slot"], items["DE|art-1"]["starts_at"]) == (2, "2026-06-01T00:00:00Z")
     assert (items["AU|art-1"]["state"], items["AU|art-1"]["version"]) == ("default", 2)
@@ -166,9 +168,10 @@ def test_content_items_carry_the_effective_tags_in_one_query(
         "content_type": "clip",
         "source": "partner",
         "tags": [],
+        "rights": None,
         "version": 1,
         "updated_at": None,
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
     }
     assert "gone" not in items
 

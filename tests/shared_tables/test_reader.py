@@ -205,11 +205,11 @@ def test_unknown_markets_newer_schemas_and_naive_times(
         [
             PutRequest(
                 "markets",
-                {"market": "ZZ", "version": 1, "default_visibility": "visible", "schema_version": 2},
+                {"market": "ZZ", "version": 1, "default_visibility": "visible", "schema_version": 3},
             )
         ]
     )
-    with pytest.raises(SharedTablesError, match="schema_version 2"):
+    with pytest.raises(SharedTablesError, match="schema_version 3"):
         reader.market("ZZ")
 
 

@@ -253,8 +253,8 @@ def _rule_entry(rule: GroupRule, rule_id: Any) -> dict[str, Any]:
         starts_at=rule.starts_at,
         ends_at=rule.ends_at,
         note=rule.note,
+        binding=rule.binding,
     )
-    entry["binding"] = bool(rule.binding)
     return entry
 
 

@@ -19,7 +19,7 @@ from markets.codes import market_code_error
 from markets.models import GroupMember, GroupRule, Market, MarketGroup
 from portal.shared_tables.keys import position_key
 from portal.shared_tables.models import OutboxKind
-from positioning.items import iso, market_item, rule_entry
+from positioning.items import group_item, iso, market_item, rule_entry
 from positioning.tables import (
     SCHEMA_VERSION,
     Item,
@@ -178,39 +178,10 @@ def _build_market_items(keys: Sequence[str]) -> dict[str, Item]:
             version=version,
             updated_at=updated_at,
             rules=rules.get(code, []),
+            groups=groups.get(code, []),
         )
-        # Until positioning.items.market_item(groups=) lands (schema_version 2).
-        item["kind"] = "market"
-        item["groups"] = groups.get(code, [])
         items[code] = item
     return items
-
-
-def group_item(
-    *,
-    code: str,
-    name: str,
-    priority: int,
-    members: Sequence[str],
-    active: bool,
-    version: int,
-    updated_at: Any,
-    rules: Sequence[dict[str, Any]],
-) -> Item:
-    """Return the `markets` item of one market group (the shape positioning.items.group_item
-    will build; this one goes when the core's lands)."""
-    return {
-        "market": code,
-        "kind": "group",
-        "name": name,
-        "priority": int(priority),
-        "members": sorted(members),
-        "active": bool(active),
-        "rules": list(rules),
-        "version": int(version),
-        "updated_at": iso(updated_at),
-        "schema_version": 2,
-    }
 
 
 def build_groups(keys: Sequence[str]) -> dict[str, Item]:
@@ -235,8 +206,8 @@ def build_groups(keys: Sequence[str]) -> dict[str, Item]:
             starts_at=rule.starts_at,
             ends_at=rule.ends_at,
             note=rule.note,
+            binding=rule.binding,
         )
-        entry["binding"] = bool(rule.binding)
         rules[rule.group_id].append(entry)
     return {
         group.code: group_item(

@@ -113,3 +113,51 @@ def test_group_items_are_built_in_few_queries(
     with django_assert_max_num_queries(2):
         positions = build_positions(["DACH|c-0", "DE|c-0", "EU|c-1"])
     assert set(positions) == {"DACH|c-0"}
+
+
+@pytest.mark.parametrize("code", ["DE", "AT", "FR"])
+def test_the_reader_decides_with_groups_exactly_like_the_portal_preview(
+    tables: SharedTables, published: list[ContentItem], code: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from content.selectors import market_preview
+    from positioning.reader import SharedTablesReader
+    from positioning.resolver import Candidate
+
+    # Given a gossip item the binding DACH rule hides, and an EU promotion that DACH's position beats in DE
+    gossip = ContentItemFactory(upstream_id="c-gossip", source="gossip")
+    group_position_set(
+        actor=None,
+        group=MarketGroup.objects.get(code="EU"),
+        item=published[0],
+        change=PositionChange(state="hidden", reason="EU embargo"),
+    )
+    group_position_set(
+        actor=None,
+        group=MarketGroup.objects.get(code="EU"),
+        item=gossip,
+        change=PositionChange(state="shown"),
+    )
+    outbox_enqueue_many(kind=OutboxKind.CONTENT, entries=[(gossip.upstream_id, gossip.version)])
+    assert drain().dead == 0
+    at = datetime.now(UTC)
+    page = [
+        Candidate(content_id=cid, content_type=ctype, source=source, tags=frozenset(tags))
+        for cid, ctype, source, tags in ContentItem.objects.order_by("-published_at", "-id").values_list(
+            "upstream_id", "content_type", "source", "upstream_tags"
+        )
+    ]
+    # When the reader resolves the page from the shared tables alone
+    feed = SharedTablesReader(tables).feed(code, page, at=at, include_hidden=True)
+    # Then it equals the portal's preview: DACH (priority 10) beats EU in DE, the binding rule beats EU's show
+    assert feed is not None
+    preview = market_preview(market=Market.objects.get(code=code), at=at, limit=100, include_hidden=True)
+    rows = [(e.candidate.content_id, e.decision) for e in feed.entries]
+    assert rows == [(e.candidate.content_id, e.decision) for e in preview]
+    decisions = dict(rows)
+    if code == "DE":
+        assert (decisions["c-0"].state, decisions["c-0"].source) == ("promoted", "DACH")
+        assert (decisions["c-gossip"].state, decisions["c-gossip"].binding) == ("hidden", True)
+    if code == "FR":
+        assert (decisions["c-0"].state, decisions["c-0"].source) == ("hidden", "EU")

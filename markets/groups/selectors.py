@@ -134,3 +134,8 @@ def group_codes_for(*, user: Any, action: Action) -> list[str]:
         if market_id is not None:
             ids.append(market_id)
     return [code for (pk, code), ids in members.items() if grants.allows_in_group(action, pk, ids)]
+
+
+def market_groups(*, market: Market) -> list[MarketGroup]:
+    """Return the groups `market` belongs to, strongest first (priority, then code); one query."""
+    return list(MarketGroup.objects.filter(member_links__market=market).order_by("priority", "code"))

@@ -171,3 +171,29 @@ def test_the_item_matrix_and_board_say_which_step_and_group_decided(
     assert "Step 3, group position · group DACH" in board
     preview = client.get("/markets/CH/preview/").content.decode()
     assert "group DACH" in preview
+
+
+def test_the_audit_log_shows_group_changes_to_those_who_see_a_member(
+    admin_user: User, dach: MarketGroup, fr: Market, items: list[ContentItem]
+) -> None:
+    group_rule_create(
+        actor=admin_user, group=dach, action="hide", match_sources=["gossip"], note="court order"
+    )
+    group_position_set(actor=admin_user, group=dach, item=items[0], change=PositionChange(state="hidden"))
+    de_editor = login(person("de-editor", Role.EDITOR, Market.objects.get(code="DE")))
+    log = de_editor.get("/audit/").content.decode()
+    assert "DE joined DACH" in log and "court order" in log
+    history = de_editor.get(f"/content/items/{items[0].upstream_id}/").content.decode()
+    assert '<span class="badge">DACH</span>' in history
+    fr_editor = login(person("fr-editor", Role.EDITOR, fr))
+    log = fr_editor.get("/audit/").content.decode()
+    assert "DE joined DACH" not in log and "court order" not in log
+
+
+def test_the_market_page_lists_its_groups(admin_user: User, dach: MarketGroup) -> None:
+    group_create(
+        actor=None, code="EU", name="European Union", priority=20, members=[Market.objects.get(code="DE")]
+    )
+    body = login(admin_user).get("/markets/DE/").content.decode()
+    assert "In groups, strongest first" in body
+    assert body.index(">DACH</a>") < body.index(">EU</a>")

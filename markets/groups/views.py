@@ -16,7 +16,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import Action, can, can_in_group, require
+from content.models import ContentItem, PositionState
 from content.selectors import group_position_list, market_preview
+from content.services import PositionChange, group_position_set
 from markets.groups.forms import GroupForm, GroupMembersForm, GroupRuleForm
 from markets.groups.selectors import group_get, group_list, group_rules
 from markets.groups.services import (
@@ -222,4 +224,25 @@ def group_rule_remove(request: HttpRequest, code: str, rule_id: int) -> HttpResp
         messages.error(request, f"{exc.message} Nothing was deleted.")
         return redirect("groups:detail", code=group.code)
     messages.success(request, f"Rule #{rule_id} deleted from {group.code}.")
+    return redirect("groups:detail", code=group.code)
+
+
+@portal_view
+@require_POST
+def group_position_reset(request: HttpRequest, code: str, item_id: int) -> HttpResponse:
+    """Return an item to the rules and defaults in every member (the group's row is kept)."""
+    group = _group_or_404(request, code, Action.EDIT_POSITIONS)
+    item = get_object_or_404(ContentItem, pk=item_id)
+    try:
+        group_position_set(
+            actor=actor_of(request),
+            group=group,
+            item=item,
+            change=PositionChange(state=PositionState.DEFAULT),
+            expected_version=whole_number(request.POST.get("version")),
+        )
+    except Conflict as exc:
+        messages.error(request, f"{exc.message} Nothing was changed.")
+        return redirect("groups:detail", code=group.code)
+    messages.success(request, f"{item.upstream_id} is back to the rules and defaults in group {group.code}.")
     return redirect("groups:detail", code=group.code)

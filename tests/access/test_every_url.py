@@ -172,6 +172,7 @@ def world(
         "markets:position_id": pin.pk,
         "groups:code": group.code,
         "groups:rule_id": group_rule.pk,
+        "groups:item_id": item.pk,
         "labels:image_id": image.pk,
         "labels:kind": "thumb",
         "labels:label_id": ImageLabel.objects.get(image=image).pk,

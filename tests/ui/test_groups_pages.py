@@ -197,3 +197,22 @@ def test_the_market_page_lists_its_groups(admin_user: User, dach: MarketGroup) -
     body = login(admin_user).get("/markets/DE/").content.decode()
     assert "In groups, strongest first" in body
     assert body.index(">DACH</a>") < body.index(">EU</a>")
+
+
+def test_an_editor_of_every_member_resets_a_group_position_others_may_not(
+    dach: MarketGroup, items: list[ContentItem]
+) -> None:
+    from content.models import GroupPosition
+
+    position = group_position_set(
+        actor=None, group=dach, item=items[0], change=PositionChange(state="hidden")
+    )
+    de_at = login(person("de-at", Role.EDITOR, *Market.objects.filter(code__in=["DE", "AT"])))
+    url = f"/groups/DACH/positions/{items[0].pk}/reset/"
+    assert de_at.post(url, {"version": position.version}).status_code == 403
+    mia = login(person("mia", Role.EDITOR, *Market.objects.filter(code__in=["DE", "AT", "CH"])))
+    assert "Reset ng-000 in DACH" in mia.get("/groups/DACH/").content.decode()
+    assert mia.post(url, {"version": 99}).status_code == 302
+    assert GroupPosition.objects.get().state == "hidden"  # a stale version changes nothing
+    assert mia.post(url, {"version": position.version}).status_code == 302
+    assert GroupPosition.objects.get().state == "default"

@@ -177,3 +177,21 @@ def test_group_positions_one_and_bulk_with_denials(dach: MarketGroup, items: lis
     )
     assert de_at.get("/api/v1/groups/DACH/positions/").status_code == 200
     assert not GroupPosition.objects.filter(state="hidden").exists()
+
+
+def test_resolve_names_the_step_and_the_group_that_decided(
+    admin_user: User, dach: MarketGroup, items: list[ContentItem]
+) -> None:
+    from content.services import PositionChange, group_position_set
+
+    group_position_set(
+        actor=None, group=dach, item=items[0], change=PositionChange(state="promoted", boost=5)
+    )
+    body = client(admin_user).get("/api/v1/markets/AT/resolve?content_id=alps-0").json()
+    assert (body["state"], body["decided_by"], body["step"], body["source"], body["binding"]) == (
+        "promoted",
+        "group_position",
+        3,
+        "DACH",
+        False,
+    )

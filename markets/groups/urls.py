@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<str:code>/settings/", views.group_settings, name="settings"),
     path("<str:code>/members/", views.group_members, name="members"),
     path("<str:code>/rules/new/", views.group_rule_new, name="rule_create"),
+    path("<str:code>/rules/<int:rule_id>/", views.group_rule_edit, name="rule_edit"),
     path("<str:code>/rules/<int:rule_id>/delete/", views.group_rule_remove, name="rule_delete"),
     path("<str:code>/positions/<int:item_id>/reset/", views.group_position_reset, name="position_reset"),
 ]

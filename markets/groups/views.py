@@ -26,12 +26,13 @@ from markets.groups.services import (
     group_members_set,
     group_rule_create,
     group_rule_delete,
+    group_rule_update,
     group_update,
 )
 from markets.models import GroupRule, MarketGroup
 from portal.bounds import whole_number
 from portal.errors import Conflict
-from portal.forms import add_service_errors
+from portal.forms import add_service_errors, utc_to_wall
 from portal.pages import actor_of, page, portal_view
 from portal.submit_once import submit_once
 
@@ -206,6 +207,54 @@ def group_rule_new(request: HttpRequest, code: str) -> HttpResponse:
         add_service_errors(form, exc)
         return page(request, "markets/groups/rule_form.html", context, status=422)
     messages.success(request, f"Rule #{rule.pk} added to {group.code}: {rule.action} {rule.match_summary}.")
+    return redirect("groups:detail", code=group.code)
+
+
+def _rule_initial(rule: GroupRule) -> dict[str, Any]:
+    return {
+        "version": rule.version,
+        "action": rule.action,
+        "boost": rule.boost or None,
+        "binding": rule.binding,
+        "match_tags": ", ".join(rule.match_tags),
+        "match_content_types": list(rule.match_content_types),
+        "match_sources": ", ".join(rule.match_sources),
+        "starts_at": utc_to_wall(rule.starts_at, "UTC"),
+        "ends_at": utc_to_wall(rule.ends_at, "UTC"),
+        "note": rule.note,
+    }
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def group_rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
+    """Change a group rule's action, binding, match, boost, window or note."""
+    group = _group_or_404(request, code, Action.EDIT_RULES)
+    rule = get_object_or_404(GroupRule.objects.select_related("group"), pk=rule_id, group=group)
+    context = {**_rights(request, group), "rule": rule}
+    if request.method == "GET":
+        context["form"] = GroupRuleForm(initial=_rule_initial(rule))
+        return page(request, "markets/groups/rule_form.html", context)
+    form = GroupRuleForm(request.POST, editing=True)
+    context["form"] = form
+    if not form.is_valid():
+        return page(request, "markets/groups/rule_form.html", context, status=422)
+    try:
+        group_rule_update(
+            actor=actor_of(request),
+            rule=rule,
+            expected_version=form.cleaned_data.get("version"),
+            **form.service_kwargs(),
+        )
+    except Conflict as exc:
+        rule.refresh_from_db()
+        context["form"] = GroupRuleForm(initial=_rule_initial(rule))
+        context["conflict"] = exc
+        return page(request, "markets/groups/rule_form.html", context, status=409)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return page(request, "markets/groups/rule_form.html", context, status=422)
+    messages.success(request, f"Rule #{rule.pk} in {group.code} saved.")
     return redirect("groups:detail", code=group.code)
 
 

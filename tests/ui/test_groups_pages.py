@@ -216,3 +216,26 @@ def test_an_editor_of_every_member_resets_a_group_position_others_may_not(
     assert GroupPosition.objects.get().state == "hidden"  # a stale version changes nothing
     assert mia.post(url, {"version": position.version}).status_code == 302
     assert GroupPosition.objects.get().state == "default"
+
+
+def test_a_group_rule_is_edited_with_its_version(dach: MarketGroup) -> None:
+    manager = person("lukas", Role.MARKET_MANAGER, *Market.objects.filter(code__in=["DE", "AT", "CH"]))
+    rule = group_rule_create(actor=None, group=dach, action="hide", match_sources=["gossip"])
+    client = login(manager)
+    assert client.get(f"/groups/DACH/rules/{rule.pk}/").status_code == 200
+    data = {
+        "action": "hide",
+        "match_sources": "gossip",
+        "binding": "on",
+        "note": "court order",
+        "version": "1",
+    }
+    assert client.post(f"/groups/DACH/rules/{rule.pk}/", data).status_code == 302
+    rule.refresh_from_db()
+    assert (rule.binding, rule.note, rule.version) == (True, "court order", 2)
+    stale = client.post(f"/groups/DACH/rules/{rule.pk}/", {**data, "note": "stale"})
+    assert stale.status_code == 409
+    de_only = login(person("de-only", Role.MARKET_MANAGER, Market.objects.get(code="DE")))
+    assert de_only.post(f"/groups/DACH/rules/{rule.pk}/", {**data, "version": "2"}).status_code == 403
+    rule.refresh_from_db()
+    assert rule.note == "court order"

@@ -40,6 +40,9 @@ class Action(StrEnum):
 MARKET_ACTIONS = frozenset(
     {Action.VIEW_MARKET, Action.EDIT_POSITIONS, Action.EDIT_RULES, Action.EDIT_MARKET_SETTINGS}
 )
+# The actions that change something in a market. An inactive market refuses them all, whoever
+# asks: it stays readable (and published, with `active: false`) until an admin reactivates it.
+MARKET_WRITE_ACTIONS = frozenset({Action.EDIT_POSITIONS, Action.EDIT_RULES, Action.EDIT_MARKET_SETTINGS})
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
@@ -80,6 +83,22 @@ class AccessDenied(PermissionDenied):
         super().__init__(f"You are not allowed to {action.value.replace('_', ' ')}{where}.")
         self.action = action
         self.market_code = market_code or group_code
+
+
+class MarketInactive(AccessDenied):
+    """Raised when anyone, the system included, would change something in an inactive market."""
+
+    def __init__(self, action: Action, market_code: str) -> None:
+        super().__init__(action, market_code)
+        self.args = (
+            f"Market {market_code} is inactive: nothing in it can be changed until an admin reactivates it.",
+        )
+
+
+def require_active(market: Market, action: Action = Action.EDIT_MARKET_SETTINGS) -> None:
+    """Raise MarketInactive when `market` is inactive (for writes the system makes without a user)."""
+    if not market.active:
+        raise MarketInactive(action, market.code)
 
 
 @dataclass
@@ -162,14 +181,26 @@ def forget_grants(user: Any) -> None:
 
 
 def can(user: Any, action: Action, market: Market | None = None) -> bool:
-    """Return whether `user` may do `action` (in `market`, for market-scoped actions)."""
+    """Return whether `user` may do `action` (in `market`, for market-scoped actions).
+
+    Nobody may change anything in an inactive market (MARKET_WRITE_ACTIONS), admins included.
+    """
+    if market is not None and action in MARKET_WRITE_ACTIONS and not market.active:
+        return False
     return grants_for(user).allows(action, market.pk if market is not None else None)
 
 
 def require(user: Any, action: Action, market: Market | None = None) -> None:
-    """Raise AccessDenied unless `user` may do `action` (in `market`)."""
-    if not can(user, action, market):
-        raise AccessDenied(action, market.code if market is not None else None)
+    """Raise AccessDenied unless `user` may do `action` (in `market`).
+
+    Raises MarketInactive (an AccessDenied that says so) when the user's role would allow a
+    change but the market is inactive.
+    """
+    if can(user, action, market):
+        return
+    if market is not None and grants_for(user).allows(action, market.pk):
+        raise MarketInactive(action, market.code)
+    raise AccessDenied(action, market.code if market is not None else None)
 
 
 def group_member_ids(group: MarketGroup) -> list[int]:
@@ -202,9 +233,13 @@ def markets_for(user: Any, action: Action = Action.VIEW_MARKET) -> QuerySet[Mark
     from markets.models import Market
 
     grants = grants_for(user)
-    if action in grants.everywhere:
-        return Market.objects.all()
-    return Market.objects.filter(pk__in=grants.market_ids(action))
+    markets = (
+        Market.objects.all()
+        if action in grants.everywhere
+        else Market.objects.filter(pk__in=grants.market_ids(action))
+    )
+    # No change can be made in an inactive market, so it is no choice for one (see `can`).
+    return markets.filter(active=True) if action in MARKET_WRITE_ACTIONS else markets
 
 
 def has_role(user: Any, role: Role) -> bool:

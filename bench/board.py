@@ -179,12 +179,17 @@ def seed() -> None:
         cur.execute(
             f"""
             INSERT INTO content_position (market_id, item_id, state, boost, slot, section, starts_at, ends_at,
-                                          reason, version, created_at, updated_at)
-            SELECT m.id, {first_id} + ((m.rn * 4999 + k * 199) % {count}),
-                   (ARRAY['hidden','promoted','shown','default'])[1 + k % 4],
-                   CASE WHEN k % 4 = 1 THEN 2 ELSE 0 END, NULL, '', NULL, NULL, 'bench', 1, now(), now()
-            FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM markets_market) m
-            CROSS JOIN generate_series(0, {POSITIONS_PER_MARKET - 1}) k
+                                          reason, version, created_at, updated_at, item_published_at)
+            SELECT p.market_id, p.item_id, p.state, p.boost, NULL, '', NULL, NULL, 'bench', 1, now(), now(),
+                   i.published_at
+            FROM (
+                SELECT m.id AS market_id, {first_id} + ((m.rn * 4999 + k * 199) % {count}) AS item_id,
+                       (ARRAY['hidden','promoted','shown','default'])[1 + k % 4] AS state,
+                       CASE WHEN k % 4 = 1 THEN 2 ELSE 0 END AS boost
+                FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM markets_market) m
+                CROSS JOIN generate_series(0, {POSITIONS_PER_MARKET - 1}) k
+            ) p
+            JOIN content_contentitem i ON i.id = p.item_id
             """
         )
         cur.execute("ANALYZE")
@@ -323,7 +328,8 @@ def measure() -> None:
         )
 
     # --- bulk change: the service (positions + audit + outbox, one transaction) vs raw rows ----
-    ids = list(ContentItem.objects.order_by("id").values_list("id", flat=True)[:BULK_ITEMS])
+    published = dict(ContentItem.objects.order_by("id").values_list("id", "published_at")[:BULK_ITEMS])
+    ids = list(published)
     service_ms: list[float] = []
     raw_ms: list[float] = []
     change = PositionChange(state="promoted", boost=3, reason="Ocean Week")
@@ -340,7 +346,14 @@ def measure() -> None:
             with transaction.atomic():
                 Position.objects.bulk_create(
                     [
-                        Position(market=m, item_id=i, state="promoted", boost=3, reason="Ocean Week")
+                        Position(
+                            market=m,
+                            item_id=i,
+                            state="promoted",
+                            boost=3,
+                            reason="Ocean Week",
+                            item_published_at=published[i],
+                        )
                         for i in ids
                     ],
                     batch_size=1000,

@@ -59,6 +59,9 @@ from portal.api.actor import api_actor
 from portal.api.etags import expected_version as expected_version_of
 from portal.api.etags import if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
+from portal.change_requests.api import deferred_response
+from portal.change_requests.serializers import ChangeRequestSerializer
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
 
 CONTENT_ID_PARAMETER = OpenApiParameter(
     "upstream_id", str, OpenApiParameter.PATH, description="The item's upstream (content) id."
@@ -213,6 +216,10 @@ _POSITION_WRITE_RESPONSES = {
     400: OpenApiResponse(description="Field errors (incoherent change, pin slot taken…); nothing written."),
     404: OpenApiResponse(description="No such market or content item."),
     412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+    202: OpenApiResponse(
+        ChangeRequestSerializer,
+        description="The market's approval policy needs approval: a change request was made instead.",
+    ),
 }
 
 
@@ -261,6 +268,7 @@ def item_ids_by_upstream_id(upstream_ids: Iterable[str]) -> dict[str, int]:
         parameters=[POSITION_CONTENT_ID_PARAMETER, if_match_parameter("position")],
         responses={
             200: PositionSerializer,
+            202: _POSITION_WRITE_RESPONSES[202],
             404: _POSITION_WRITE_RESPONSES[404],
             412: _POSITION_WRITE_RESPONSES[412],
         },
@@ -308,6 +316,18 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         version = expected_version_of(request, "position")
         payload = PositionChangeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(market, positions=1):
+            change = PositionChange(**payload.validated_data)
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=market,
+                    operations=[Operation.position(item, change, expected_version=version)],
+                    title=f"{item.upstream_id} in {market.code}: {change.state}",
+                    submit=True,
+                    via="api",
+                )
+            )
         position = position_set(
             actor=api_actor(request),
             market=market,
@@ -321,6 +341,23 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
     def destroy(self, request: Request, code: str, content_id: str) -> Response:
         market = market_or_404(request, code, Action.EDIT_POSITIONS)
         item = _item_or_404(content_id)
+        if approvals_needed(market, positions=1):
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=market,
+                    operations=[
+                        Operation.position(
+                            item,
+                            PositionChange(state=PositionState.DEFAULT),
+                            expected_version=expected_version_of(request, "position"),
+                        )
+                    ],
+                    title=f"{item.upstream_id} in {market.code}: reset",
+                    submit=True,
+                    via="api",
+                )
+            )
         position = position_reset(
             actor=api_actor(request),
             market=market,
@@ -340,6 +377,9 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         request=PositionBulkSerializer,
         responses={
             200: PositionBulkResultSerializer,
+            202: OpenApiResponse(
+                PositionBulkResultSerializer, description="Every market needed approval: see change_requests."
+            ),
             400: OpenApiResponse(
                 description="Field errors (too many ids, unknown markets…); nothing written."
             ),
@@ -354,23 +394,54 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         content_ids: list[str] = list(dict.fromkeys(data.pop("content_ids")))
         markets: list[Market] = data.pop("markets", None) or [market]
         item_ids = item_ids_by_upstream_id(content_ids)
-        result = positions_bulk_set(
-            actor=api_actor(request),
-            markets=markets,
-            item_ids=[item_ids[cid] for cid in content_ids if cid in item_ids],
-            change=PositionChange(**data),
-            via="api",
-        )
+        change = PositionChange(**data)
+        ids = [item_ids[cid] for cid in content_ids if cid in item_ids]
+        deferred = [m for m in markets if approvals_needed(m, positions=len(ids), bulk=True)]
+        actor = api_actor(request)
+        requests = [
+            changes_defer(
+                actor=actor,
+                market=m,
+                operations=_bulk_operations(ids, change),
+                title=f"Bulk {change.state} of {len(ids)} items in {m.code}",
+                submit=True,
+                via="api",
+            )
+            for m in deferred
+            if ids
+        ]
+        direct = [m for m in markets if m not in deferred]
+        result = positions_bulk_set(actor=actor, markets=direct, item_ids=ids, change=change, via="api")
         refused = [
             {"market": r.market_code, "content_id": r.content_id, "reason": r.reason, "count": r.count}
             for r in result.refused
         ]
         refused += _refusals_for_unknown(cid for cid in content_ids if cid not in item_ids)
+        body = {
+            "changed": result.changed,
+            "unchanged": result.unchanged,
+            "refused": refused,
+        }
+        if requests:
+            body["change_requests"] = [cr.pk for cr in requests]
+        # Everything waits for approval: accepted, not done.
+        accepted = bool(requests) and not direct
         return Response(
-            PositionBulkResultSerializer(
-                {"changed": result.changed, "unchanged": result.unchanged, "refused": refused}
-            ).data
+            PositionBulkResultSerializer(body).data,
+            status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK,
         )
+
+
+def _bulk_operations(item_ids: list[int], change: PositionChange) -> list[Operation]:
+    """One operation per item; a bulk pin takes consecutive slots, as positions_bulk_set does."""
+    items = ContentItem.objects.in_bulk(item_ids)
+    ops = []
+    for offset, item_id in enumerate(item_ids):
+        one = change
+        if change.slot is not None:
+            one = PositionChange(**{**change.values(), "slot": change.slot + offset})
+        ops.append(Operation.position(items[item_id], one))
+    return ops
 
 
 # --- group positions -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from content.models import ContentItem, ItemTag, Position, PositionState, Tag
 from content.selectors import ItemState, item_states
@@ -34,8 +34,8 @@ PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 # Rows of the sort order a title search scans before widening (see _fetch).
 SEARCH_WINDOWS = (20_000, 200_000)
-# Up to this many items in one state of one market are filtered by id (see board_queryset).
-STATE_IDS_CAP = 5_000
+# The annotation a market-state filter sorts by: the position's copy of published_at.
+POSITION_SORT_KEY = "position_published_at"
 # Bulk "all matching the filter" and the on-demand count stop here.
 MATCH_CAP = 10_000
 # "none" = no override in window; the others are position states in window.
@@ -83,6 +83,14 @@ class BoardFilter:
         )
 
 
+def sort_key_field(board: BoardFilter) -> str:
+    """Return the field the board's pages are keyed and ordered by under `board`'s filters."""
+    key_field = SORTS[board.sort][0]
+    if key_field == "published_at" and board.market is not None and board.state not in ("", "none"):
+        return POSITION_SORT_KEY
+    return key_field
+
+
 def _in_window(at: datetime, prefix: str = "") -> Q:
     return (Q(**{f"{prefix}starts_at__isnull": True}) | Q(**{f"{prefix}starts_at__lte": at})) & (
         Q(**{f"{prefix}ends_at__isnull": True}) | Q(**{f"{prefix}ends_at__gt": at})
@@ -109,19 +117,18 @@ def board_queryset(board: BoardFilter, *, at: datetime) -> QuerySet[ContentItem]
     if board.published_to:
         qs = qs.filter(published_at__lt=board.published_to)
     if board.market is not None and board.state:
-        current = Position.objects.filter(market=board.market).filter(_in_window(at))
         if board.state == "none":
+            current = Position.objects.filter(market=board.market).filter(_in_window(at))
             qs = qs.filter(~Exists(current.filter(item=OuterRef("pk")).exclude(state=PositionState.DEFAULT)))
         else:
-            # A market's overrides of one state are usually few: fetching their item ids first
-            # (one index scan) lets the page be a primary-key lookup plus a small sort, where the
-            # planner's semi-join starts parallel workers for a few hundred rows.
-            matching = current.filter(state=board.state)
-            ids = list(matching.values_list("item_id", flat=True)[: STATE_IDS_CAP + 1])
-            if len(ids) <= STATE_IDS_CAP:
-                qs = qs.filter(pk__in=ids)
-            else:
-                qs = qs.filter(Exists(matching.filter(item=OuterRef("pk"))))
+            # One join to the market's position (one row per item and market, so no duplicates),
+            # all conditions in one filter() so they share it; the sort key is read from the
+            # position too, so that position_state_recent_idx (market, state, recency) serves the
+            # filter and the order together: a page reads its rows in order and stops.
+            in_state = Q(positions__market=board.market, positions__state=board.state)
+            qs = qs.filter(in_state & _in_window(at, "positions__")).annotate(
+                **{POSITION_SORT_KEY: F("positions__item_published_at")}
+            )
     return qs
 
 
@@ -228,16 +235,24 @@ def board_page(
     after: str = "",
     before: str = "",
     windows: Sequence[int] = (),
+    key_field: str = "",
 ) -> BoardPage:
     """Return the page after (or before) a cursor, tags prefetched: two queries (more when
     `windows` asks for a windowed scan, see _fetch).
 
-    Raises BadCursor on a cursor this board did not issue.
+    `key_field` overrides the sort's field with an annotation of `queryset` holding the same
+    values (see sort_key_field); the cursors stay those of the sort. Raises BadCursor on a
+    cursor this board did not issue.
     """
-    key_field, desc = SORTS[sort]
+    sort_field, desc = SORTS[sort]
+    base = ContentItem.objects.all()
+    if key_field and key_field != sort_field:
+        # The annotated key already walks a bounded index range: no windowed scan, whose base
+        # (the whole table) would not know the annotation.
+        windows, base = (), queryset
+    key_field = key_field or sort_field
     order = (f"-{key_field}", "-pk") if desc else (key_field, "pk")
     reverse_order = (key_field, "pk") if desc else (f"-{key_field}", "-pk")
-    base = ContentItem.objects.all()
     if before:
         value, pk = decode_cursor(sort, before)
         past = _beyond(key_field, value, pk, forward_is_desc=not desc)

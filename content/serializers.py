@@ -203,6 +203,12 @@ class PositionBulkResultSerializer(serializers.Serializer[Any]):
     changed = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     refused = RefusalSerializer(many=True)
+    change_requests = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Change requests made for the markets whose approval policy this change needs "
+        "(only when there are any; 202 when every market needed one).",
+    )
 
 
 # --- group positions -------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from content.board import (
     capped_count,
     estimated_total,
     matching_ids,
+    sort_key_field,
 )
 from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
 from content.models import ContentItem, ContentType, Position
@@ -55,6 +56,8 @@ from markets.models import Market
 from markets.selectors import market_get, market_list
 from markets.vocabulary import known_tags
 from portal.audit.selectors import item_history
+from portal.change_requests.pages import deferred
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
 from portal.pages import actor_of, is_htmx, page, portal_view
@@ -102,10 +105,11 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
             after=request.GET.get("after", ""),
             before=request.GET.get("before", ""),
             windows=SEARCH_WINDOWS if board.query.strip() else (),
+            key_field=sort_key_field(board),
         )
     except BadCursor:
         messages.warning(request, "That page link is no longer valid; showing the first page.")
-        result = board_page(queryset, sort=board.sort, size=board.page_size)
+        result = board_page(queryset, sort=board.sort, size=board.page_size, key_field=sort_key_field(board))
     if market is not None:
         board_resolve(result, market=market, at=at)
     filter_params = params.copy()
@@ -288,8 +292,19 @@ def bulk(request: HttpRequest) -> HttpResponse:
         )
     total = BulkResult()
     batches: list[str] = []
+    deferred_requests: list[Any] = []
     with transaction.atomic():
         for change, group in by_change.items():
+            # Markets whose policy asks for approval of this change get a change request instead.
+            direct = [m for m in group if not approvals_needed(m, positions=len(item_ids), bulk=True)]
+            for market in group:
+                if market not in direct and can(user, Action.EDIT_POSITIONS, market):
+                    deferred_requests.append(_bulk_request(request, market, item_ids, change))
+                elif market not in direct:
+                    direct.append(market)  # the service refuses it, and the summary says so
+            if not direct:
+                continue
+            group = direct
             part = positions_bulk_set(
                 actor=actor_of(request), markets=group, item_ids=item_ids, change=change
             )
@@ -318,6 +333,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
             if part.batch:
                 batches.append(part.batch)
     context["audit_query"] = urlencode([("batch", b) for b in batches])
+    context["deferred_requests"] = deferred_requests
     context.update(
         {
             "result": total,
@@ -332,6 +348,24 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if total.changed:
         response["HX-Trigger"] = "board-changed"
     return response
+
+
+def _bulk_request(request: HttpRequest, market: Market, item_ids: list[int], change: PositionChange) -> Any:
+    """Put a bulk change to `market` into the user's draft change request there (a bulk pin takes
+    consecutive slots, as the direct bulk write would)."""
+    items = ContentItem.objects.in_bulk(item_ids)
+    operations = []
+    slot = change.slot
+    for item_id in item_ids:
+        item = items.get(item_id)
+        if item is None:
+            continue
+        one = change
+        if change.slot is not None and slot is not None:
+            one = PositionChange(**{**change.values(), "slot": slot})
+            slot += 1
+        operations.append(Operation.position(item, one))
+    return changes_defer(actor=actor_of(request), market=market, operations=operations)
 
 
 # --- the item page ---------------------------------------------------------------------------
@@ -442,6 +476,15 @@ def position_edit(request: HttpRequest, upstream_id: str, market_code: str) -> H
     form = PositionForm(request.POST, market=market, position=position)
     if not form.is_valid() or form.change is None:
         return _position_form(request, item, market, form, status=422)
+    if approvals_needed(market, positions=1):
+        try:
+            cr = changes_defer(
+                actor=actor_of(request), market=market, operations=[Operation.position(item, form.change)]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return _position_form(request, item, market, form, status=422)
+        return deferred(request, cr, f"The change to {item.upstream_id}")
     try:
         saved = position_set(
             actor=actor_of(request),
@@ -479,6 +522,7 @@ def _position_form(
         "form": form,
         "conflict": conflict,
         "conflict_fields": _conflict_changes(conflict) if conflict else [],
+        "needs_approval": approvals_needed(market, positions=1),
     }
     return page(
         request, "content/position_form.html", context, fragment="content/_position_form.html", status=status

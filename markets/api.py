@@ -6,12 +6,14 @@ not exist answers 404, one the caller may not act on answers 403.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,16 +27,28 @@ from markets.models import Market, Rule
 from markets.selectors import market_get, market_list
 from markets.serializers import (
     DecisionSerializer,
+    MarketCreateSerializer,
     MarketSerializer,
     MarketUpdateSerializer,
     ResolveQuerySerializer,
     RuleSerializer,
     RuleWriteSerializer,
 )
-from markets.services import market_update, rule_create, rule_delete, rule_update
+from markets.services import (
+    market_activate,
+    market_create,
+    market_deactivate,
+    market_update,
+    rule_create,
+    rule_delete,
+    rule_update,
+)
 from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
+from portal.change_requests.api import deferred_response
+from portal.change_requests.serializers import ChangeRequestSerializer
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
 
 # --- shared by the markets and content APIs ---------------------------------------------------
 
@@ -68,8 +82,33 @@ class RuleCursorPagination(DefaultCursorPagination):
 # --- markets ---------------------------------------------------------------------------------
 
 
+_STATUS_CHANGE: dict[str, Any] = {
+    "parameters": [MARKET_CODE_PARAMETER, if_match_parameter("market")],
+    "request": None,
+    "responses": {
+        200: MarketSerializer,
+        403: OpenApiResponse(description="Only admins deactivate or reactivate a market."),
+        412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+    },
+}
+
+
 @extend_schema_view(
     list=extend_schema(summary="List the markets you may view"),
+    create=extend_schema(
+        summary="Create a market or partner edition (admins)",
+        description=(
+            "The market starts active. With `copy_rules_from`, every rule of that market is copied "
+            "as a new rule of this one (new ids, version 1, audited as `rule.copy`), and the "
+            "languages, time zone and default visibility left out are taken from it."
+        ),
+        request=MarketCreateSerializer,
+        responses={
+            201: MarketSerializer,
+            400: OpenApiResponse(description="Field errors (bad or taken code, time zone, languages…)."),
+            403: OpenApiResponse(description="Only admins create markets."),
+        },
+    ),
     retrieve=extend_schema(
         summary="Read a market's settings",
         parameters=[MARKET_CODE_PARAMETER],
@@ -81,6 +120,10 @@ class RuleCursorPagination(DefaultCursorPagination):
         request=MarketUpdateSerializer,
         responses={
             200: MarketSerializer,
+            202: OpenApiResponse(
+                ChangeRequestSerializer,
+                description="The market's approval policy needs approval: a change request was made instead.",
+            ),
             400: OpenApiResponse(description="Field errors; nothing changed."),
             412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
         },
@@ -104,6 +147,49 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
+    def create(self, request: Request) -> Response:
+        # Refused before the body is read: only admins create markets.
+        require(request.user, Action.MANAGE_MARKETS)
+        payload = MarketCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        source = None
+        if source_code := data.pop("copy_rules_from", None):
+            try:
+                source = market_get(user=request.user, code=source_code)
+            except Market.DoesNotExist:
+                raise ValidationError({"copy_rules_from": [f"There is no market {source_code!r}."]}) from None
+        market = market_create(actor=api_actor(request), copy_rules_from=source, via="api", **data)
+        response = Response(MarketSerializer(market).data, status=status.HTTP_201_CREATED)
+        response["Location"] = f"{request.path}{market.code}/"
+        return with_etag(response, "market", market.version)
+
+    @extend_schema(
+        summary="Deactivate a market (admins)",
+        description=(
+            "Publishes the market item with `active: false`; rules and positions stay. Every change "
+            "in an inactive market is refused with 403 until it is reactivated."
+        ),
+        **_STATUS_CHANGE,
+    )
+    def deactivate(self, request: Request, code: str) -> Response:
+        return self._status(request, code, activate=False)
+
+    @extend_schema(summary="Reactivate a market (admins)", **_STATUS_CHANGE)
+    def activate(self, request: Request, code: str) -> Response:
+        return self._status(request, code, activate=True)
+
+    def _status(self, request: Request, code: str, *, activate: bool) -> Response:
+        market = market_or_404(request, code)
+        service = market_activate if activate else market_deactivate
+        market = service(
+            actor=api_actor(request),
+            market=market,
+            expected_version=expected_version(request, "market"),
+            via="api",
+        )
+        return with_etag(Response(MarketSerializer(market).data), "market", market.version)
+
     def retrieve(self, request: Request, code: str) -> Response:
         market = market_or_404(request, code)
         return with_etag(Response(MarketSerializer(market).data), "market", market.version)
@@ -113,6 +199,18 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
         version = expected_version(request, "market")
         payload = MarketUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(market, settings=True):
+            op = Operation.settings(expected_version=version, **payload.validated_data)
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=market,
+                    operations=[op],
+                    title=f"Settings of {market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         market = market_update(
             actor=api_actor(request),
             market=market,
@@ -125,9 +223,14 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
 
 # --- rules -----------------------------------------------------------------------------------
 
+_DEFERRED = OpenApiResponse(
+    ChangeRequestSerializer,
+    description="The market's approval policy needs approval: a change request was made instead.",
+)
 _RULE_WRITE_RESPONSES = {
     400: OpenApiResponse(description="Field errors (unknown tags or types, reversed window…)."),
     412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
+    202: _DEFERRED,
 }
 
 
@@ -136,7 +239,7 @@ _RULE_WRITE_RESPONSES = {
     create=extend_schema(
         summary="Add a rule to a market",
         request=RuleWriteSerializer,
-        responses={201: RuleSerializer, 400: _RULE_WRITE_RESPONSES[400]},
+        responses={201: RuleSerializer, 202: _DEFERRED, 400: _RULE_WRITE_RESPONSES[400]},
     ),
     retrieve=extend_schema(summary="Read a rule", description='ETag: `"rule-<version>"`.'),
     update=extend_schema(
@@ -154,7 +257,7 @@ _RULE_WRITE_RESPONSES = {
     destroy=extend_schema(
         summary="Delete a rule",
         parameters=[if_match_parameter("rule")],
-        responses={204: None, 412: _RULE_WRITE_RESPONSES[412]},
+        responses={204: None, 202: _DEFERRED, 412: _RULE_WRITE_RESPONSES[412]},
     ),
 )
 @extend_schema(parameters=[MARKET_CODE_PARAMETER])
@@ -187,6 +290,17 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
         market = market_or_404(request, code, Action.EDIT_RULES)
         payload = RuleWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(market, rules=True):
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=market,
+                    operations=[Operation.rule_create(**payload.validated_data)],
+                    title=f"New {payload.validated_data['action']} rule in {market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule = rule_create(actor=api_actor(request), market=market, via="api", **payload.validated_data)
         return self._render(rule, status.HTTP_201_CREATED)
 
@@ -204,6 +318,18 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
         version = expected_version(request, "rule")
         payload = RuleWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
+        if approvals_needed(rule.market, rules=True):
+            op = Operation.rule_update(rule, expected_version=version, **payload.validated_data)
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=rule.market,
+                    operations=[op],
+                    title=f"Change to rule #{rule.pk} in {rule.market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule = rule_update(
             actor=api_actor(request),
             rule=rule,
@@ -215,6 +341,18 @@ class RuleViewSet(viewsets.GenericViewSet[Rule]):
 
     def destroy(self, request: Request, code: str, pk: int) -> Response:
         rule = self._rule(pk, Action.EDIT_RULES)
+        if approvals_needed(rule.market, rules=True):
+            op = Operation.rule_delete(rule, expected_version=expected_version(request, "rule"))
+            return deferred_response(
+                changes_defer(
+                    actor=api_actor(request),
+                    market=rule.market,
+                    operations=[op],
+                    title=f"Delete rule #{rule.pk} in {rule.market.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         rule_delete(
             actor=api_actor(request),
             rule=rule,

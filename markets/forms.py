@@ -20,7 +20,6 @@ class MarketSettingsForm(VersionedForm):
     )
     timezone = forms.ChoiceField(help_text="Windows and times on this market's pages use this zone.")
     default_visibility = forms.ChoiceField(choices=Visibility.choices, widget=forms.RadioSelect)
-    active = forms.BooleanField(required=False, help_text="Inactive markets are not served.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -28,6 +27,51 @@ class MarketSettingsForm(VersionedForm):
 
     def clean_languages(self) -> list[str]:
         return split_list(self.cleaned_data["languages"])
+
+
+class MarketCreateForm(forms.Form):
+    """A new market or partner edition; admins only (markets.services.market_create checks)."""
+
+    code = forms.CharField(
+        max_length=32,
+        help_text="A country's ISO 3166-1 alpha-2 code (DE), or a partner edition: the country, a "
+        "hyphen and the partner's name in capitals (DE-TELEKOM). It cannot be changed later.",
+    )
+    name = forms.CharField(max_length=120)
+    copy_rules_from = forms.ChoiceField(
+        required=False,
+        label="Copy rules from",
+        help_text="Every rule of that market becomes a new rule of this one; its languages and "
+        "time zone fill the fields left blank.",
+    )
+    languages = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Language tags, comma-separated, e.g. de, en. Blank: those of the market copied.",
+    )
+    timezone = forms.ChoiceField(
+        required=False, help_text="Blank: the copied market's time zone, or UTC when none is copied."
+    )
+    default_visibility = forms.ChoiceField(
+        choices=Visibility.choices,
+        widget=forms.RadioSelect,
+        initial=Visibility.VISIBLE,
+        help_text="Opt-in suits a partner edition: it shows only what is shown, promoted or pinned.",
+    )
+
+    def __init__(self, *args: Any, market_codes: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["copy_rules_from"].choices = [("", "Start with no rules"), *market_codes]  # type: ignore[attr-defined]
+        self.fields["timezone"].choices = [  # type: ignore[attr-defined]
+            ("", "Same as the copied market (else UTC)"),
+            *((z, z) for z in timezone_names()),
+        ]
+
+    def clean_code(self) -> str:
+        return str(self.cleaned_data["code"]).strip().upper()
+
+    def clean_languages(self) -> list[str] | None:
+        return split_list(self.cleaned_data.get("languages") or "") or None
 
 
 class RuleForm(VersionedForm):

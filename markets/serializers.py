@@ -36,6 +36,28 @@ class MarketSerializer(serializers.ModelSerializer[Market]):
         read_only_fields = fields
 
 
+class MarketCreateSerializer(StrictFieldsMixin, serializers.Serializer[Market]):
+    """A new market or partner edition (admins only); it starts active.
+
+    `copy_rules_from` copies every rule of that market as new rules of this one; the languages,
+    time zone and default visibility left out are then taken from it too.
+    """
+
+    code = StrictCharField(
+        max_length=32,
+        help_text="ISO 3166-1 alpha-2 (`DE`) or a partner edition: country, hyphen, partner (`DE-TELEKOM`).",
+    )
+    name = StrictCharField(max_length=120)
+    languages = serializers.ListField(
+        child=StrictCharField(max_length=35), allow_empty=False, max_length=LANGUAGES_MAX, required=False
+    )
+    timezone = StrictCharField(max_length=64, required=False, help_text="IANA name, e.g. `Europe/Berlin`.")
+    default_visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    copy_rules_from = StrictCharField(
+        max_length=32, required=False, help_text="The code of the market whose rules (and settings) to copy."
+    )
+
+
 class MarketUpdateSerializer(StrictFieldsMixin, serializers.Serializer[Market]):
     """The settings a PATCH may change; only the keys sent are changed."""
 
@@ -45,7 +67,16 @@ class MarketUpdateSerializer(StrictFieldsMixin, serializers.Serializer[Market]):
     )
     timezone = StrictCharField(max_length=64, required=False)
     default_visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
-    active = serializers.BooleanField(required=False)
+    active = serializers.BooleanField(
+        required=False,
+        help_text="Not changed here: admins POST to the market's `deactivate/` or `activate/`.",
+    )
+
+    def validate_active(self, value: bool) -> bool:
+        raise serializers.ValidationError(
+            "A market is deactivated or reactivated with POST /api/v1/markets/{code}/deactivate/ "
+            "or /activate/ (admins only)."
+        )
 
 
 # --- rules -----------------------------------------------------------------------------------

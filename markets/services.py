@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from accounts.access import Action, require
+from accounts.access import Action, require, require_active
 from accounts.models import User
 from markets.models import GroupRule, Market, Rule, RuleAction, Visibility
 from markets.vocabulary import ContentType, known_tags
-from portal.audit.services import AuditRecord, audit_record, snapshot
+from portal.audit.services import AuditRecord, audit_bulk, audit_record, snapshot
 from portal.errors import Conflict
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue
@@ -66,46 +66,196 @@ def _check_version(kind: str, stored: int, expected: int | None, current: dict[s
         )
 
 
+def _market_code_errors(code: str) -> dict[str, list[str]]:
+    """Field errors for a new market's code: malformed, or taken by another market."""
+    # Seam for market groups (branch `groups`): a market code may never equal a group code;
+    # that check joins this one.
+    if Market.objects.filter(code=code).exists():
+        return {"code": [f"There is already a market {code}: choose another code."]}
+    return {}
+
+
 def market_create(
     *,
     actor: User | None,
     code: str,
     name: str,
-    languages: Sequence[str],
-    timezone: str = "UTC",
-    default_visibility: str = Visibility.VISIBLE,
-    active: bool = True,
+    languages: Sequence[str] | None = None,
+    timezone: str | None = None,
+    default_visibility: str | None = None,
+    copy_rules_from: Market | None = None,
     via: str = "portal",
 ) -> Market:
-    """Create a market. Raises AccessDenied unless `actor` manages markets; ValidationError."""
+    """Create a market or partner edition (active), optionally starting from another market.
+
+    With `copy_rules_from`, every rule of that market is copied as a new rule of the new one (new
+    ids, version 1, audited as `rule.copy` naming the source rule), and the languages, time zone
+    and default visibility not given are taken from it too. Raises AccessDenied unless `actor` is
+    an admin (manages markets); ValidationError with field errors on a bad or taken code, bad
+    languages or time zone, or a market item that would pass DynamoDB's 400 KB.
+    """
     if actor is not None:
         require(actor, Action.MANAGE_MARKETS)
+    source = copy_rules_from
+    if languages is None:
+        languages = list(source.languages) if source is not None else []
+    if timezone is None:
+        timezone = source.timezone if source is not None else "UTC"
+    if default_visibility is None:
+        default_visibility = source.default_visibility if source is not None else Visibility.VISIBLE
     market = Market(
         code=code.strip().upper(),
         name=name.strip(),
         languages=_distinct(languages),
-        timezone=timezone,
+        timezone=timezone.strip(),
         default_visibility=default_visibility,
-        active=active,
+        active=True,
     )
-    market.full_clean()
+    errors = _market_code_errors(market.code)
+    if not market.languages:
+        # The model would only say "This field cannot be blank."
+        errors["languages"] = ["List at least one language, e.g. de or en."]
+    try:
+        market.full_clean(exclude=list(errors), validate_unique=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
     _check_item_size(market)
+    try:
+        with transaction.atomic():
+            market.save()
+            copied = _copy_rules(actor=actor, source=source, market=market, via=via) if source else 0
+            # Seam for market groups (branch `groups`): copying also places the new market in the
+            # source's groups (and a `groups` argument in more), here in the same transaction.
+            after = snapshot(market, MARKET_FIELDS)
+            if source is not None:
+                after["copied_from"] = {"market": source.code, "rules": copied}
+            audit_record(
+                actor=actor,
+                record=AuditRecord(
+                    action="market.create",
+                    object_type="market",
+                    object_id=market.code,
+                    object_repr=str(market),
+                    market_code=market.code,
+                    after=after,
+                ),
+                via=via,
+            )
+            outbox_enqueue(kind=OutboxKind.MARKET, key=market.code, version=market.version)
+    except IntegrityError:
+        # Another request created the same code between the check above and this insert.
+        raise ValidationError(
+            {"code": [f"There is already a market {market.code}: choose another code."]}
+        ) from None
+    return market
+
+
+def _copy_rules(*, actor: User | None, source: Market, market: Market, via: str) -> int:
+    """Copy every rule of `source` into the new `market` (one audit batch); return how many.
+
+    Raises ValidationError when the copied rules would not fit the market's 400 KB item.
+    """
+    originals = list(Rule.objects.filter(market=source).order_by("id"))
+    if not originals:
+        return 0
+    copies = [
+        Rule(
+            market=market,
+            action=rule.action,
+            boost=rule.boost,
+            match_tags=list(rule.match_tags),
+            match_content_types=list(rule.match_content_types),
+            match_sources=list(rule.match_sources),
+            starts_at=rule.starts_at,
+            ends_at=rule.ends_at,
+            note=rule.note,
+            author=actor,
+        )
+        for rule in originals
+    ]
+    # SQLite ≥ 3.35 and PostgreSQL return the new ids from one multi-row insert.
+    Rule.objects.bulk_create(copies)
+    _check_item_size(market)
+    audit_bulk(
+        actor=actor,
+        records=[
+            AuditRecord(
+                action="rule.copy",
+                object_type="rule",
+                object_id=str(copy.pk),
+                object_repr=f"{market.code}: {copy.action} {copy.match_summary} "
+                f"(copy of {source.code} #{rule.pk})",
+                market_code=market.code,
+                after={
+                    **snapshot(copy, RULE_FIELDS),
+                    "copied_from": {"market": source.code, "rule": rule.pk},
+                },
+            )
+            for copy, rule in zip(copies, originals, strict=True)
+        ],
+        via=via,
+    )
+    return len(copies)
+
+
+def _market_active_set(
+    *, actor: User | None, market: Market, active: bool, expected_version: int | None, via: str
+) -> Market:
+    if actor is not None:
+        require(actor, Action.MANAGE_MARKETS)
     with transaction.atomic():
-        market.save()
+        locked = _lock_market(market)
+        before = snapshot(locked, MARKET_FIELDS)
+        _check_version("market", locked.version, expected_version, before)
+        if locked.active == active:
+            return locked
+        locked.active = active
+        locked.save(update_fields=["active", "updated_at"])
+        _bump_market(locked)
         audit_record(
             actor=actor,
             record=AuditRecord(
-                action="market.create",
+                action="market.activate" if active else "market.deactivate",
                 object_type="market",
-                object_id=market.code,
-                object_repr=str(market),
-                market_code=market.code,
-                after=snapshot(market, MARKET_FIELDS),
+                object_id=locked.code,
+                object_repr=str(locked),
+                market_code=locked.code,
+                before=before,
+                after=snapshot(locked, MARKET_FIELDS),
             ),
             via=via,
         )
-        outbox_enqueue(kind=OutboxKind.MARKET, key=market.code, version=market.version)
-    return market
+    market.refresh_from_db()
+    return locked
+
+
+def market_deactivate(
+    *, actor: User | None, market: Market, expected_version: int | None = None, via: str = "portal"
+) -> Market:
+    """Deactivate a market: its item is republished with `active: false`; rules and positions stay.
+
+    From then on every change in the market is refused (MarketInactive) until it is reactivated.
+    Deactivating an inactive market changes nothing. Raises AccessDenied unless `actor` is an
+    admin; Conflict when `expected_version` is stale.
+    """
+    return _market_active_set(
+        actor=actor, market=market, active=False, expected_version=expected_version, via=via
+    )
+
+
+def market_activate(
+    *, actor: User | None, market: Market, expected_version: int | None = None, via: str = "portal"
+) -> Market:
+    """Reactivate a market: its item is republished with `active: true` and changes are allowed again.
+
+    Raises AccessDenied unless `actor` is an admin; Conflict when `expected_version` is stale.
+    """
+    return _market_active_set(
+        actor=actor, market=market, active=True, expected_version=expected_version, via=via
+    )
 
 
 def market_update(
@@ -116,27 +266,28 @@ def market_update(
     languages: Sequence[str] = _UNSET,
     timezone: str = _UNSET,
     default_visibility: str = _UNSET,
-    active: bool = _UNSET,
     expected_version: int | None = None,
     via: str = "portal",
 ) -> Market:
-    """Change a market's settings (only the arguments given).
+    """Change a market's settings (only the arguments given); admins (de)activate markets with
+    market_deactivate and market_activate.
 
-    Raises AccessDenied unless `actor` may edit the market's settings; ValidationError on bad
-    values; Conflict when `expected_version` is stale.
+    Raises AccessDenied unless `actor` may edit the market's settings; MarketInactive when the
+    market is inactive; ValidationError on bad values; Conflict when `expected_version` is stale.
     """
     if actor is not None:
         require(actor, Action.EDIT_MARKET_SETTINGS, market)
+    require_active(market, Action.EDIT_MARKET_SETTINGS)
     changes = {
         "name": name,
         "languages": _distinct(languages) if languages is not _UNSET else _UNSET,
         "timezone": timezone,
         "default_visibility": default_visibility,
-        "active": active,
     }
     changes = {k: v for k, v in changes.items() if v is not _UNSET}
     with transaction.atomic():
         locked = _lock_market(market)
+        require_active(locked, Action.EDIT_MARKET_SETTINGS)
         before = snapshot(locked, MARKET_FIELDS)
         _check_version("market", locked.version, expected_version, before)
         for field, value in changes.items():
@@ -262,6 +413,7 @@ def rule_create(
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, market)
+    require_active(market, Action.EDIT_RULES)
     rule = Rule(
         market=market,
         action=action,
@@ -277,6 +429,7 @@ def rule_create(
     _validate_rule(rule)
     with transaction.atomic():
         locked = _lock_market(market)
+        require_active(locked, Action.EDIT_RULES)
         rule.market = locked
         rule.save()
         _bump_market(locked)
@@ -298,11 +451,13 @@ def rule_update(
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, rule.market)
+    require_active(rule.market, Action.EDIT_RULES)
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ValidationError({field: "This field cannot be changed." for field in unknown})
     with transaction.atomic():
         locked_market = _lock_market(rule.market)
+        require_active(locked_market, Action.EDIT_RULES)
         current = Rule.objects.select_for_update().get(pk=rule.pk)
         current.market = locked_market
         before = snapshot(current, RULE_FIELDS)
@@ -335,8 +490,10 @@ def rule_delete(
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, rule.market)
+    require_active(rule.market, Action.EDIT_RULES)
     with transaction.atomic():
         locked_market = _lock_market(rule.market)
+        require_active(locked_market, Action.EDIT_RULES)
         current = Rule.objects.select_for_update().get(pk=rule.pk)
         current.market = locked_market
         before = snapshot(current, RULE_FIELDS)

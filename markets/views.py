@@ -1,4 +1,5 @@
-"""Market pages: list, overview (rules and pinned slots), settings, rule editor, preview.
+"""Market pages: list, new market, (de)activation, overview (rules and pinned slots), settings,
+rule editor, preview.
 
 Every view checks the user's right in that market through accounts.access before anything else.
 """
@@ -18,12 +19,22 @@ from accounts.access import Action, can, grants_for, require
 from content.models import Position
 from content.selectors import market_dashboard_counts, market_pins, market_preview, preview_rows
 from content.services.pins import pins_reorder
-from markets.forms import MarketSettingsForm, PreviewForm, RuleForm
+from markets.forms import MarketCreateForm, MarketSettingsForm, PreviewForm, RuleForm
 from markets.groups.selectors import market_groups
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list, market_rules
-from markets.services import market_update, rule_create, rule_delete, rule_update
+from markets.services import (
+    market_activate,
+    market_create,
+    market_deactivate,
+    market_update,
+    rule_create,
+    rule_delete,
+    rule_update,
+)
 from portal.bounds import whole_number
+from portal.change_requests.pages import deferred
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall, wall_to_utc
 from portal.pages import actor_of, is_htmx, page, portal_view
@@ -39,7 +50,90 @@ def market_index(request: HttpRequest) -> HttpResponse:
     markets = list(market_list(user=user))
     sees_all = Action.VIEW_MARKET in grants_for(user).everywhere
     counts = market_dashboard_counts(markets=markets, at=timezone.now(), all_markets=sees_all)
-    return page(request, "markets/list.html", {"counts": counts})
+    manage = can(user, Action.MANAGE_MARKETS)
+    return page(request, "markets/list.html", {"counts": counts, "manage": manage})
+
+
+# --- new markets and (de)activation (admins) -----------------------------------------------------
+
+
+def _copy_initial(request: HttpRequest) -> dict[str, Any]:
+    """The form's start when the admin came from "Copy…" on a market: its rules and settings."""
+    code = (request.GET.get("copy") or "").strip()
+    if not code or "\x00" in code:
+        return {"default_visibility": "visible"}
+    try:
+        source = market_get(user=request.user, code=code)
+    except Market.DoesNotExist:
+        return {"default_visibility": "visible"}
+    return {
+        "copy_rules_from": source.code,
+        "languages": ", ".join(source.languages),
+        "timezone": source.timezone,
+        "default_visibility": source.default_visibility,
+    }
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+@submit_once
+def market_new(request: HttpRequest) -> HttpResponse:
+    """Create a market or partner edition, empty or starting from another market's rules."""
+    require(request.user, Action.MANAGE_MARKETS)
+    choices = [(m.code, f"{m.code} — {m.name}") for m in market_list(user=request.user)]
+    if request.method == "GET":
+        form = MarketCreateForm(initial=_copy_initial(request), market_codes=choices)
+        return page(request, "markets/new.html", {"form": form})
+    form = MarketCreateForm(request.POST, market_codes=choices)
+    if not form.is_valid():
+        return page(request, "markets/new.html", {"form": form}, status=422)
+    data = form.cleaned_data
+    source = market_get(user=request.user, code=data["copy_rules_from"]) if data["copy_rules_from"] else None
+    try:
+        market = market_create(
+            actor=actor_of(request),
+            code=data["code"],
+            name=data["name"],
+            languages=data["languages"],
+            timezone=data["timezone"] or None,
+            default_visibility=data["default_visibility"],
+            copy_rules_from=source,
+        )
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return page(request, "markets/new.html", {"form": form}, status=422)
+    copied = f", with {market.rules.count()} rule(s) copied from {source.code}" if source else ""
+    messages.success(
+        request,
+        f"{market.code} created{copied}. Grant people a role in it on their user's page "
+        "(Django admin › Users) before they can see it.",
+    )
+    return redirect("markets:detail", code=market.code)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def market_status(request: HttpRequest, code: str, change: str) -> HttpResponse:
+    """Confirm (GET) and make (POST) a market's deactivation or reactivation; admins only."""
+    market = market_get(user=request.user, code=code)
+    require(request.user, Action.MANAGE_MARKETS)
+    activate = change == "activate"
+    if request.method == "GET":
+        return page(request, "markets/status.html", {**_rights(request, market), "activate": activate})
+    version = whole_number(request.POST.get("version"))
+    if version is None:
+        messages.error(
+            request, "Reload the page and try again: the form did not say which version it changes."
+        )
+        return redirect("markets:detail", code=market.code)
+    service = market_activate if activate else market_deactivate
+    try:
+        service(actor=actor_of(request), market=market, expected_version=version)
+    except Conflict as exc:
+        messages.error(request, f"{exc.message} Nothing was changed.")
+        return redirect("markets:detail", code=market.code)
+    messages.success(request, f"{market.code} {'reactivated' if activate else 'deactivated'}.")
+    return redirect("markets:detail", code=market.code)
 
 
 def _rights(request: HttpRequest, market: Market) -> dict[str, Any]:
@@ -49,6 +143,7 @@ def _rights(request: HttpRequest, market: Market) -> dict[str, Any]:
         "can_edit_rules": can(user, Action.EDIT_RULES, market),
         "can_edit_settings": can(user, Action.EDIT_MARKET_SETTINGS, market),
         "can_edit_positions": can(user, Action.EDIT_POSITIONS, market),
+        "can_manage_markets": can(user, Action.MANAGE_MARKETS),
     }
 
 
@@ -80,7 +175,6 @@ def _settings_initial(market: Market) -> dict[str, Any]:
         "languages": ", ".join(market.languages),
         "timezone": market.timezone,
         "default_visibility": market.default_visibility,
-        "active": market.active,
     }
 
 
@@ -98,7 +192,11 @@ def _changed_fields(submitted: dict[str, Any], current: dict[str, Any]) -> list[
 def market_settings(request: HttpRequest, code: str) -> HttpResponse:
     """Edit a market's name, languages, time zone, default visibility and active flag."""
     market = market_get(user=request.user, code=code, action=Action.EDIT_MARKET_SETTINGS)
-    context: dict[str, Any] = {"market": market}
+    context: dict[str, Any] = {
+        "market": market,
+        "can_manage_markets": can(request.user, Action.MANAGE_MARKETS),
+        "needs_approval": approvals_needed(market, settings=True),
+    }
     if request.method == "GET":
         context["form"] = MarketSettingsForm(initial=_settings_initial(market))
         return page(request, "markets/settings.html", context)
@@ -107,6 +205,16 @@ def market_settings(request: HttpRequest, code: str) -> HttpResponse:
     if not form.is_valid():
         return page(request, "markets/settings.html", context, status=422)
     data = form.cleaned_data
+    if approvals_needed(market, settings=True):
+        values = {k: data[k] for k in ("name", "languages", "timezone", "default_visibility", "active")}
+        try:
+            cr = changes_defer(
+                actor=actor_of(request), market=market, operations=[Operation.settings(**values)]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return page(request, "markets/settings.html", context, status=422)
+        return deferred(request, cr, "This settings change")
     try:
         market_update(
             actor=actor_of(request),
@@ -115,7 +223,6 @@ def market_settings(request: HttpRequest, code: str) -> HttpResponse:
             languages=data["languages"],
             timezone=data["timezone"],
             default_visibility=data["default_visibility"],
-            active=data["active"],
             expected_version=data["version"],
         )
     except Conflict as exc:
@@ -152,7 +259,13 @@ def _rule_page(
     request: HttpRequest, market: Market, form: RuleForm, rule: Rule | None, **extra: Any
 ) -> HttpResponse:
     status = extra.pop("status", 200)
-    context = {**_rights(request, market), "form": form, "rule": rule, **extra}
+    context = {
+        **_rights(request, market),
+        "form": form,
+        "rule": rule,
+        "needs_approval": approvals_needed(market, rules=True),
+        **extra,
+    }
     return page(request, "markets/rule_form.html", context, status=status)
 
 
@@ -168,6 +281,17 @@ def rule_new(request: HttpRequest, code: str) -> HttpResponse:
     form = RuleForm(request.POST, timezone=market.timezone)
     if not form.is_valid():
         return _rule_page(request, market, form, None, status=422)
+    if approvals_needed(market, rules=True):
+        try:
+            cr = changes_defer(
+                actor=actor_of(request),
+                market=market,
+                operations=[Operation.rule_create(**form.service_kwargs())],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return _rule_page(request, market, form, None, status=422)
+        return deferred(request, cr, "This new rule")
     try:
         rule = rule_create(actor=actor_of(request), market=market, **form.service_kwargs())
     except ValidationError as exc:
@@ -189,6 +313,17 @@ def rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
     form = RuleForm(request.POST, timezone=market.timezone, editing=True)
     if not form.is_valid():
         return _rule_page(request, market, form, rule, status=422)
+    if approvals_needed(market, rules=True):
+        try:
+            cr = changes_defer(
+                actor=actor_of(request),
+                market=market,
+                operations=[Operation.rule_update(rule, **form.service_kwargs())],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return _rule_page(request, market, form, rule, status=422)
+        return deferred(request, cr, f"This change to rule #{rule.pk}")
     try:
         rule = rule_update(
             actor=actor_of(request),
@@ -233,6 +368,9 @@ def rule_remove(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
             request, "Reload the rule and try again: the form did not say which version it deletes."
         )
         return redirect("markets:rule_edit", code=market.code, rule_id=rule.pk)
+    if approvals_needed(market, rules=True):
+        cr = changes_defer(actor=actor_of(request), market=market, operations=[Operation.rule_delete(rule)])
+        return deferred(request, cr, f"Deleting rule #{rule.pk}")
     try:
         rule_delete(actor=actor_of(request), rule=rule, expected_version=version)
     except Conflict as exc:
@@ -254,6 +392,13 @@ def pin_move(request: HttpRequest, code: str, position_id: int) -> HttpResponse:
     version = whole_number(request.POST.get("version"))
     direction = request.POST.get("direction", "")
     status = 200
+    if approvals_needed(market, positions=2):
+        messages.error(
+            request,
+            f"Position changes in {market.code} need approval: change the pins from the items' pages, "
+            "which turns them into a change request.",
+        )
+        return redirect("markets:detail", code=market.code)
     try:
         moved = pins_reorder(
             actor=actor_of(request),

@@ -4,6 +4,7 @@ app_label stays `portal`, and so do the table names: moving a model between modu
 """
 
 from portal.audit.models import AuditEntry
+from portal.change_requests.models import Approval, ApprovalPolicy, ChangeOperation, ChangeRequest, Comment
 from portal.idempotency import IdempotencyRecord
 from portal.notifications.models import (
     Notification,
@@ -15,6 +16,11 @@ from portal.notifications.models import (
 from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
 
 __all__ = [
+    "Approval",
+    "ApprovalPolicy",
+    "ChangeOperation",
+    "ChangeRequest",
+    "Comment",
     "AuditEntry",
     "IdempotencyRecord",
     "Notification",

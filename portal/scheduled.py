@@ -36,10 +36,14 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     # Notifications (docs/notifications.md): detect and deliver; the daily digest.
     "notifications_run": ("notifications", "run"),
     "notifications_digest": ("notifications", "digest"),
+    # Partner traffic from API Gateway's access logs, from where the last import stopped.
+    "partner_traffic_import": ("partners_traffic", "import-due"),
     # Retention of partner traffic rollups (docs/partners.md, "Traffic"), primary region only.
     "partner_traffic_prune": ("partners_traffic", "prune"),
     # Leavers: SSO users the provider has not confirmed for 30 days lose access and their tokens.
     "sso_deactivate_stale": ("sso", "deactivate-stale", "--days", "30"),
+    # Change requests (docs/change-requests.md): approved requests apply at their time, once.
+    "change_requests_apply_due": ("change_requests", "apply-due"),
 }
 
 
@@ -109,6 +113,11 @@ def notifications_digest(event: dict[str, Any], context: Any) -> str:
     return _run("notifications_digest")
 
 
+def partner_traffic_import(event: dict[str, Any], context: Any) -> str:
+    """Import partner traffic from the access logs since the last import (`partners_traffic import-due`)."""
+    return _run("partner_traffic_import")
+
+
 def partner_traffic_prune(event: dict[str, Any], context: Any) -> str:
     """Apply partner traffic retention: minutes 14 days, hours 400 (`manage.py partners_traffic prune`)."""
     return _run("partner_traffic_prune")
@@ -117,3 +126,8 @@ def partner_traffic_prune(event: dict[str, Any], context: Any) -> str:
 def sso_deactivate_stale(event: dict[str, Any], context: Any) -> str:
     """Deactivate SSO users unconfirmed for 30 days (`manage.py sso deactivate-stale --days 30`)."""
     return _run("sso_deactivate_stale")
+
+
+def change_requests_apply_due(event: dict[str, Any], context: Any) -> str:
+    """Apply approved change requests whose time has come (`manage.py change_requests apply-due`)."""
+    return _run("change_requests_apply_due")

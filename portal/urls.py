@@ -49,6 +49,7 @@ urlpatterns = [
     path("labels/", include("content.labels.urls")),
     path("feed/", include("portal.shared_tables.feed_urls")),
     path("notifications/", include("portal.notifications.urls")),
+    path("requests/", include("portal.change_requests.urls")),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(**_signed_in), name="api-schema"),
     path(

@@ -13,6 +13,7 @@ from accounts.access import Action, can, grants_for, markets_for
 from accounts.models import Role
 from content.selectors import market_dashboard_counts
 from portal.audit.selectors import audit_recent
+from portal.change_requests.selectors import my_open_requests, waiting_for_review
 from portal.pages import actor_of, forbidden, not_found, portal_view
 
 
@@ -51,6 +52,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "roles": sorted(Role(r).label for r in grants.roles),
         "publishing": publishing,
         "can_board": can(user, Action.VIEW_CONTENT),
+        "review_queue": waiting_for_review(user=user, limit=10),
+        "my_requests": my_open_requests(user=user, limit=10),
     }
     return render(request, "portal/dashboard.html", context)
 

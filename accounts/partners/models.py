@@ -22,6 +22,7 @@ __all__ = [
     "QuotaTopUp",
     "SyncState",
     "TrafficHour",
+    "TrafficImportCursor",
     "TrafficMinute",
     "TrafficSample",
     "UsagePlan",
@@ -204,4 +205,9 @@ class QuotaTopUp(GatewaySynced):
 
 
 # The traffic area's models live in their sub-package; imported here so Django registers them.
-from accounts.partners.traffic.models import TrafficHour, TrafficMinute, TrafficSample  # noqa: E402
+from accounts.partners.traffic.models import (  # noqa: E402
+    TrafficHour,
+    TrafficImportCursor,
+    TrafficMinute,
+    TrafficSample,
+)

@@ -33,6 +33,7 @@ from accounts.partners.forms import (
 )
 from accounts.partners.gateway import GatewayError
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp
+from accounts.partners.traffic import selectors as traffic_selectors
 from accounts.sso.reauth import reauth_required
 from portal.bounds import whole_number
 from portal.pages import actor_of, is_htmx, portal_view, safe_next
@@ -104,7 +105,11 @@ def partner_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "partners/partner_detail.html",
-        {"partner": partner, "rows": _rows(keys)},
+        {
+            "partner": partner,
+            "rows": _rows(keys),
+            "traffic": traffic_selectors.traffic_partner_summary(user=request.user, keys=keys),
+        },
     )
 
 

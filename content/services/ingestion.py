@@ -9,12 +9,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.access import Action, require
 from accounts.models import User
-from content.models import ContentItem, Tag
+from content.models import ContentItem, Position, Tag
 from content.services.base import BATCH_SIZE, EARLIEST_PUBLISHED, MAX_UPSERT_ROWS
 from content.services.tags import _effective_tag_ids, _write_item_tags
 from markets.codes import language_error
@@ -124,6 +125,7 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
         )
         to_create: list[ContentItem] = []
         to_update: list[ContentItem] = []
+        republished: list[int] = []
         audits: list[AuditRecord] = []
         for upstream_id, (row, slugs) in normalised.items():
             values: dict[str, Any] = {f: getattr(row, f) for f in _ITEM_FIELDS}
@@ -152,6 +154,8 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
                 setattr(item, k, v)
             if set(changed) & set(_PUBLISHED_FIELDS):
                 item.version += 1
+            if "published_at" in changed:
+                republished.append(item.pk)
             # bulk_update does not apply auto_now: the row (and the shared `content` item built
             # from it) must say when it last changed, with its new version.
             item.updated_at = now
@@ -171,6 +175,13 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
         if to_update:
             ContentItem.objects.bulk_update(
                 to_update, [*_ITEM_FIELDS, "upstream_tags", "version", "updated_at"], batch_size=BATCH_SIZE
+            )
+        for start in range(0, len(republished), BATCH_SIZE):
+            # Positions carry their item's published_at for the board's index (Position model).
+            Position.objects.filter(item_id__in=republished[start : start + BATCH_SIZE]).update(
+                item_published_at=Subquery(
+                    ContentItem.objects.filter(pk=OuterRef("item_id")).values("published_at")[:1]
+                )
             )
         touched_ids = set(result.created) | set(result.updated)
         if touched_ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.access import Action, require
+from accounts.access import Action, require, require_active
 from accounts.models import User
 from content.models import Position, PositionState
 from content.services.positions import PositionChange, position_set
@@ -51,6 +51,7 @@ def pins_reorder(
     """
     if actor is not None:
         require(actor, Action.EDIT_POSITIONS, market)
+    require_active(market, Action.EDIT_POSITIONS)
     if direction not in ("up", "down"):
         raise ValidationError({"direction": "Move up or down."})
     with transaction.atomic():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from accounts.access import Action, can, require
+from accounts.access import Action, can, require, require_active
 from accounts.models import User
 from content.models import ContentItem, Position, PositionState
 from content.services.base import BATCH_SIZE, POSITION_FIELDS
@@ -135,8 +135,12 @@ def _windows_overlap(
     return not (b_end is not None and a_start is not None and b_end <= a_start)
 
 
-def _lock_rows(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Position]:
+def _lock_rows(
+    pairs: Iterable[tuple[int, int]], published: Mapping[int, datetime]
+) -> dict[tuple[int, int], Position]:
     """Lock the position rows of (market id, item id) pairs and return them by pair.
+
+    `published` gives each item's published_at, which a new row carries (Position.item_published_at).
 
     Writers lock what they change, not the market: two editors of different items in one market
     never wait for each other. A pair with no row gets a placeholder first (state default,
@@ -152,7 +156,13 @@ def _lock_rows(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Positi
         market_ids = sorted({market_id for _, market_id in chunk})
         Position.objects.bulk_create(
             [
-                Position(market_id=market_id, item_id=item_id, state=PositionState.DEFAULT, version=0)
+                Position(
+                    market_id=market_id,
+                    item_id=item_id,
+                    state=PositionState.DEFAULT,
+                    version=0,
+                    item_published_at=published[item_id],
+                )
                 for item_id, market_id in chunk
             ],
             batch_size=BATCH_SIZE,
@@ -215,12 +225,13 @@ def position_set(
     """
     if actor is not None:
         require(actor, Action.EDIT_POSITIONS, market)
+    require_active(market, Action.EDIT_POSITIONS)
     change.validate()
     values = change.values()
     with transaction.atomic():
         if values["state"] == PositionState.PINNED:
             _lock_pin_slots([market.pk], slot=values["slot"])
-        locked = _lock_rows([(market.pk, item.pk)])[(market.pk, item.pk)]
+        locked = _lock_rows([(market.pk, item.pk)], {item.pk: item.published_at})[(market.pk, item.pk)]
         # A placeholder (version 0) is no position yet.
         current = locked if locked.version else None
         stored_version = current.version if current else 0
@@ -306,8 +317,9 @@ def positions_bulk_set(
 ) -> BulkResult:
     """Apply one change to many items in many markets, in one transaction.
 
-    Markets the actor may not edit are refused as a whole; a bulk pin gives the selected items
-    consecutive slots from `change.slot`, and items whose slot is taken are refused. Raises
+    Markets the actor may not edit, and inactive ones, are refused as a whole; a bulk pin gives
+    the selected items consecutive slots from `change.slot`, and items whose slot is taken are
+    refused. Raises
     ValidationError when the change itself is incoherent.
     """
     change.validate()
@@ -315,7 +327,16 @@ def positions_bulk_set(
     item_ids = list(dict.fromkeys(item_ids))
     allowed: list[Market] = []
     for market in markets:
-        if actor is None or can(actor, Action.EDIT_POSITIONS, market):
+        if not market.active:
+            result.refused.append(
+                Refusal(
+                    market_code=market.code,
+                    reason=f"{market.code} is inactive: nothing in it can be changed until an admin "
+                    "reactivates it.",
+                    count=len(item_ids),
+                )
+            )
+        elif actor is None or can(actor, Action.EDIT_POSITIONS, market):
             allowed.append(market)
         else:
             result.refused.append(
@@ -328,10 +349,12 @@ def positions_bulk_set(
     if not allowed or not item_ids:
         return result
     base = change.values()
-    items = {
-        pk: upstream
-        for pk, upstream in ContentItem.objects.filter(pk__in=item_ids).values_list("pk", "upstream_id")
-    }
+    items: dict[int, str] = {}
+    published: dict[int, datetime] = {}
+    for pk, upstream, published_at in ContentItem.objects.filter(pk__in=item_ids).values_list(
+        "pk", "upstream_id", "published_at"
+    ):
+        items[pk], published[pk] = upstream, published_at
     ordered_ids = [pk for pk in item_ids if pk in items]
     last_slot = (change.slot or 0) + len(ordered_ids) - 1
     if change.state == PositionState.PINNED and last_slot > MAX_SLOT:
@@ -345,7 +368,7 @@ def positions_bulk_set(
     with transaction.atomic():
         if change.state == PositionState.PINNED:
             _lock_pin_slots([m.pk for m in allowed])
-        locked = _lock_rows([(m.pk, item_id) for m in allowed for item_id in ordered_ids])
+        locked = _lock_rows([(m.pk, item_id) for m in allowed for item_id in ordered_ids], published)
         # Placeholders (version 0) are no position yet.
         existing = {pair: row for pair, row in locked.items() if row.version}
         pins_by_market: dict[int, list[Position]] = defaultdict(list)
@@ -384,6 +407,7 @@ def positions_bulk_set(
                     item_id=item_id,
                     version=(current.version if current else 0) + 1,
                     author=actor,
+                    item_published_at=published[item_id],
                     **values,
                 )
                 if change.state == PositionState.PINNED:

@@ -29,5 +29,6 @@ urlpatterns = [
     path("", include("content.labels.api_urls")),
     path("", include("portal.shared_tables.api_urls")),
     path("", include("portal.notifications.api_urls")),
+    path("", include("portal.change_requests.api_urls")),
     re_path(r"^(?P<unmatched>.*)$", api_not_found),
 ]

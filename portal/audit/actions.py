@@ -26,7 +26,10 @@ class AuditAction(StrEnum):
     # Markets and rules
     MARKET_CREATE = "market.create"
     MARKET_UPDATE = "market.update"
+    MARKET_DEACTIVATE = "market.deactivate"
+    MARKET_ACTIVATE = "market.activate"
     RULE_CREATE = "rule.create"
+    RULE_COPY = "rule.copy"
     RULE_UPDATE = "rule.update"
     RULE_DELETE = "rule.delete"
     # Market groups, their members and rules (group positions are position.set/reset)
@@ -75,6 +78,19 @@ class AuditAction(StrEnum):
     PARTNER_KEY_REVOKED = "partner_key.revoked"
     PARTNER_KEY_EXPIRE = "partner_key.expire"
     PARTNER_KEY_TOP_UP = "partner_key.top_up"
+    # Change requests and approval policies
+    APPROVAL_POLICY_UPDATE = "approval_policy.update"
+    CHANGE_REQUEST_CREATE = "change_request.create"
+    CHANGE_REQUEST_UPDATE = "change_request.update"
+    CHANGE_REQUEST_SUBMIT = "change_request.submit"
+    CHANGE_REQUEST_APPROVE = "change_request.approve"
+    CHANGE_REQUEST_APPROVED = "change_request.approved"
+    CHANGE_REQUEST_REJECT = "change_request.reject"
+    CHANGE_REQUEST_WITHDRAW = "change_request.withdraw"
+    CHANGE_REQUEST_REFRESH = "change_request.refresh"
+    CHANGE_REQUEST_COMMENT = "change_request.comment"
+    CHANGE_REQUEST_APPLY = "change_request.apply"
+    CHANGE_REQUEST_FAIL = "change_request.fail"
     # Publishing
     PUBLISHING_RETRY = "publishing.retry"
     # Notifications

@@ -20,6 +20,8 @@ from django.urls import reverse
 from accounts.partners.gateway.quota import period_bounds
 from accounts.partners.models import KeyStatus, PartnerApiKey, QuotaTopUp, SyncState, UsagePlan
 from accounts.partners.selectors import EXPIRY_WARNING, expiring_keys, quota_alerts
+from accounts.partners.traffic.aggregation import ALL_METHODS
+from accounts.partners.traffic.selectors import TrafficAlerts, traffic_alerts
 from content.labels.models import ImageLabel, LabelStatus
 from content.labels.selectors import failed_jobs, review_queue
 from content.models import Position, PositionState
@@ -98,6 +100,103 @@ def key_expiries(now: datetime) -> Iterator[Occurrence]:
             severity=Severity.CRITICAL,
             partner_id=key.partner_id,
             data={"key_id": key.pk, "expires_at": key.expires_at.isoformat()},
+        )
+
+
+def _traffic_alerts(now: datetime) -> TrafficAlerts:
+    return traffic_alerts(
+        now=now,
+        throttled_percent=settings.NOTIFICATIONS_TRAFFIC_THROTTLED_PERCENT,
+        min_minutes=settings.NOTIFICATIONS_TRAFFIC_MIN_MINUTES,
+        burst_percent=settings.NOTIFICATIONS_TRAFFIC_BURST_PERCENT,
+        jump_factor=settings.NOTIFICATIONS_TRAFFIC_JUMP_FACTOR,
+        jump_min_requests=settings.NOTIFICATIONS_TRAFFIC_JUMP_MIN_REQUESTS,
+    )
+
+
+def partner_traffic(now: datetime) -> Iterator[Occurrence]:
+    """Partner traffic of the last hour (one read for the three kinds): throttled, bursts, jumps."""
+    alerts = _traffic_alerts(now)
+    yield from _throttled(alerts, now)
+    yield from _bursts(alerts, now)
+    yield from _jumps(alerts)
+
+
+def _throttled(alerts: TrafficAlerts, now: datetime) -> Iterator[Occurrence]:
+    """A key was throttled in more than X % of its active minutes: once a key and UTC day."""
+    for alert in alerts.throttled:
+        key = alert.key
+        yield Occurrence(
+            kind=EventKind.TRAFFIC_THROTTLED,
+            key=f"traffic_throttled:{key.pk}:{now:%Y-%m-%d}",
+            title=(
+                f"{key.partner.name}'s key {key.name} was throttled in {alert.percent:.0f} % of its minutes"
+            ),
+            body=(
+                f"In the last hour {alert.throttled:,} requests were refused as throttled (429), in "
+                f"{alert.throttled_minutes} of {alert.minutes} active minutes, on plan {key.plan.name} "
+                f"({key.plan.rate_limit.normalize():f}/s, burst {key.plan.burst_limit}). See the plan's Fit."
+            ),
+            link=reverse("partners:key-traffic", args=[key.pk]),
+            partner_id=key.partner_id,
+            data={
+                "key_id": key.pk,
+                "minutes": alert.minutes,
+                "throttled_minutes": alert.throttled_minutes,
+                "throttled": alert.throttled,
+            },
+        )
+
+
+def _bursts(alerts: TrafficAlerts, now: datetime) -> Iterator[Occurrence]:
+    """A burst (all methods, or a throttled method) came near its limit: once a key, method and UTC day."""
+    for alert in alerts.bursts:
+        key = alert.key
+        what = "all methods" if alert.method == ALL_METHODS else alert.method
+        yield Occurrence(
+            kind=EventKind.TRAFFIC_BURST,
+            key=f"traffic_burst:{key.pk}:{alert.method}:{now:%Y-%m-%d}"[:200],
+            title=f"{key.partner.name}'s key {key.name} burst to {alert.burst} of {alert.limit} ({what})",
+            body=(
+                f"At {alert.minute:%Y-%m-%d %H:%M} UTC the key made {alert.burst} requests in one second "
+                f"({what}); the limit is {alert.limit}. Beyond it API Gateway answers 429."
+            ),
+            link=reverse("partners:key-traffic", args=[key.pk]),
+            partner_id=key.partner_id,
+            data={
+                "key_id": key.pk,
+                "method": alert.method,
+                "minute": alert.minute.isoformat(),
+                "burst": alert.burst,
+                "limit": alert.limit,
+            },
+        )
+
+
+def _jumps(alerts: TrafficAlerts) -> Iterator[Occurrence]:
+    """A key's last hour was far above its mean hour of the week before: once a key and UTC day."""
+    for alert in alerts.jumps:
+        key = alert.key
+        yield Occurrence(
+            kind=EventKind.TRAFFIC_JUMP,
+            key=f"traffic_jump:{key.pk}:{alert.hour:%Y-%m-%d}",
+            title=(
+                f"{key.partner.name}'s key {key.name} made {alert.requests:,} requests in an hour, "
+                f"{alert.factor:.1f} × its usual"
+            ),
+            body=(
+                f"{alert.hour:%Y-%m-%d %H}:00–{alert.hour:%H}:59 UTC: {alert.requests:,} requests; the "
+                f"week before it averaged {alert.weekly_mean:,.0f} an hour."
+            ),
+            link=reverse("partners:key-traffic", args=[key.pk]),
+            severity=Severity.INFO,
+            partner_id=key.partner_id,
+            data={
+                "key_id": key.pk,
+                "hour": alert.hour.isoformat(),
+                "requests": alert.requests,
+                "weekly_mean": round(alert.weekly_mean, 1),
+            },
         )
 
 
@@ -280,6 +379,7 @@ DETECTORS: tuple[Callable[[datetime], Iterator[Occurrence]], ...] = (
     quota_crossings,
     key_expiries,
     gateway_sync_failures,
+    partner_traffic,
     publishing_dead_letters,
     outbox_backlog,
     label_queue,

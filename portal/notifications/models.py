@@ -20,6 +20,14 @@ class EventKind(models.TextChoices):
     LABEL_QUEUE = "label_queue", "Label review queue is long or old"
     LABEL_JOBS = "label_jobs_failed", "Labelling jobs failed"
     WINDOW_ENDING = "window_ending", "Positions end within 24 hours"
+    REQUEST_SUBMITTED = "request_submitted", "Change request waiting for my review"
+    REQUEST_APPROVED = "request_approved", "My change request was approved"
+    REQUEST_REJECTED = "request_rejected", "My change request was rejected"
+    REQUEST_APPLIED = "request_applied", "A change request was applied"
+    REQUEST_FAILED = "request_failed", "A change request failed to apply"
+    TRAFFIC_THROTTLED = "traffic_throttled", "Partner key throttled in many of its minutes"
+    TRAFFIC_BURST = "traffic_burst", "Partner key's burst near its limit"
+    TRAFFIC_JUMP = "traffic_jump", "Partner key's traffic jumped against its past week"
 
 
 class Channel(models.TextChoices):

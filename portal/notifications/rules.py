@@ -17,11 +17,20 @@ KIND_ACTION: dict[str, Action] = {
     EventKind.KEY_EXPIRING: Action.MANAGE_PARTNERS,
     EventKind.KEY_EXPIRED: Action.MANAGE_PARTNERS,
     EventKind.GATEWAY_SYNC: Action.MANAGE_PARTNERS,
+    EventKind.TRAFFIC_THROTTLED: Action.MANAGE_PARTNERS,
+    EventKind.TRAFFIC_BURST: Action.MANAGE_PARTNERS,
+    EventKind.TRAFFIC_JUMP: Action.MANAGE_PARTNERS,
     EventKind.OUTBOX_BACKLOG: Action.MANAGE_MARKETS,
     EventKind.LABEL_QUEUE: Action.REVIEW_LABELS,
     EventKind.LABEL_JOBS: Action.REVIEW_LABELS,
     # Market-scoped: the people who may see the market (its editors and managers, admins).
     EventKind.WINDOW_ENDING: Action.VIEW_MARKET,
+    # Change requests: sent to named people (reviewers, the author), and only if they see the market.
+    EventKind.REQUEST_SUBMITTED: Action.VIEW_MARKET,
+    EventKind.REQUEST_APPROVED: Action.VIEW_MARKET,
+    EventKind.REQUEST_REJECTED: Action.VIEW_MARKET,
+    EventKind.REQUEST_APPLIED: Action.VIEW_MARKET,
+    EventKind.REQUEST_FAILED: Action.VIEW_MARKET,
 }
 # The channels when neither the user nor an admin's role default says otherwise.
 BUILT_IN: dict[str, bool] = {Channel.INBOX: True, Channel.EMAIL: False, Channel.DIGEST: False}

@@ -168,6 +168,7 @@ SPECTACULAR_SETTINGS = {
         "GroupPositionStateEnum": "content.serializers.GROUP_POSITION_STATES",
         "ImageStatusEnum": "content.labels.models.ImageStatus",
         "QuotaPeriodEnum": "accounts.partners.models.QuotaPeriod",
+        "ChangeOperationKindEnum": "portal.change_requests.models.OperationKind",
     },
 }
 
@@ -354,6 +355,15 @@ NOTIFICATIONS_SITE_URL = env.str("NOTIFICATIONS_SITE_URL", "").rstrip("/")
 NOTIFICATIONS_OUTBOX_BACKLOG_MINUTES = env.int("NOTIFICATIONS_OUTBOX_BACKLOG_MINUTES", 15)
 NOTIFICATIONS_LABEL_QUEUE_MAX = env.int("NOTIFICATIONS_LABEL_QUEUE_MAX", 500)
 NOTIFICATIONS_LABEL_QUEUE_HOURS = env.int("NOTIFICATIONS_LABEL_QUEUE_HOURS", 24)
+# Partner traffic (docs/partners.md, "Traffic alerts"), judged on the last hour: a key throttled in
+# more than this % of its active minutes (at least TRAFFIC_MIN_MINUTES of them); a burst at or over
+# this % of its plan's burst; an hour with JUMP_FACTOR × the key's mean hour of the week before (and
+# at least JUMP_MIN_REQUESTS requests, with at least a day of history that week).
+NOTIFICATIONS_TRAFFIC_THROTTLED_PERCENT = env.float("NOTIFICATIONS_TRAFFIC_THROTTLED_PERCENT", 10.0)
+NOTIFICATIONS_TRAFFIC_MIN_MINUTES = env.int("NOTIFICATIONS_TRAFFIC_MIN_MINUTES", 10)
+NOTIFICATIONS_TRAFFIC_BURST_PERCENT = env.float("NOTIFICATIONS_TRAFFIC_BURST_PERCENT", 90.0)
+NOTIFICATIONS_TRAFFIC_JUMP_FACTOR = env.float("NOTIFICATIONS_TRAFFIC_JUMP_FACTOR", 3.0)
+NOTIFICATIONS_TRAFFIC_JUMP_MIN_REQUESTS = env.int("NOTIFICATIONS_TRAFFIC_JUMP_MIN_REQUESTS", 1_000)
 # Webhooks: seconds per request, attempts before a dead letter, and the backoff between attempts.
 NOTIFICATIONS_WEBHOOK_TIMEOUT = env.float("NOTIFICATIONS_WEBHOOK_TIMEOUT", 5.0)
 NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS = env.int("NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS", 6)

@@ -115,4 +115,8 @@ def feed(request: HttpRequest, market: str) -> JsonResponse:
         return response
     if page is None:
         return JsonResponse({"detail": f"Unknown market {code!r}."}, status=404)
+    if not page.market.active:
+        # The contract: an inactive market is not served (docs/shared-tables.md); its item, rules
+        # and positions stay published, so a reactivation serves it again at once.
+        return JsonResponse({"detail": f"Market {code!r} is inactive.", "active": False}, status=404)
     return JsonResponse(feed_payload(page))

@@ -158,7 +158,19 @@ def world(
     set_gateway(None)
     group = group_create(actor=None, code="APAC", name="Asia Pacific", members=[au])
     group_rule = group_rule_create(actor=None, group=group, action="hide", match_sources=["gossip"])
+    from content.services import PositionChange
+    from portal.change_requests.services import Operation, request_create
+
+    change_request = request_create(
+        actor=au_manager,
+        market=au,
+        title="Walk",
+        operations=[Operation.position(item, PositionChange(state="hidden"))],
+        submit=True,
+    )
     return {
+        "change_requests:pk": change_request.pk,
+        "change_requests:code": au.code,
         "accounts:pk": token.pk,
         "partners:pk": partner.pk,
         "partners:plan:pk": plan.pk,

@@ -7,16 +7,24 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db.models import F
 
 from accounts.access import AccessDenied
 from accounts.models import User
 from content.models import ContentItem, Position
-from content.services import PositionChange, position_reset, position_set, positions_bulk_set
+from content.services import (
+    ContentRow,
+    PositionChange,
+    content_upsert_bulk,
+    position_reset,
+    position_set,
+    positions_bulk_set,
+)
 from markets.models import Market
 from portal.audit.models import AuditEntry
 from portal.errors import Conflict
 from portal.shared_tables.models import OutboxEntry
-from tests.factories import ContentItemFactory
+from tests.factories import ContentItemFactory, PositionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +232,47 @@ def test_bulk_pin_may_end_exactly_on_the_last_slot(editor: User, au: Market) -> 
     )
     assert result.changed == 2
     assert sorted(Position.objects.values_list("slot", flat=True)) == [999, 1000]
+
+
+# --- The positions' copy of their item's published_at (the board's index) -----------------------
+
+
+def test_every_write_path_keeps_positions_sorted_like_their_items(
+    editor: User, au: Market, de: Market
+) -> None:
+
+    # Given items positioned through every path: one write, a bulk write, a pin and a factory row
+    items = [ContentItemFactory() for _ in range(4)]
+    position_set(actor=editor, market=au, item=items[0], change=PositionChange(state="hidden"))
+    positions_bulk_set(
+        actor=editor,
+        markets=[au, de],
+        item_ids=[i.pk for i in items[:3]],
+        change=PositionChange(state="shown"),
+    )
+    position_set(actor=editor, market=de, item=items[3], change=PositionChange(state="pinned", slot=2))
+    PositionFactory(market=au, item=items[3], state="promoted", boost=1)
+
+    # When ingestion moves two items' publication times
+    moved = datetime(2025, 1, 2, tzinfo=UTC)
+    rows = [
+        ContentRow(
+            upstream_id=item.upstream_id,
+            content_type=item.content_type,
+            title=item.title,
+            source=item.source,
+            language=item.language,
+            published_at=moved,
+            tags=(),
+        )
+        for item in items[:2]
+    ]
+    content_upsert_bulk(actor=editor, rows=rows)
+
+    # Then every position carries its item's time, and the moved ones the new one
+    assert Position.objects.count() == 8
+    assert not Position.objects.exclude(item_published_at=F("item__published_at")).exists()
+    assert set(Position.objects.filter(item__in=items[:2]).values_list("item_published_at", flat=True)) == {
+        moved
+    }
+    assert ContentItem.objects.filter(published_at=moved).count() == 2

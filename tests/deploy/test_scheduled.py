@@ -23,8 +23,10 @@ EXPECTED = {
     "async_failures_drain": ("async_failures", "drain"),
     "notifications_run": ("notifications", "run"),
     "notifications_digest": ("notifications", "digest"),
+    "partner_traffic_import": ("partners_traffic", "import-due"),
     "partner_traffic_prune": ("partners_traffic", "prune"),
     "sso_deactivate_stale": ("sso", "deactivate-stale", "--days", "30"),
+    "change_requests_apply_due": ("change_requests", "apply-due"),
 }
 
 

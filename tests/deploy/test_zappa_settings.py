@@ -162,8 +162,10 @@ def test_the_schedule_is_the_one_the_issue_asks_for() -> None:
         "portal.scheduled.async_failures_drain": "rate(5 minutes)",
         "portal.scheduled.notifications_run": "rate(5 minutes)",
         "portal.scheduled.notifications_digest": "cron(0 7 * * ? *)",
+        "portal.scheduled.partner_traffic_import": "rate(5 minutes)",
         "portal.scheduled.partner_traffic_prune": "cron(45 2 * * ? *)",
         "portal.scheduled.sso_deactivate_stale": "cron(15 4 * * ? *)",
+        "portal.scheduled.change_requests_apply_due": "rate(1 minute)",
     }
 
 
@@ -256,6 +258,8 @@ def test_the_role_can_reach_exactly_its_own_environments_resources(stage: str) -
     parameter = f"arn:aws:ssm:{region}:{account}:parameter{env['SECRET_KEY_SSM_PARAMETER']}"
     secret = f"arn:aws:secretsmanager:{region}:{account}:secret:{env['DATABASE_URL_SECRET_ID']}-AbCdEf"
     function = f"arn:aws:lambda:{region}:{account}:function:{cli.lambda_name}"
+    log_groups = env["PARTNER_ACCESS_LOG_GROUPS"].split(",")
+    assert log_groups and all(log_groups)
     # given the resources this stage is configured with, the role may use them
     for action, arn in [
         ("dynamodb:PutItem", table),
@@ -276,6 +280,11 @@ def test_the_role_can_reach_exactly_its_own_environments_resources(stage: str) -
         ("sqs:SendMessage", f"arn:aws:sqs:{region}:{account}:{env['ASYNC_FAILURES_QUEUE']}"),
         ("sqs:ReceiveMessage", f"arn:aws:sqs:{region}:{account}:{env['ASYNC_FAILURES_QUEUE']}"),
         ("sqs:DeleteMessage", f"arn:aws:sqs:{region}:{account}:{env['ASYNC_FAILURES_QUEUE']}"),
+        # the scheduled access-log import queries the stage's access-log groups with Logs Insights
+        *[("logs:StartQuery", f"arn:aws:logs:{region}:{account}:log-group:{g}") for g in log_groups],
+        *[("logs:StartQuery", f"arn:aws:logs:{region}:{account}:log-group:{g}:*") for g in log_groups],
+        ("logs:GetQueryResults", "*"),
+        ("logs:StopQuery", "*"),
     ]:
         assert _allowed(policy, action, arn), (action, arn)
     # but not another environment's, nor anything destructive Meridian never does
@@ -286,6 +295,12 @@ def test_the_role_can_reach_exactly_its_own_environments_resources(stage: str) -
     assert not _allowed(
         policy, "ssm:GetParameters", f"arn:aws:ssm:{region}:{account}:parameter/meridian/{other}/secret-key"
     )
+    assert not _allowed(
+        policy,
+        "logs:StartQuery",
+        f"arn:aws:logs:{region}:{account}:log-group:/aws/apigateway/meridian-public-{other}-access",
+    )
+    assert not _allowed(policy, "logs:StartQuery", f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/x")
     assert not _allowed(policy, "dynamodb:DeleteTable", table)
     assert not _allowed(policy, "s3:GetObject", "arn:aws:s3:::meridian-zappa-code-us-east-1/x.zip")
 
@@ -294,7 +309,9 @@ def test_policies_use_no_wildcard_actions_and_star_resources_only_where_aws_requ
     star_ok = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
                "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
                "rekognition:DetectLabels", "rekognition:DetectModerationLabels",
-               "xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # fmt: skip
+               "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+               # Logs Insights results are addressed by query id: no resource-level permissions
+               "logs:GetQueryResults", "logs:StopQuery"}  # fmt: skip
     for path in sorted((ROOT / "deploy" / "iam").glob("*.json")):
         for statement in json.loads(path.read_text())["Statement"]:
             assert all("*" not in action for action in statement["Action"]), path.name

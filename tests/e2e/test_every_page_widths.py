@@ -14,6 +14,7 @@ from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
 from content.labels.models import ImageAsset, Section
 from content.models import ContentItem
 from markets.models import Rule
+from portal.change_requests.models import ChangeRequest
 from tests.browser import log_in, new_page, shot
 from tests.factories import ContentItemFactory
 
@@ -34,7 +35,9 @@ def pages_of(role: str) -> list[str]:
     rule = Rule.objects.filter(market__code="AU").order_by("id").first()
     image = ImageAsset.objects.order_by("id").first()
     section = Section.objects.order_by("id").first()
-    assert rule is not None and image is not None and section is not None
+    # The demo's change request: Ana's AU-OPTUS launch pins, waiting for Sam.
+    request = ChangeRequest.objects.order_by("id").first()
+    assert rule is not None and image is not None and section is not None and request is not None
     board = [
         "/",
         "/content/",
@@ -48,8 +51,15 @@ def pages_of(role: str) -> list[str]:
         "/markets/AU/preview/",
         "/markets/AU/preview/?hidden=on",
         "/audit/",
+        "/requests/",
+        f"/requests/{request.pk}/",
     ]
-    manage = ["/markets/AU/settings/", "/markets/AU/rules/new/", f"/markets/AU/rules/{rule.pk}/"]
+    manage = [
+        "/markets/AU/settings/",
+        "/markets/AU/rules/new/",
+        f"/markets/AU/rules/{rule.pk}/",
+        "/requests/policy/AU-OPTUS/",
+    ]
     labels = [
         "/labels/",
         f"/labels/images/{image.pk}/",
@@ -70,6 +80,7 @@ def pages_of(role: str) -> list[str]:
             f"/partners/{partner.pk}/",
             "/partners/plans/",
             f"/partners/plans/{plan.pk}/",
+            f"/partners/plans/{plan.pk}/fit/",
             "/partners/keys/",
             f"/partners/keys/{key.pk}/",
             f"/partners/keys/{key.pk}/traffic/",
@@ -77,6 +88,10 @@ def pages_of(role: str) -> list[str]:
             "/accounts/sso/mappings/",
             "/notifications/defaults/",
             "/notifications/webhooks/",
+            "/markets/new/",
+            "/markets/new/?copy=DE",
+            "/markets/AU/deactivate/",
+            "/markets/AU/activate/",
         ]
         return board + market + manage + labels + moderation + partners + own
     return {

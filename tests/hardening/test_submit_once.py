@@ -181,6 +181,18 @@ CASES: dict[str, Case] = {
         lambda w: {"action": "hide", "match_sources": "gossip", "note": "court order"},
         lambda: GroupRule.objects.count(),
     ),
+    "markets:new": Case(
+        lambda w: "/markets/new/",
+        lambda w: {
+            "code": "DE-TELEKOM",
+            "name": "Telekom",
+            "copy_rules_from": "AU",
+            "languages": "de",
+            "timezone": "Europe/Berlin",
+            "default_visibility": "opt_in",
+        },
+        lambda: Market.objects.count(),
+    ),
     "labels:upload": Case(
         lambda w: "/labels/upload/",
         lambda w: {"images": [SimpleUploadedFile("whale.png", _png(), content_type="image/png")]},

@@ -77,7 +77,7 @@ SKIP = {"accounts/logout/"}  # would end the role's session midway
 # Buttons without input (revoke, suspend, retry…): a POST does what it says whatever the body.
 # Forms of checkboxes only (notification channels): any body is a valid choice, all boxes unticked.
 ACTIONS = re.compile(
-    r"(revoke|suspend|resume|retry|refresh|sync|delete|rotate|probe|<slug:action>"
+    r"(revoke|suspend|resume|retry|refresh|sync|delete|rotate|probe|activate/|<slug:action>"
     r"|read-all|open/|notifications/preferences|notifications/defaults|/test/)"
 )
 ROLES = ["anonymous", "admin_user", "editor", "au_manager", "reviewer"]

@@ -166,3 +166,28 @@ def test_tables_that_cannot_be_read_answer_503_not_500(
     response = client.get("/feed/v1/AU")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
+
+
+def test_an_inactive_market_is_not_served_and_comes_back_on_reactivation(
+    client: Client, catalogue: list[ContentItem], admin_user: Any
+) -> None:
+    from markets.services import market_activate, market_deactivate
+
+    # Given an admin deactivated AU and the change was published
+    au = Market.objects.get(code="AU")
+    market_deactivate(actor=admin_user, market=au)
+    drain()
+    config.shared_tables_reader().clear_cache()
+
+    # When a partner asks for AU's feed, then it is not served, saying why
+    response = client.get("/feed/v1/AU", {"at": "2026-03-02T06:00:00Z"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Market 'AU' is inactive.", "active": False}
+
+    # When AU is reactivated and published, it is served again with its rules and positions
+    market_activate(actor=admin_user, market=au)
+    drain()
+    config.shared_tables_reader().clear_cache()
+    body = client.get("/feed/v1/AU", {"at": "2026-03-02T06:00:00Z", "limit": "3"}).json()
+    assert body["active"] is True
+    assert [i["content_id"] for i in body["items"]] == ["c-4", "c-0", "c-2"]

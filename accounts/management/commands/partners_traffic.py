@@ -1,8 +1,9 @@
-"""`manage.py partners_traffic rollup | import-logs | prune | demo` (docs/partners.md, "Traffic").
+"""`manage.py partners_traffic rollup | import-logs | import-due | prune | demo` (docs/partners.md).
 
 `rollup` recomputes recent minutes from the local samples, `import-logs` reads API Gateway's
-access logs with Logs Insights (every few minutes in production), `prune` applies the retention
-(daily, scheduled in the primary region) and `demo` writes a day of traffic for the demo partner.
+access logs of the last N minutes with Logs Insights (by hand), `import-due` reads them from where
+the last import stopped (every 5 minutes, scheduled in the primary region), `prune` applies the
+retention (daily, scheduled) and `demo` writes a day of traffic for the demo partner.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Command(BaseCommand):
         logs = sub.add_parser("import-logs", help="Read API Gateway access logs of the last N minutes.")
         logs.add_argument("--minutes", type=int, default=15)
         logs.add_argument("--lag", type=int, default=2, help="Leave out the newest N minutes (log delivery).")
+        sub.add_parser(
+            "import-due", help="Read API Gateway access logs from where the last import stopped (scheduled)."
+        )
         sub.add_parser("prune", help="Delete samples > 2 days, minutes > 14 days, hours > 400 days old.")
         demo = sub.add_parser("demo", help="Write demo traffic for the demo partner's key.")
         demo.add_argument("--hours", type=int, default=24)
@@ -49,6 +53,17 @@ class Command(BaseCommand):
             except LogsQueryError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(f"Access logs imported: {written} key-minutes.")
+        elif action == "import-due":
+            try:
+                run = services.traffic_import_due(now=now)
+            except LogsQueryError as exc:
+                raise CommandError(str(exc)) from exc
+            read = f" from {run.start:%Y-%m-%d %H:%M}" if run.start else ""
+            self.stdout.write(
+                f"Access logs imported{read} until {run.imported_until:%Y-%m-%d %H:%M} UTC: "
+                f"{run.windows} window(s), {run.buckets} key-minutes"
+                + (" (behind: the next run goes on)." if run.behind else ".")
+            )
         elif action == "prune":
             pruned = services.traffic_prune(now=now)
             self.stdout.write(

@@ -6,6 +6,7 @@ from accounts.partners.traffic import api
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("partner-traffic/minutes/", api.TrafficMinuteListView.as_view(), name="api-partner-traffic-minutes"),
+    path("partner-traffic/hours/", api.TrafficHourListView.as_view(), name="api-partner-traffic-hours"),
     path(
         "partner-traffic/recommendations/",
         api.RecommendationListView.as_view(),

@@ -11,6 +11,12 @@ class ApplyRecommendationForm(forms.Form):
     quota_limit = forms.IntegerField(min_value=1, max_value=2**31 - 1, required=False, label="Quota")
 
 
+class ApplyBurstForm(forms.Form):
+    """The plan Fit's "Apply the burst only": the plan's rate and quota stay as they are."""
+
+    burst = forms.IntegerField(min_value=1, max_value=5_000, label="Burst")
+
+
 class TrafficWindowForm(forms.Form):
     """The key traffic page's query string: how many hours of minutes to show (up to 3 days)."""
 

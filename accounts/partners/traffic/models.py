@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["TrafficHour", "TrafficMinute", "TrafficSample"]
+__all__ = ["TrafficHour", "TrafficImportCursor", "TrafficMinute", "TrafficSample"]
 
 
 class TrafficSample(models.Model):
@@ -94,3 +94,18 @@ class TrafficHour(TrafficFigures):
 
     def __str__(self) -> str:
         return f"{self.key_id} {self.method} {self.hour:%Y-%m-%d %H}: {self.requests}"
+
+
+class TrafficImportCursor(models.Model):
+    """How far a traffic source has been imported: the end (exclusive) of the last window read.
+
+    Only ever moved forward (a conditional update), so an overlapping or retried run that
+    finishes late cannot set it back.
+    """
+
+    source = models.CharField(max_length=64, unique=True)
+    imported_until = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.source} until {self.imported_until:%Y-%m-%d %H:%M}"

@@ -6,8 +6,10 @@ the natural key), so a window read or rolled up twice is counted once.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -22,16 +24,20 @@ from accounts.partners.traffic.aggregation import (
     hour_figures,
     hour_of,
     minute_figures,
+    minute_of,
     minutes_between,
 )
-from accounts.partners.traffic.models import TrafficHour, TrafficMinute, TrafficSample
+from accounts.partners.traffic.models import TrafficHour, TrafficImportCursor, TrafficMinute, TrafficSample
 
 __all__ = [
     "MINUTE_RETENTION",
     "HOUR_RETENTION",
+    "IMPORT_SOURCE",
+    "ImportRun",
     "SAMPLE_RETENTION",
     "Pruned",
     "requests_of",
+    "traffic_import_due",
     "traffic_import_logs",
     "traffic_ingest",
     "traffic_prune",
@@ -43,10 +49,26 @@ __all__ = [
 MINUTE_RETENTION = timedelta(days=14)
 HOUR_RETENTION = timedelta(days=400)
 SAMPLE_RETENTION = timedelta(days=2)
+logger = logging.getLogger(__name__)
+
 FIGURE_FIELDS = list(Figures.__dataclass_fields__)
 BATCH = 500
 # API Gateway's $context.error.responseType of a 429: a throttle or a spent quota.
 RESPONSE_TYPES = {"THROTTLED": "throttle", "QUOTA_EXCEEDED": "quota"}
+
+# The scheduled access-log import (`traffic_import_due`), see docs/partners.md "Traffic".
+IMPORT_SOURCE = "access-logs"
+# One window: one Logs Insights query (or a few, when a window fills the 10,000-row limit).
+IMPORT_WINDOW = timedelta(minutes=15)
+# Leave out the newest minutes: API Gateway delivers access-log lines a little late.
+IMPORT_LAG = timedelta(minutes=2)
+# Each run reads the last few imported minutes again, for lines delivered later than the lag.
+IMPORT_REREAD = timedelta(minutes=5)
+# A first run starts this far back.
+IMPORT_FIRST = timedelta(minutes=15)
+# Catch-up per run: 8 windows (2 hours of logs), and no new window after 60 s (Lambda stops at 120).
+IMPORT_MAX_WINDOWS = 8
+IMPORT_BUDGET_SECONDS = 60.0
 
 
 def traffic_samples_insert(*, requests: Sequence[Request]) -> int:
@@ -211,3 +233,68 @@ def requests_of(records: Sequence[AccessLogRecord]) -> list[Request]:
         for record in records
         if record.api_key_id in keys
     ]
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """What one scheduled import read: its windows, the minute buckets written, where it stopped."""
+
+    windows: int
+    buckets: int
+    start: datetime | None
+    imported_until: datetime
+    behind: bool
+
+
+def traffic_import_due(
+    *,
+    now: datetime,
+    reader: LogsInsightsReader | None = None,
+    max_windows: int = IMPORT_MAX_WINDOWS,
+    budget_seconds: float = IMPORT_BUDGET_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> ImportRun:
+    """Import the access logs from where the last import stopped up to `now` less IMPORT_LAG.
+
+    Reads bounded windows of IMPORT_WINDOW, oldest first, starting IMPORT_REREAD before the
+    cursor (late lines); after each window its minutes are replaced (never added to) and the
+    cursor moves to the window's end, so a run that fails, overlaps another or is retried reads
+    some minutes again and counts them once. Stops after `max_windows` windows or when
+    `budget_seconds` have passed (`behind` says there is more). A cursor older than the minute
+    rollups' retention restarts at the retention. Raises LogsQueryError (the cursor stays at the
+    last window imported).
+    """
+    target = minute_of(now) - IMPORT_LAG
+    cursor, _ = TrafficImportCursor.objects.get_or_create(
+        source=IMPORT_SOURCE, defaults={"imported_until": target - IMPORT_FIRST}
+    )
+    oldest = target - MINUTE_RETENTION
+    if cursor.imported_until < oldest:
+        logger.warning(
+            "Access-log import was at %s, older than the minute retention: restarting at %s.",
+            cursor.imported_until,
+            oldest,
+        )
+    start = max(cursor.imported_until - IMPORT_REREAD, oldest)
+    first_start = start if start < target else None
+    reader = reader or LogsInsightsReader()
+    started = clock()
+    windows = buckets = 0
+    imported_until = cursor.imported_until
+    while start < target and windows < max_windows and (windows == 0 or clock() - started < budget_seconds):
+        end = min(start + IMPORT_WINDOW, target)
+        buckets += traffic_import_logs(start=start, end=end, reader=reader)
+        windows += 1
+        # Only forward: a slower overlapping run finishing later leaves a newer cursor alone.
+        TrafficImportCursor.objects.filter(source=IMPORT_SOURCE, imported_until__lt=end).update(
+            imported_until=end, updated_at=now
+        )
+        imported_until = max(imported_until, end)
+        start = end
+    return ImportRun(
+        windows=windows,
+        buckets=buckets,
+        start=first_start,
+        imported_until=imported_until,
+        behind=imported_until < target,
+    )

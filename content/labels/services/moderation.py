@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.access import Action, require
+from accounts.access import Action, require, require_active
 from accounts.models import User
 from content.labels.models import (
     LEGACY_MODERATION_CATEGORIES,
@@ -43,6 +43,7 @@ def moderation_policy_set(
     """
     if actor is not None:
         require(actor, Action.EDIT_MARKET_SETTINGS, market)
+    require_active(market, Action.EDIT_MARKET_SETTINGS)
     errors: dict[str, str] = {}
     category = (category or "").strip()
     if not category:
@@ -101,6 +102,7 @@ def moderation_policy_add(
     """
     if actor is not None:
         require(actor, Action.EDIT_MARKET_SETTINGS, market)
+    require_active(market, Action.EDIT_MARKET_SETTINGS)
     with transaction.atomic():
         # The market's row lock serialises two adds of the same category.
         Market.objects.select_for_update().filter(pk=market.pk).first()
@@ -129,6 +131,7 @@ def moderation_policy_delete(
     market = policy.market
     if actor is not None:
         require(actor, Action.EDIT_MARKET_SETTINGS, market)
+    require_active(market, Action.EDIT_MARKET_SETTINGS)
     with transaction.atomic():
         category, threshold = policy.category, policy.block_at
         policy.delete()

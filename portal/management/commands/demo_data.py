@@ -204,6 +204,7 @@ class Command(BaseCommand):
         self._content(items)
         self._rules_and_positions(markets)
         self._groups(markets)
+        self._change_requests(markets)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {Market.objects.count()} markets, {ContentItem.objects.count()} items, "
@@ -228,6 +229,63 @@ class Command(BaseCommand):
 
     def _groups(self, markets: dict[str, Market]) -> None:
         _load_groups(markets, self.stdout.write)
+
+    def _change_requests(self, markets: dict[str, Market]) -> None:
+        """AU-OPTUS and DE rules need one approval (AU-OPTUS positions too), and Ana's launch pins
+        for next Monday 06:00 Sydney time wait for Sam's review."""
+        from zoneinfo import ZoneInfo
+
+        from portal.change_requests.models import ChangeRequest
+        from portal.change_requests.services import Operation, policy_set, request_create
+
+        sam = User.objects.get(username="admin")
+        policy_set(
+            actor=sam,
+            market=markets["AU-OPTUS"],
+            approvals_required=1,
+            rules=True,
+            positions=True,
+            via="command",
+        )
+        policy_set(actor=sam, market=markets["DE"], approvals_required=1, rules=True, via="command")
+        if ChangeRequest.objects.exists():
+            return
+        ana = User.objects.get(username="au-manager")
+        optus = markets["AU-OPTUS"]
+        sydney = datetime.now(ZoneInfo(optus.timezone))
+        monday = (sydney + timedelta(days=(7 - sydney.weekday()) % 7 or 7)).replace(
+            hour=6, minute=0, second=0, microsecond=0
+        )
+        shown = set(Position.objects.filter(market=optus).values_list("item_id", flat=True))
+        picks = [i for i in ContentItem.objects.order_by("-published_at")[:40] if i.pk not in shown][:2]
+        if len(picks) < 2:
+            return
+        request_create(
+            actor=ana,
+            market=optus,
+            title="AU-OPTUS launch pins",
+            description="The premium series in slots 2 and 3 for launch week, under the documentary.",
+            apply_at=monday,
+            operations=[
+                Operation.position(
+                    item,
+                    PositionChange(
+                        state="pinned",
+                        slot=slot,
+                        starts_at=monday,
+                        ends_at=monday + timedelta(days=7),
+                        reason="Launch week",
+                    ),
+                )
+                # Slot 1 holds the exclusive documentary already (pinned without an end).
+                for slot, item in ((2, picks[0]), (3, picks[1]))
+            ],
+            submit=True,
+            via="command",
+        )
+        self.stdout.write(
+            f"Demo change request: AU-OPTUS launch pins for {monday:%a %d %b %H:%M} waits for Sam."
+        )
 
     def _traffic(self) -> None:
         """Keep a recent day of demo partner traffic (replaced, never added, when loaded again)."""

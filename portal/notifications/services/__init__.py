@@ -14,7 +14,7 @@ from portal.notifications.services.delivery import (
     notifications_digest,
     webhook_attempt,
 )
-from portal.notifications.services.detection import notifications_detect
+from portal.notifications.services.detection import notification_emit, notifications_detect
 from portal.notifications.services.inbox import receipts_mark_read
 from portal.notifications.services.preferences import PreferenceBook, preferences_set, role_defaults_set
 from portal.notifications.services.webhooks import (
@@ -32,6 +32,7 @@ __all__ = [
     "PreferenceBook",
     "WebhookRefused",
     "deliver_task",
+    "notification_emit",
     "notifications_deliver",
     "notifications_detect",
     "notifications_digest",

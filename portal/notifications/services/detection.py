@@ -117,3 +117,17 @@ def notifications_detect(
     if created and dispatch_delivery:
         transaction.on_commit(lambda: dispatch("notifications.deliver"))
     return created
+
+
+def notification_emit(
+    occurrence: Occurrence, *, users: list[User], now: datetime | None = None
+) -> Notification | None:
+    """Store one occurrence an area raises itself (not a detector) for `users`; None if stored before.
+
+    Each user still gets it only if they may see its kind (in its market) and have a channel on;
+    delivery is dispatched after the commit, as for detected events.
+    """
+    notification = _raise(occurrence, users=users, book=PreferenceBook.load(), now=now or timezone.now())
+    if notification is not None:
+        transaction.on_commit(lambda: dispatch("notifications.deliver"))
+    return notification

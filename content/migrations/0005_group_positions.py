@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('content', '0003_alter_contentitem_summary'),
+        ('content', '0004_position_item_published_at'),
         ('markets', '0003_market_groups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

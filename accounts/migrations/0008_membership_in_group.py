@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_partner_traffic'),
+        ('accounts', '0007_traffic_import_cursor'),
         ('markets', '0003_market_groups'),
     ]
 

@@ -239,3 +239,42 @@ def test_a_group_rule_is_edited_with_its_version(dach: MarketGroup) -> None:
     assert de_only.post(f"/groups/DACH/rules/{rule.pk}/", {**data, "version": "2"}).status_code == 403
     rule.refresh_from_db()
     assert rule.note == "court order"
+
+
+def test_mia_promotes_40_items_in_the_eu_for_a_week_and_every_eu_preview_shows_them(admin_user: User) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from content.selectors import market_preview
+    from tests.factories import ContentItemFactory
+
+    # Given the EU of five markets and 40 new items, and Mia, editor of every EU market
+    members = [MarketFactory(code=code) for code in ("DE", "FR", "IT", "ES", "NL")]
+    group_create(actor=None, code="EU", name="European Union", members=members)
+    now = datetime.now(UTC)
+    batch = [
+        ContentItemFactory(upstream_id=f"ocean-{n:02d}", published_at=now - timedelta(days=30, minutes=n))
+        for n in range(40)
+    ]
+    mia = login(person("mia", Role.EDITOR, *members))
+    # When she promotes them in the group for a week, in one bulk action
+    until = (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+    response = mia.post(
+        "/content/bulk/",
+        {
+            "item": [str(i.pk) for i in batch],
+            "groups": ["EU"],
+            "action": "promote",
+            "boost": "5",
+            "ends_at": until,
+            "reason": "Ocean Week",
+        },
+    )
+    assert "40 positions set" in response.content.decode()
+    # Then every EU market's preview puts them first, promoted by the group
+    for market in members:
+        top = market_preview(market=market, at=now, limit=40)
+        assert {r.candidate.content_id for r in top} == {i.upstream_id for i in batch}
+        assert all(r.decision.source == "EU" and r.decision.step == 3 for r in top)
+    # And a week later they are back to normal
+    later = market_preview(market=members[0], at=now + timedelta(days=8), limit=40)
+    assert not any(r.decision.state == "promoted" for r in later)

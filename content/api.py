@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
@@ -61,7 +62,7 @@ from portal.api.etags import if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 from portal.change_requests.api import deferred_response
 from portal.change_requests.serializers import ChangeRequestSerializer
-from portal.change_requests.services import Operation, approvals_needed, changes_defer
+from portal.change_requests.services import Operation, approvals_needed, changes_defer, group_approval_refusal
 
 CONTENT_ID_PARAMETER = OpenApiParameter(
     "upstream_id", str, OpenApiParameter.PATH, description="The item's upstream (content) id."
@@ -511,6 +512,8 @@ class GroupPositionViewSet(viewsets.GenericViewSet[GroupPosition]):
         version = expected_version_of(request, "position")
         payload = GroupPositionChangeSerializer(data=data)
         payload.is_valid(raise_exception=True)
+        if why := group_approval_refusal(found, positions=1):
+            raise ValidationError({"__all__": [why]})
         position = group_position_set(
             actor=api_actor(request),
             group=found,
@@ -547,6 +550,8 @@ class GroupPositionViewSet(viewsets.GenericViewSet[GroupPosition]):
         data = dict(payload.validated_data)
         content_ids: list[str] = list(dict.fromkeys(data.pop("content_ids")))
         item_ids = item_ids_by_upstream_id(content_ids)
+        if why := group_approval_refusal(found, positions=len(item_ids), bulk=True):
+            raise ValidationError({"__all__": [why]})
         result = group_positions_bulk_set(
             actor=api_actor(request),
             group=found,

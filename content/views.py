@@ -57,7 +57,7 @@ from markets.selectors import market_get, market_list
 from markets.vocabulary import known_tags
 from portal.audit.selectors import item_history
 from portal.change_requests.pages import deferred
-from portal.change_requests.services import Operation, approvals_needed, changes_defer
+from portal.change_requests.services import Operation, approvals_needed, changes_defer, group_approval_refusal
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
 from portal.pages import actor_of, is_htmx, page, portal_view
@@ -315,6 +315,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
                 batches.append(part.batch)
         for target in form.selected_groups():
             # One row per item for the whole group. Groups have no time zone: windows are UTC.
+            why = group_approval_refusal(target, positions=len(item_ids), bulk=True)
+            if why is not None:
+                total.refused.append(Refusal(market_code=target.code, reason=why, count=len(item_ids)))
+                continue
             if not can_in_group(user, Action.EDIT_POSITIONS, target):
                 total.refused.append(
                     Refusal(

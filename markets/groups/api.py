@@ -7,6 +7,7 @@ market managers of every member (or of the group).
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -40,6 +41,7 @@ from markets.models import GroupRule, MarketGroup
 from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
+from portal.change_requests.services import group_approval_refusal
 
 GROUP_CODE_PARAMETER = OpenApiParameter(
     "group", OpenApiTypes.STR, OpenApiParameter.PATH, description="Group code, e.g. DACH or EU."
@@ -61,6 +63,13 @@ def group_or_404(request: Request, code: str, action: Action = Action.VIEW_MARKE
         return group_get(user=request.user, code=code, action=action)
     except MarketGroup.DoesNotExist:
         raise NotFound(f"There is no group {code!r}.") from None
+
+
+def _refuse_unapproved(group: MarketGroup) -> None:
+    """Raise a 400 when a member market's approval policy reviews rule changes (see
+    `group_approval_refusal`)."""
+    if why := group_approval_refusal(group, rules=True):
+        raise ValidationError({"__all__": [why]})
 
 
 class GroupCursorPagination(DefaultCursorPagination):
@@ -225,6 +234,7 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
         found = group_or_404(request, group, Action.EDIT_RULES)
         payload = GroupRuleWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        _refuse_unapproved(found)
         rule = group_rule_create(actor=api_actor(request), group=found, via="api", **payload.validated_data)
         return self._render(rule, status.HTTP_201_CREATED)
 
@@ -236,6 +246,7 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
         version = expected_version(request, "rule")
         payload = GroupRuleWriteSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
+        _refuse_unapproved(rule.group)
         rule = group_rule_update(
             actor=api_actor(request), rule=rule, expected_version=version, via="api", **payload.validated_data
         )
@@ -243,6 +254,7 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
 
     def destroy(self, request: Request, group: str, pk: int) -> Response:
         rule = self._rule(pk, Action.EDIT_RULES)
+        _refuse_unapproved(rule.group)
         group_rule_delete(
             actor=api_actor(request), rule=rule, expected_version=expected_version(request, "rule"), via="api"
         )

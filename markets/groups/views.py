@@ -31,6 +31,7 @@ from markets.groups.services import (
 )
 from markets.models import GroupRule, MarketGroup
 from portal.bounds import whole_number
+from portal.change_requests.services import group_approval_refusal
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
 from portal.pages import actor_of, page, portal_view
@@ -201,6 +202,9 @@ def group_rule_new(request: HttpRequest, code: str) -> HttpResponse:
     context["form"] = form
     if not form.is_valid():
         return page(request, "markets/groups/rule_form.html", context, status=422)
+    if why := group_approval_refusal(group, rules=True):
+        form.add_error(None, why)
+        return page(request, "markets/groups/rule_form.html", context, status=422)
     try:
         rule = group_rule_create(actor=actor_of(request), group=group, **form.service_kwargs())
     except ValidationError as exc:
@@ -239,6 +243,9 @@ def group_rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpRespon
     context["form"] = form
     if not form.is_valid():
         return page(request, "markets/groups/rule_form.html", context, status=422)
+    if why := group_approval_refusal(group, rules=True):
+        form.add_error(None, why)
+        return page(request, "markets/groups/rule_form.html", context, status=422)
     try:
         group_rule_update(
             actor=actor_of(request),
@@ -267,6 +274,9 @@ def group_rule_remove(request: HttpRequest, code: str, rule_id: int) -> HttpResp
     if request.method == "GET":
         return page(request, "markets/groups/rule_delete.html", {**_rights(request, group), "rule": rule})
     version = whole_number(request.POST.get("version"))
+    if why := group_approval_refusal(group, rules=True):
+        messages.error(request, why)
+        return redirect("groups:detail", code=group.code)
     try:
         group_rule_delete(actor=actor_of(request), rule=rule, expected_version=version)
     except Conflict as exc:
@@ -282,6 +292,9 @@ def group_position_reset(request: HttpRequest, code: str, item_id: int) -> HttpR
     """Return an item to the rules and defaults in every member (the group's row is kept)."""
     group = _group_or_404(request, code, Action.EDIT_POSITIONS)
     item = get_object_or_404(ContentItem, pk=item_id)
+    if why := group_approval_refusal(group, positions=1):
+        messages.error(request, why)
+        return redirect("groups:detail", code=group.code)
     try:
         group_position_set(
             actor=actor_of(request),

@@ -195,3 +195,29 @@ def test_resolve_names_the_step_and_the_group_that_decided(
         "DACH",
         False,
     )
+
+
+def test_a_members_approval_policy_is_not_bypassed_through_its_group(
+    admin_user: User, dach: MarketGroup, items: list[ContentItem]
+) -> None:
+    from portal.change_requests.services import policy_set
+
+    # Given DE, a DACH member, whose rules and positions need one approval
+    policy_set(
+        actor=admin_user,
+        market=Market.objects.get(code="DE"),
+        approvals_required=1,
+        rules=True,
+        positions=True,
+    )
+    admin = client(admin_user)
+    # Then group positions and rules are refused with the reason, and nothing is written
+    one = admin.put("/api/v1/groups/DACH/positions/alps-0/", {"state": "hidden"}, format="json")
+    assert one.status_code == 400 and "DE needs approval for positions" in str(one.json())
+    bulk = admin.post(
+        "/api/v1/groups/DACH/positions/bulk/", {"content_ids": ["alps-0"], "state": "hidden"}, format="json"
+    )
+    assert bulk.status_code == 400
+    rule = admin.post("/api/v1/groups/DACH/rules/", {"action": "hide", "match_sources": ["x"]}, format="json")
+    assert rule.status_code == 400 and "DE needs approval for rules" in str(rule.json())
+    assert not GroupPosition.objects.exists() and not GroupRule.objects.exists()

@@ -5,6 +5,7 @@ Views parse, check access through accounts.access, call one service or selector,
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from html import escape
@@ -291,8 +292,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
             request, "content/bulk_summary.html", context, fragment="content/_bulk_summary.html", status=422
         )
     total = BulkResult()
-    batches: list[str] = []
     deferred_requests: list[Any] = []
+    # One bulk action is one batch in the audit log, however many calls it takes: it is shown,
+    # and reverted, as one change.
+    batch = uuid.uuid4()
     with transaction.atomic():
         for change, group in by_change.items():
             # Markets whose policy asks for approval of this change get a change request instead.
@@ -306,13 +309,12 @@ def bulk(request: HttpRequest) -> HttpResponse:
                 continue
             group = direct
             part = positions_bulk_set(
-                actor=actor_of(request), markets=group, item_ids=item_ids, change=change
+                actor=actor_of(request), markets=group, item_ids=item_ids, change=change, batch=batch
             )
             total.changed += part.changed
             total.unchanged += part.unchanged
             total.refused.extend(part.refused)
-            if part.batch:
-                batches.append(part.batch)
+            total.batch = part.batch or total.batch
         for target in form.selected_groups():
             # One row per item for the whole group. Groups have no time zone: windows are UTC.
             why = group_approval_refusal(target, positions=len(item_ids), bulk=True)
@@ -329,14 +331,17 @@ def bulk(request: HttpRequest) -> HttpResponse:
                 )
                 continue
             part = group_positions_bulk_set(
-                actor=actor_of(request), group=target, item_ids=item_ids, change=form.change_for("UTC")
+                actor=actor_of(request),
+                group=target,
+                item_ids=item_ids,
+                change=form.change_for("UTC"),
+                batch=batch,
             )
             total.changed += part.changed
             total.unchanged += part.unchanged
             total.refused.extend(part.refused)
-            if part.batch:
-                batches.append(part.batch)
-    context["audit_query"] = urlencode([("batch", b) for b in batches])
+            total.batch = part.batch or total.batch
+    context["audit_query"] = urlencode([("batch", total.batch)]) if total.batch else ""
     context["deferred_requests"] = deferred_requests
     context.update(
         {

@@ -268,9 +268,10 @@ def market_update(
     default_visibility: str = _UNSET,
     expected_version: int | None = None,
     via: str = "portal",
+    reverts: int | None = None,
 ) -> Market:
-    """Change a market's settings (only the arguments given); admins (de)activate markets with
-    market_deactivate and market_activate.
+    """Change a market's settings (only the arguments given; `reverts`: the entry this undoes);
+    admins (de)activate markets with market_deactivate and market_activate.
 
     Raises AccessDenied unless `actor` may edit the market's settings; MarketInactive when the
     market is inactive; ValidationError on bad values; Conflict when `expected_version` is stale.
@@ -309,6 +310,7 @@ def market_update(
                 market_code=locked.code,
                 before=before,
                 after=after,
+                reverts=reverts,
             ),
             via=via,
         )
@@ -380,7 +382,10 @@ def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
         raise ValidationError(errors)
 
 
-def _rule_audit(action: str, rule: Rule, before: dict[str, Any] | None) -> AuditRecord:
+def _rule_audit(
+    action: str, rule: Rule, before: dict[str, Any] | None, reverts: int | None = None
+) -> AuditRecord:
+    # The version rides along so that a revert can tell whether the rule changed since.
     return AuditRecord(
         action=action,
         object_type="rule",
@@ -388,7 +393,8 @@ def _rule_audit(action: str, rule: Rule, before: dict[str, Any] | None) -> Audit
         object_repr=f"{rule.market.code}: {rule.action} {rule.match_summary}",
         market_code=rule.market.code,
         before=before,
-        after=snapshot(rule, RULE_FIELDS) if action != "rule.delete" else None,
+        after={**snapshot(rule, RULE_FIELDS), "version": rule.version} if action != "rule.delete" else None,
+        reverts=reverts,
     )
 
 
@@ -405,8 +411,9 @@ def rule_create(
     ends_at: datetime | None = None,
     note: str = "",
     via: str = "portal",
+    reverts: int | None = None,
 ) -> Rule:
-    """Add a hide or promote rule to a market.
+    """Add a hide or promote rule to a market (`reverts`: the audit entry this undoes, if any).
 
     Raises AccessDenied unless `actor` may edit the market's rules; ValidationError on an
     empty match, unknown tags or types, a bad boost or a reversed window.
@@ -433,7 +440,7 @@ def rule_create(
         rule.market = locked
         rule.save()
         _bump_market(locked)
-        audit_record(actor=actor, record=_rule_audit("rule.create", rule, None), via=via)
+        audit_record(actor=actor, record=_rule_audit("rule.create", rule, None, reverts), via=via)
     return rule
 
 
@@ -443,6 +450,7 @@ def rule_update(
     rule: Rule,
     expected_version: int | None = None,
     via: str = "portal",
+    reverts: int | None = None,
     **changes: Any,
 ) -> Rule:
     """Change a rule's action, match, boost, window or note (only the keywords given).
@@ -460,7 +468,8 @@ def rule_update(
         require_active(locked_market, Action.EDIT_RULES)
         current = Rule.objects.select_for_update().get(pk=rule.pk)
         current.market = locked_market
-        before = snapshot(current, RULE_FIELDS)
+        fields_before = snapshot(current, RULE_FIELDS)
+        before = {**fields_before, "version": current.version}
         _check_version("rule", current.version, expected_version, before)
         old_window = (current.starts_at, current.ends_at)
         for field, value in changes.items():
@@ -471,18 +480,23 @@ def rule_update(
             setattr(current, field, value)
         # An old rule's past window may stay as it is; only a window being set must be current.
         _validate_rule(current, check_past=(current.starts_at, current.ends_at) != old_window)
-        if snapshot(current, RULE_FIELDS) == before:
+        if snapshot(current, RULE_FIELDS) == fields_before:
             return current
         current.version += 1
         current.author = actor if actor is not None else current.author
         current.save()
         _bump_market(locked_market)
-        audit_record(actor=actor, record=_rule_audit("rule.update", current, before), via=via)
+        audit_record(actor=actor, record=_rule_audit("rule.update", current, before, reverts), via=via)
     return current
 
 
 def rule_delete(
-    *, actor: User | None, rule: Rule, expected_version: int | None = None, via: str = "portal"
+    *,
+    actor: User | None,
+    rule: Rule,
+    expected_version: int | None = None,
+    via: str = "portal",
+    reverts: int | None = None,
 ) -> None:
     """Delete a rule; the market's shared item is republished without it.
 
@@ -496,9 +510,9 @@ def rule_delete(
         require_active(locked_market, Action.EDIT_RULES)
         current = Rule.objects.select_for_update().get(pk=rule.pk)
         current.market = locked_market
-        before = snapshot(current, RULE_FIELDS)
+        before = {**snapshot(current, RULE_FIELDS), "version": current.version}
         _check_version("rule", current.version, expected_version, before)
-        record = _rule_audit("rule.delete", current, before)
+        record = _rule_audit("rule.delete", current, before, reverts)
         current.delete()
         _bump_market(locked_market)
         audit_record(actor=actor, record=record, via=via)

@@ -18,6 +18,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "nav": {
             "content": can(user, Action.VIEW_CONTENT),
             "markets": can(user, Action.VIEW_MARKET),
+            "schedule": can(user, Action.VIEW_MARKET),
             "audit": can(user, Action.VIEW_AUDIT),
             "labels": can(user, Action.REVIEW_LABELS),
             # Moderation policies are market settings: managers of a market, and admins.

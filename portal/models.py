@@ -13,6 +13,7 @@ from portal.notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from portal.schedule.models import CalendarFeedToken
 from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ChangeRequest",
     "Comment",
     "AuditEntry",
+    "CalendarFeedToken",
     "IdempotencyRecord",
     "Notification",
     "Preference",

@@ -50,6 +50,8 @@ urlpatterns = [
     path("feed/", include("portal.shared_tables.feed_urls")),
     path("notifications/", include("portal.notifications.urls")),
     path("requests/", include("portal.change_requests.urls")),
+    path("schedule/", include("portal.schedule.urls")),
+    path("calendar/", include("portal.schedule.feed_urls")),
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(**_signed_in), name="api-schema"),
     path(

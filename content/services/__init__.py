@@ -34,6 +34,12 @@ from content.services.positions import (
     position_set,
     positions_bulk_set,
 )
+from content.services.restore import (
+    PositionRestore,
+    RestoreRefusal,
+    RestoreResult,
+    positions_restore,
+)
 from content.services.tags import (
     item_tags_update,
     tag_create,
@@ -50,7 +56,10 @@ __all__ = [
     "MAX_UPSERT_ROWS",
     "POSITION_FIELDS",
     "PositionChange",
+    "PositionRestore",
     "Refusal",
+    "RestoreRefusal",
+    "RestoreResult",
     "UpsertResult",
     "content_upsert_bulk",
     "group_position_set",
@@ -60,5 +69,6 @@ __all__ = [
     "position_reset",
     "position_set",
     "positions_bulk_set",
+    "positions_restore",
     "tag_create",
 ]

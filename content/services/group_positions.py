@@ -6,6 +6,7 @@ it is published once, to the `positions` table under the group's code. Pins stay
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -116,9 +117,11 @@ def group_positions_bulk_set(
     item_ids: Sequence[int],
     change: PositionChange,
     via: str = "portal",
+    batch: uuid.UUID | None = None,
 ) -> BulkResult:
     """Apply one change to many items in a group, in one transaction: one row, one audit entry
-    and one outbox row per item, however many members the group has.
+    and one outbox row per item, however many members the group has. The audit entries share
+    `batch` (a new id when None).
 
     Raises AccessDenied unless `actor` may edit positions in the group; ValidationError on a
     pin or an incoherent change.
@@ -170,7 +173,7 @@ def group_positions_bulk_set(
         )
         result.changed = len(to_write)
         if audits:
-            result.batch = str(audit_bulk(actor=actor, records=audits, via=via))
+            result.batch = str(audit_bulk(actor=actor, records=audits, via=via, batch=batch))
             outbox_enqueue_many(kind=OutboxKind.POSITION, entries=outbox)
     missing = len(item_ids) - len(ordered_ids)
     if missing:

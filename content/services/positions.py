@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,8 +51,11 @@ class PositionChange:
     reason: str = ""
     section: str = ""
 
-    def validate(self) -> None:
-        """Raise ValidationError with field errors when the change is not coherent."""
+    def validate(self, *, allow_past: bool = False) -> None:
+        """Raise ValidationError with field errors when the change is not coherent.
+
+        `allow_past` accepts a window that has ended: a revert restores a state as it was.
+        """
         errors: dict[str, str] = {}
         if self.state not in PositionState.values:
             errors["state"] = f"Choose one of {', '.join(PositionState.values)}."
@@ -70,7 +74,7 @@ class PositionChange:
         both_valid = "starts_at" not in errors and "ends_at" not in errors
         if self.starts_at and self.ends_at and both_valid and self.starts_at >= self.ends_at:
             errors["ends_at"] = "The window must end after it starts."
-        elif self.ends_at and both_valid and self.ends_at <= datetime.now(UTC):
+        elif self.ends_at and both_valid and not allow_past and self.ends_at <= datetime.now(UTC):
             errors["ends_at"] = "This window is entirely in the past; give an end in the future, or none."
         if len(self.reason) > 500:
             errors["reason"] = "Keep the reason under 500 characters."
@@ -314,13 +318,14 @@ def positions_bulk_set(
     item_ids: Sequence[int],
     change: PositionChange,
     via: str = "portal",
+    batch: uuid.UUID | None = None,
 ) -> BulkResult:
     """Apply one change to many items in many markets, in one transaction.
 
     Markets the actor may not edit, and inactive ones, are refused as a whole; a bulk pin gives
     the selected items consecutive slots from `change.slot`, and items whose slot is taken are
-    refused. Raises
-    ValidationError when the change itself is incoherent.
+    refused. The audit entries share `batch` (a new id when None). Raises ValidationError when
+    the change itself is incoherent.
     """
     change.validate()
     result = BulkResult()
@@ -439,7 +444,7 @@ def positions_bulk_set(
             # Placeholders of refused or unchanged pairs go again: no row is left that no one wrote.
             Position.objects.filter(pk__in=unused[start : start + BATCH_SIZE], version=0).delete()
         if audits:
-            result.batch = str(audit_bulk(actor=actor, records=audits, via=via))
+            result.batch = str(audit_bulk(actor=actor, records=audits, via=via, batch=batch))
             outbox_enqueue_many(kind=OutboxKind.POSITION, entries=outbox)
     missing = len(item_ids) - len(ordered_ids)
     if missing:

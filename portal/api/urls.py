@@ -30,5 +30,6 @@ urlpatterns = [
     path("", include("portal.shared_tables.api_urls")),
     path("", include("portal.notifications.api_urls")),
     path("", include("portal.change_requests.api_urls")),
+    path("", include("portal.audit.revert.api_urls")),
     re_path(r"^(?P<unmatched>.*)$", api_not_found),
 ]

@@ -14,6 +14,8 @@ class AuditAction(StrEnum):
     # Users and automation tokens
     API_TOKEN_CREATE = "api_token.create"
     API_TOKEN_REVOKE = "api_token.revoke"
+    CALENDAR_FEED_CREATE = "calendar_feed.create"
+    CALENDAR_FEED_REVOKE = "calendar_feed.revoke"
     MEMBERSHIP_GRANT = "membership.grant"
     MEMBERSHIP_REVOKE = "membership.revoke"
     # Single sign-on

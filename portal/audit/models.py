@@ -25,6 +25,10 @@ class AuditEntry(models.Model):
     # Groups the entries of one bulk change so the log can show them together.
     batch = models.UUIDField(null=True, blank=True, db_index=True)
     via = models.CharField(max_length=16, default="portal")  # portal | api | command | system
+    # The entry this one undoes, when it was written by a revert from the audit log.
+    reverts = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reverted_by"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

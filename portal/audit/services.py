@@ -28,6 +28,8 @@ class AuditRecord:
     market_code: str = ""
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    # The id of the entry this change undoes (a revert from the audit log), else None.
+    reverts: int | None = None
 
     def __post_init__(self) -> None:
         # Only registered names (portal/audit/actions.py): a typo fails at once, in its tests.
@@ -51,13 +53,20 @@ def audit_record(*, actor: Any, record: AuditRecord, via: str = "portal") -> Aud
         object_repr=record.object_repr[:300],
         before=record.before,
         after=record.after,
+        reverts_id=record.reverts,
         via=via,
     )
 
 
-def audit_bulk(*, actor: Any, records: Iterable[AuditRecord], via: str = "portal") -> uuid.UUID:
-    """Write many audit entries sharing one batch id, in batches; return the batch id."""
-    batch = uuid.uuid4()
+def audit_bulk(
+    *, actor: Any, records: Iterable[AuditRecord], via: str = "portal", batch: uuid.UUID | None = None
+) -> uuid.UUID:
+    """Write many audit entries sharing one batch id (`batch`, or a new one); return the batch id.
+
+    One bulk action that takes several service calls (one per time zone) passes the same `batch`
+    to each, so the log shows it, and a revert undoes it, as one change.
+    """
+    batch = batch or uuid.uuid4()
     fields = _actor_fields(actor)
     bulk_insert(
         AuditEntry,
@@ -71,6 +80,7 @@ def audit_bulk(*, actor: Any, records: Iterable[AuditRecord], via: str = "portal
                 object_repr=r.object_repr[:300],
                 before=r.before,
                 after=r.after,
+                reverts_id=r.reverts,
                 batch=batch,
                 via=via,
             )

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -23,6 +23,7 @@ from accounts.access import Action, require
 from markets.models import Market
 from markets.selectors import market_list
 from portal.audit.models import AuditEntry
+from portal.audit.revert.selectors import REVERTABLE
 from portal.audit.selectors import AuditFilter, audit_search
 from portal.bounds import datetime_range_error
 from portal.forms import BoundedDateField
@@ -147,6 +148,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         stamp, pk = cursor
         entries = entries.filter(Q(created_at__lt=stamp) | Q(created_at=stamp, pk__lt=pk))
     # Filters that cannot match say so (under the field) instead of listing everything.
+    entries = entries.annotate(was_reverted=Exists(AuditEntry.objects.filter(reverts=OuterRef("pk"))))
     rows = list(entries[: PAGE_SIZE + 1]) if form.is_valid() else []
     shown = rows[:PAGE_SIZE]
     params = request.GET.copy()
@@ -163,5 +165,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "is_later_page": cursor is not None,
         "markets_by_code": {m.code: m for m in markets},
         "known_actions": KNOWN_ACTIONS,
+        "revertable": REVERTABLE,
     }
     return page(request, "audit/log.html", context, fragment="audit/_entries.html")

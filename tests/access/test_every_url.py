@@ -30,9 +30,12 @@ from content.labels.services import (
     section_create,
     section_mapping_set,
 )
+from content.services import PositionChange, position_set, positions_bulk_set
 from markets.groups.services import group_create, group_rule_create
 from markets.models import Market
+from portal.audit.models import AuditEntry
 from portal.notifications.models import Notification, Receipt, WebhookDelivery, WebhookEndpoint
+from portal.schedule.services import calendar_feed_create
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
 from tests.factories import ContentItemFactory, PositionFactory, RuleFactory
 from tests.labels.conftest import make_image, result
@@ -45,6 +48,7 @@ NOT_PORTAL_PAGES = (
     "api/",  # the REST API answers JSON (401/403/404), tests/api
     "django-admin/",  # Django's admin site and its own login
     "feed/",  # partner-key JSON endpoint, tests/shared_tables/test_feed.py
+    "calendar/",  # calendar feeds, a secret in the URL instead of a login: tests/schedule
     "partners/probe/",  # partner-key JSON endpoint, tests/partners/test_enforcement.py
     "accounts/login/",  # the login page itself
     "accounts/logout/",
@@ -155,10 +159,15 @@ def world(
     receipt = Receipt.objects.create(notification=note, user=admin_user)
     hook = WebhookEndpoint.objects.create(name="walk", url="https://hooks.example.com/", secret="s", kinds=[])
     delivery = WebhookDelivery.objects.create(endpoint=hook, event="test", payload={}, status="dead")
+    # A change and a bulk change in the audit log, for the revert pages.
+    other = ContentItemFactory(upstream_id="ng-walk/002")
+    position_set(actor=editor, market=au, item=other, change=PositionChange(state="hidden"))
+    bulk = positions_bulk_set(
+        actor=editor, markets=[au], item_ids=[other.pk], change=PositionChange(state="promoted", boost=2)
+    )
     set_gateway(None)
     group = group_create(actor=None, code="APAC", name="Asia Pacific", members=[au])
     group_rule = group_rule_create(actor=None, group=group, action="hide", match_sources=["gossip"])
-    from content.services import PositionChange
     from portal.change_requests.services import Operation, request_create
 
     change_request = request_create(
@@ -171,6 +180,10 @@ def world(
     return {
         "change_requests:pk": change_request.pk,
         "change_requests:code": au.code,
+        "audit:entry_id": AuditEntry.objects.filter(action="position.set").order_by("id").first().pk,
+        "audit:batch": bulk.batch,
+        "schedule:code": au.code,
+        "schedule:pk": calendar_feed_create(actor=editor).token.pk,
         "accounts:pk": token.pk,
         "partners:pk": partner.pk,
         "partners:plan:pk": plan.pk,

@@ -14,6 +14,7 @@ from accounts.partners.models import Partner, PartnerApiKey, UsagePlan
 from content.labels.models import ImageAsset, Section
 from content.models import ContentItem
 from markets.models import Rule
+from portal.audit.models import AuditEntry
 from portal.change_requests.models import ChangeRequest
 from tests.browser import log_in, new_page, shot
 from tests.factories import ContentItemFactory
@@ -38,6 +39,8 @@ def pages_of(role: str) -> list[str]:
     # The demo's change request: Ana's AU-OPTUS launch pins, waiting for Sam.
     request = ChangeRequest.objects.order_by("id").first()
     assert rule is not None and image is not None and section is not None and request is not None
+    # The demo's bulk change (Mia's "Ocean Week" campaign), for the revert page.
+    bulk = AuditEntry.objects.filter(market_code="AU", batch__isnull=False).values_list("batch", flat=True)[0]
     board = [
         "/",
         "/content/",
@@ -53,6 +56,10 @@ def pages_of(role: str) -> list[str]:
         "/audit/",
         "/requests/",
         f"/requests/{request.pk}/",
+        "/schedule/",
+        "/schedule/AU/",
+        "/schedule/calendar/",
+        f"/audit/batches/{bulk}/revert/",
     ]
     manage = [
         "/markets/AU/settings/",

@@ -78,7 +78,9 @@ SKIP = {"accounts/logout/"}  # would end the role's session midway
 # Forms of checkboxes only (notification channels): any body is a valid choice, all boxes unticked.
 ACTIONS = re.compile(
     r"(revoke|suspend|resume|retry|refresh|sync|delete|rotate|probe|activate/|<slug:action>"
-    r"|read-all|open/|notifications/preferences|notifications/defaults|/test/)"
+    r"|read-all|open/|notifications/preferences|notifications/defaults|/test/"
+    # A revert's only input is optional (ticks); the calendar page's POST makes a new feed link.
+    r"|/revert/|schedule/calendar/)"
 )
 ROLES = ["anonymous", "admin_user", "editor", "au_manager", "reviewer"]
 

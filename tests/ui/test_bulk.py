@@ -58,9 +58,10 @@ def test_hide_selected_items_in_two_markets_with_a_window_in_each_markets_time(c
     # And every change is audited as one batch with outbox rows
     entries = AuditEntry.objects.filter(action="position.set")
     assert entries.count() == 6
-    # (one batch per time zone; the summary links to all of them)
+    # (one batch for the whole action, however many time zones: shown and reverted as one change)
     batches = {str(b) for b in entries.values_list("batch", flat=True)}
-    assert len(batches) == 2 and all(b in html for b in batches)
+    assert len(batches) == 1 and all(b in html for b in batches)
+    assert f"/audit/batches/{batches.pop()}/revert/" in html  # and offers to revert it
     assert OutboxEntry.objects.filter(kind="position").count() == 6
 
 

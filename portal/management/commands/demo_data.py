@@ -7,8 +7,9 @@ environment is production.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -24,12 +25,14 @@ from content.services import (
     content_upsert_bulk,
     group_positions_bulk_set,
     position_set,
+    positions_bulk_set,
 )
 from markets.groups.services import group_create, group_rule_create
 from markets.models import Market, MarketGroup, Rule, Visibility
 from markets.services import market_create, rule_create
 
 DEMO_PASSWORD = "meridian-demo"
+OCEAN_WEEK = "Ocean Week campaign"
 
 MARKETS: list[tuple[str, str, list[str], str]] = [
     ("AU", "Australia", ["en"], "Australia/Sydney"),
@@ -205,6 +208,7 @@ class Command(BaseCommand):
         self._rules_and_positions(markets)
         self._groups(markets)
         self._change_requests(markets)
+        self._upcoming_windows(markets)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {Market.objects.count()} markets, {ContentItem.objects.count()} items, "
@@ -445,6 +449,59 @@ class Command(BaseCommand):
                 change=PositionChange(state="promoted", boost=3, reason="Ocean Week"),
                 via="command",
             )
+
+    @transaction.atomic
+    def _upcoming_windows(self, markets: dict[str, Market]) -> None:
+        """What the schedule and the revert show: Mia's "Ocean Week" bulk promotion from tomorrow
+        06:00 in Sydney, an embargo in AT lifting on Friday 18:00 Vienna time, and a DE rule for
+        next week. Loaded once (the campaign's reason marks it)."""
+        if Position.objects.filter(reason=OCEAN_WEEK).exists():
+            return
+        mia = User.objects.get(username="editor")
+        now = timezone.now()
+        sydney = now.astimezone(ZoneInfo("Australia/Sydney"))
+        starts = datetime.combine(sydney.date() + timedelta(days=1), time(6), tzinfo=sydney.tzinfo)
+        ocean = list(ContentItem.objects.filter(item_tags__tag__slug="ocean").order_by("-published_at")[:10])
+        positions_bulk_set(
+            actor=mia,
+            markets=[markets[code] for code in ("AU", "GB", "US", "NZ")],
+            item_ids=[item.pk for item in ocean],
+            change=PositionChange(
+                state="promoted",
+                boost=3,
+                starts_at=starts.astimezone(UTC),
+                ends_at=(starts + timedelta(days=7)).astimezone(UTC),
+                reason=OCEAN_WEEK,
+            ),
+            via="command",
+        )
+        vienna = now.astimezone(ZoneInfo("Europe/Vienna"))
+        friday = vienna.date() + timedelta(days=(4 - vienna.weekday()) % 7 or 7)
+        lifts = datetime.combine(friday, time(18), tzinfo=vienna.tzinfo).astimezone(UTC)
+        embargoed = ContentItem.objects.filter(content_type="article").order_by("-published_at").first()
+        if embargoed is not None:
+            position_set(
+                actor=User.objects.get(username="de-manager"),
+                market=markets["AT"],
+                item=embargoed,
+                change=PositionChange(state="hidden", ends_at=lifts, reason="Embargo until Friday 18:00"),
+                via="command",
+            )
+        de = markets["DE"]
+        monday = now.date() + timedelta(days=7 - now.weekday())
+        rule_create(
+            actor=None,
+            market=de,
+            action="promote",
+            match_tags=["wildlife"],
+            boost=2,
+            starts_at=datetime.combine(monday, time(6), tzinfo=ZoneInfo("Europe/Berlin")).astimezone(UTC),
+            ends_at=datetime.combine(
+                monday + timedelta(days=7), time(6), tzinfo=ZoneInfo("Europe/Berlin")
+            ).astimezone(UTC),
+            note="Wildlife week",
+            via="command",
+        )
 
 
 # Market groups: (code, name, priority, members, description). A lower priority number is stronger.

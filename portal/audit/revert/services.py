@@ -1,0 +1,248 @@
+"""Reverting a change (or a whole bulk change) from the audit log.
+
+The inverse changes go through the ordinary services (positions, rules, market settings): they
+check the reverting user's rights, bump versions, write the outbox rows, and audit each inverse
+change with a link to the entry it undoes. Objects changed since the original change are left
+alone unless the user forces them.
+
+Every revert's change set passes through one function, `inverse_changes_submit`: the changes of
+a market whose approval policy asks for review of them become a submitted change request there
+(reverts respect approvals), and the rest apply at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from accounts.access import Action, require
+from accounts.models import User
+from content.models import ContentItem
+from content.services import PositionChange, PositionRestore, positions_restore
+from markets.models import Market, Rule
+from markets.services import market_update, rule_create, rule_delete, rule_update
+from portal.audit.revert.selectors import (
+    Outcome,
+    RevertPlan,
+    RevertStep,
+    RevertTarget,
+    revert_entries,
+    revert_plan,
+)
+from portal.change_requests.models import ApprovalPolicy
+from portal.change_requests.services import Operation, approvals_needed, changes_defer
+from portal.errors import Conflict
+
+
+@dataclass
+class InverseChangeSet:
+    """The changes one revert makes: position restores (applied in bulk) and other steps."""
+
+    positions: list[PositionRestore] = field(default_factory=list)
+    others: list[tuple[RevertStep, bool]] = field(default_factory=list)  # (step, forced)
+
+    def __len__(self) -> int:
+        return len(self.positions) + len(self.others)
+
+
+@dataclass(frozen=True)
+class RevertFailure:
+    entry_id: int
+    object_repr: str
+    market_code: str
+    reason: str
+
+
+@dataclass
+class RevertResult:
+    """What a revert did: undone, left as they were, skipped (changed since) and refused."""
+
+    reverted: int = 0
+    unchanged: int = 0
+    skipped: list[RevertFailure] = field(default_factory=list)
+    refused: list[RevertFailure] = field(default_factory=list)
+    not_revertable: int = 0
+    batch: str = ""
+    # (market code, request id) of the changes filed for approval instead of applied.
+    requests: list[tuple[str, int]] = field(default_factory=list)
+
+
+def inverse_change_set(plan: RevertPlan, *, force: Collection[int] = ()) -> InverseChangeSet:
+    """Return the changes that undo `plan`'s entries: those to revert, plus the changed-since
+    entries the user ticked in `force` (their later change is overwritten)."""
+    changes = InverseChangeSet()
+    for step in plan.steps:
+        forced = step.outcome == Outcome.CHANGED_SINCE and step.entry.pk in force
+        if step.outcome != Outcome.REVERT and not forced:
+            continue
+        if step.kind == "positions":
+            assert step.market is not None and step.item_id is not None and step.restore is not None
+            changes.positions.append(
+                PositionRestore(
+                    market=step.market,
+                    item_id=step.item_id,
+                    content_id=step.entry.object_id,
+                    change=PositionChange(**step.restore),
+                    # Checked again under the row locks: a change made meanwhile is skipped too.
+                    expected_version=None if forced else (step.entry.after or {}).get("version"),
+                    reverts=step.entry.pk,
+                )
+            )
+        else:
+            changes.others.append((step, forced))
+    return changes
+
+
+def _failure(step: RevertStep, reason: str) -> RevertFailure:
+    entry = step.entry
+    return RevertFailure(entry.pk, entry.object_repr or entry.object_id, entry.market_code, reason)
+
+
+def _apply_other(actor: User, step: RevertStep, forced: bool, via: str) -> None:
+    """Undo one rule or market-settings entry through its service (raises as the service does)."""
+    entry, restore = step.entry, step.restore or {}
+    version = None if forced else step.version
+    if entry.action == "rule.create":
+        rule = Rule.objects.select_related("market").get(pk=int(entry.object_id))
+        rule_delete(actor=actor, rule=rule, expected_version=version, via=via, reverts=entry.pk)
+    elif entry.action == "rule.update":
+        rule = Rule.objects.select_related("market").get(pk=int(entry.object_id))
+        rule_update(actor=actor, rule=rule, expected_version=version, via=via, reverts=entry.pk, **restore)
+    elif entry.action == "rule.delete":
+        assert step.market is not None
+        rule_create(actor=actor, market=step.market, via=via, reverts=entry.pk, **restore)
+    elif entry.action == "market.update":
+        assert step.market is not None
+        market_update(actor=actor, market=step.market, via=via, reverts=entry.pk, **restore)
+
+
+def _step_market(step: RevertStep) -> Market:
+    if step.market is not None:
+        return step.market
+    return Rule.objects.select_related("market").get(pk=int(step.entry.object_id)).market
+
+
+def _step_operation(step: RevertStep, forced: bool) -> Operation:
+    entry, restore = step.entry, step.restore or {}
+    version = None if forced else step.version
+    if entry.action == "rule.create":
+        return Operation.rule_delete(Rule.objects.get(pk=int(entry.object_id)), expected_version=version)
+    if entry.action == "rule.update":
+        rule = Rule.objects.get(pk=int(entry.object_id))
+        return Operation.rule_update(rule, expected_version=version, **restore)
+    if entry.action == "rule.delete":
+        return Operation.rule_create(**restore)
+    return Operation.settings(**restore)
+
+
+def _file_for_approval(
+    actor: User, changes: InverseChangeSet, via: str
+) -> tuple[InverseChangeSet, list[tuple[str, int]]]:
+    """Split off the changes of markets whose policy asks for review; file each as a request."""
+    markets: dict[int, Market] = {}
+    restores: dict[int, list[PositionRestore]] = {}
+    others: dict[int, list[tuple[RevertStep, bool]]] = {}
+    for restore in changes.positions:
+        markets[restore.market.pk] = restore.market
+        restores.setdefault(restore.market.pk, []).append(restore)
+    for step, forced in changes.others:
+        market = _step_market(step)
+        markets[market.pk] = market
+        others.setdefault(market.pk, []).append((step, forced))
+    direct = InverseChangeSet()
+    filed: list[tuple[str, int]] = []
+    # One query for every market's policy, however many markets the revert touches.
+    policies = {p.market_id: p for p in ApprovalPolicy.objects.filter(market_id__in=list(markets))}
+    for pk, market in markets.items():
+        mine, steps = restores.get(pk, []), others.get(pk, [])
+        policy = policies.get(pk)
+        needed = policy is not None and approvals_needed(
+            market,
+            positions=len(mine),
+            bulk=len(mine) > 1,
+            rules=any(step.entry.action.startswith("rule.") for step, _ in steps),
+            settings=any(step.entry.action == "market.update" for step, _ in steps),
+            policy=policy,
+        )
+        if not needed:
+            direct.positions += mine
+            direct.others += steps
+            continue
+        items = ContentItem.objects.in_bulk([restore.item_id for restore in mine])
+        operations = [
+            Operation.position(items[r.item_id], r.change, expected_version=r.expected_version) for r in mine
+        ]
+        operations += [_step_operation(step, forced) for step, forced in steps]
+        reverted = sorted({r.reverts for r in mine if r.reverts} | {step.entry.pk for step, _ in steps})
+        title = f"Revert of {len(reverted)} change{'s' if len(reverted) != 1 else ''} in {market.code}"
+        request = changes_defer(
+            actor=actor, market=market, operations=operations, title=title[:200], submit=True, via=via
+        )
+        filed.append((market.code, request.pk))
+    return direct, filed
+
+
+def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str = "portal") -> RevertResult:
+    """Make a revert's inverse changes, through the services, in one transaction.
+
+    Reverts respect approvals: a market whose policy asks for review of these changes gets one
+    submitted change request with them instead (listed in the result's `requests`). Rule and
+    settings steps that a service refuses (a rule that now clashes, a window no longer valid) are
+    reported, not raised.
+    """
+    result = RevertResult()
+    with transaction.atomic():
+        changes, result.requests = _file_for_approval(actor, changes, via)
+        if changes.positions:
+            restored = positions_restore(actor=actor, restores=changes.positions, via=via, batch=uuid.uuid4())
+            result.reverted += restored.changed
+            result.unchanged += restored.unchanged
+            result.batch = restored.batch
+            for refusal in restored.refused:
+                failure = RevertFailure(
+                    refusal.reverts or 0,
+                    f"{refusal.content_id} in {refusal.market_code}",
+                    refusal.market_code,
+                    refusal.reason,
+                )
+                (result.skipped if refusal.changed_since else result.refused).append(failure)
+        for step, forced in changes.others:
+            try:
+                # A savepoint each: a refused step leaves the others (and the positions) standing.
+                with transaction.atomic():
+                    _apply_other(actor, step, forced, via)
+            except Conflict as exc:
+                result.skipped.append(_failure(step, str(exc)))
+            except (PermissionDenied, ValidationError, Rule.DoesNotExist) as exc:
+                message = "; ".join(getattr(exc, "messages", [])) or str(exc)
+                result.refused.append(_failure(step, message))
+            else:
+                result.reverted += 1
+    return result
+
+
+def revert_apply(
+    *, actor: User, target: RevertTarget, force: Collection[int] = (), via: str = "portal"
+) -> tuple[RevertPlan, RevertResult]:
+    """Revert one audit entry or a whole bulk change as `actor`.
+
+    Entries whose object changed since are skipped unless their id is in `force`; entries the
+    actor may not undo are refused (listed, nothing else fails). Raises AccessDenied unless the
+    actor may read the audit log; NotFound when the entry or batch is not theirs to see.
+    """
+    require(actor, Action.VIEW_AUDIT)
+    with transaction.atomic():
+        plan = revert_plan(user=actor, entries=revert_entries(user=actor, target=target))
+        result = inverse_changes_submit(actor=actor, changes=inverse_change_set(plan, force=force), via=via)
+    forced = set(force)
+    for step in plan.changed_since:
+        if step.entry.pk not in forced:
+            result.skipped.append(_failure(step, step.reason))
+    result.refused.extend(_failure(step, step.reason) for step in plan.refused)
+    result.not_revertable = len(plan.not_revertable)
+    result.unchanged += len(plan.nothing_to_do)
+    return plan, result

@@ -25,6 +25,9 @@ class Action(StrEnum):
     EDIT_POSITIONS = "edit_positions"
     EDIT_RULES = "edit_rules"
     EDIT_MARKET_SETTINGS = "edit_market_settings"
+    # Mark a hide rule binding (it then beats editors' positions) or clear that: a legal duty,
+    # so market managers of that market and admins only, never editors.
+    SET_BINDING_RULES = "set_binding_rules"
     # Not market-scoped: a content item's tags are the same in every market.
     EDIT_TAGS = "edit_tags"
     VIEW_CONTENT = "view_content"
@@ -38,7 +41,13 @@ class Action(StrEnum):
 
 
 MARKET_ACTIONS = frozenset(
-    {Action.VIEW_MARKET, Action.EDIT_POSITIONS, Action.EDIT_RULES, Action.EDIT_MARKET_SETTINGS}
+    {
+        Action.VIEW_MARKET,
+        Action.EDIT_POSITIONS,
+        Action.EDIT_RULES,
+        Action.EDIT_MARKET_SETTINGS,
+        Action.SET_BINDING_RULES,
+    }
 )
 # The actions that change something in a market. An inactive market refuses them all, whoever
 # asks: it stays readable (and published, with `active: false`) until an admin reactivates it.
@@ -62,6 +71,7 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
             Action.EDIT_POSITIONS,
             Action.EDIT_RULES,
             Action.EDIT_MARKET_SETTINGS,
+            Action.SET_BINDING_RULES,
             Action.VIEW_CONTENT,
             Action.VIEW_AUDIT,
         }

@@ -6,7 +6,16 @@ from portal.read_only_admin import ReadOnlyModelAdmin
 
 @admin.register(ContentItem)
 class ContentItemAdmin(ReadOnlyModelAdmin):
-    list_display = ["upstream_id", "title", "content_type", "source", "language", "published_at"]
+    list_display = [
+        "upstream_id",
+        "title",
+        "content_type",
+        "source",
+        "language",
+        "published_at",
+        "rights_deny",
+        "rights_allow",
+    ]
     list_filter = ["content_type"]
     search_fields = ["title", "upstream_id"]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,10 +19,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.access import Action, require
+from accounts.access import Action, can, require
 from content.filters import ContentFilter, GroupPositionFilter, PositionFilter
 from content.models import ContentItem, GroupPosition, Position, PositionState, Tag
-from content.selectors import content_get, with_tags
+from content.selectors import content_get, positions_overridden, with_tags
 from content.serializers import (
     BulkUpsertRequestSerializer,
     BulkUpsertResultSerializer,
@@ -373,7 +374,8 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
         description=(
             "One transaction. Markets you may not edit are refused as a whole, unknown content ids "
             "and taken pin slots item by item; the rest is applied. A bulk pin gives the items "
-            "consecutive slots from `slot`."
+            "consecutive slots from `slot`. `will_stay_hidden` counts the positions set that the "
+            "items' rights or a binding hide rule override (the items stay hidden there)."
         ),
         request=PositionBulkSerializer,
         responses={
@@ -418,10 +420,19 @@ class PositionViewSet(viewsets.GenericViewSet[Position]):
             for r in result.refused
         ]
         refused += _refusals_for_unknown(cid for cid in content_ids if cid not in item_ids)
+        now = timezone.now()
+        # Of what was applied now: the positions that rights or a binding rule will override.
+        overrides = positions_overridden(
+            markets=[m for m in direct if can(request.user, Action.EDIT_POSITIONS, m)],
+            item_ids=ids,
+            state=change.state,
+            at=max(now, change.starts_at) if change.starts_at else now,
+        )
         body = {
             "changed": result.changed,
             "unchanged": result.unchanged,
             "refused": refused,
+            "will_stay_hidden": overrides,
         }
         if requests:
             body["change_requests"] = [cr.pk for cr in requests]
@@ -552,16 +563,24 @@ class GroupPositionViewSet(viewsets.GenericViewSet[GroupPosition]):
         item_ids = item_ids_by_upstream_id(content_ids)
         if why := group_approval_refusal(found, positions=len(item_ids), bulk=True):
             raise ValidationError({"__all__": [why]})
+        change = PositionChange(**data)
+        ids = [item_ids[cid] for cid in content_ids if cid in item_ids]
         result = group_positions_bulk_set(
-            actor=api_actor(request),
-            group=found,
-            item_ids=[item_ids[cid] for cid in content_ids if cid in item_ids],
-            change=PositionChange(**data),
-            via="api",
+            actor=api_actor(request), group=found, item_ids=ids, change=change, via="api"
         )
         refused = _refusals_for_unknown(cid for cid in content_ids if cid not in item_ids)
-        return Response(
-            PositionBulkResultSerializer(
-                {"changed": result.changed, "unchanged": result.unchanged, "refused": refused}
-            ).data
+        now = timezone.now()
+        # In each member: the positions that rights or a binding rule will override.
+        overrides = positions_overridden(
+            markets=[link.market for link in found.member_links.all()],
+            item_ids=ids,
+            state=change.state,
+            at=max(now, change.starts_at) if change.starts_at else now,
         )
+        body = {
+            "changed": result.changed,
+            "unchanged": result.unchanged,
+            "refused": refused,
+            "will_stay_hidden": overrides,
+        }
+        return Response(PositionBulkResultSerializer(body).data)

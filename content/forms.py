@@ -33,14 +33,14 @@ ACTION_STATES = {
 }
 ACTION_LABELS = {
     "hide": "Hide",
-    "show": "Show (even against a rule)",
+    "show": "Show (even against a rule, unless binding)",
     "promote": "Promote (boost)",
     "pin": "Pin (slot)",
     "reset": "Reset to rules and default",
 }
 STATE_LABELS = {
     PositionState.HIDDEN: "Hide",
-    PositionState.SHOWN: "Show (even against a rule)",
+    PositionState.SHOWN: "Show (even against a rule, unless binding)",
     PositionState.PROMOTED: "Promote (boost)",
     PositionState.PINNED: "Pin (slot)",
     PositionState.DEFAULT: "Reset to rules and default",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from typing import Any
 
 from django.conf import settings
@@ -42,7 +43,14 @@ class ContentItem(models.Model):
     tags: models.ManyToManyField[Tag, ItemTag] = models.ManyToManyField(
         Tag, through="ItemTag", related_name="items", blank=True
     )
-    # Grows on every change readers must see (tags, type, source): the `content` shared item.
+    # Upstream licensing, set only by ingestion (never in the portal): market codes where the
+    # item may appear (empty: everywhere) and where it may not, and an availability window
+    # [rights_starts_at, rights_ends_at). The resolver applies them before anything else.
+    rights_allow = models.JSONField(default=list, blank=True)
+    rights_deny = models.JSONField(default=list, blank=True)
+    rights_starts_at = models.DateTimeField(null=True, blank=True)
+    rights_ends_at = models.DateTimeField(null=True, blank=True)
+    # Grows on every change readers must see (tags, type, source, rights): the `content` shared item.
     version = models.PositiveBigIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -50,9 +58,46 @@ class ContentItem(models.Model):
     class Meta:
         ordering = ["-published_at", "-id"]
         indexes = [models.Index(fields=["-published_at", "-id"], name="content_recent_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rights_starts_at__isnull=True)
+                | models.Q(rights_ends_at__isnull=True)
+                | models.Q(rights_starts_at__lt=models.F("rights_ends_at")),
+                name="content_rights_window_ordered",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.upstream_id})"
+
+    @property
+    def has_rights(self) -> bool:
+        """Whether ingestion restricted where or when the item may appear."""
+        return bool(self.rights_allow or self.rights_deny or self.rights_starts_at or self.rights_ends_at)
+
+    @property
+    def rights_summary(self) -> list[str]:
+        """The item's rights in plain words ("Only in DE, AT", "Not licensed in FR", "Available
+        from 2027-01-01"); empty when it may appear everywhere, always."""
+        lines = []
+        if self.rights_allow:
+            lines.append("Only in " + ", ".join(self.rights_allow))
+        if self.rights_deny:
+            lines.append("Not licensed in " + ", ".join(self.rights_deny))
+        starts, ends = self.rights_starts_at, self.rights_ends_at
+        if starts and ends:
+            lines.append(f"Available from {_day(starts)} until {_day(ends)}")
+        elif starts:
+            lines.append(f"Available from {_day(starts)}")
+        elif ends:
+            lines.append(f"Available until {_day(ends)}")
+        return lines
+
+
+def _day(value: datetime) -> str:
+    """ "2027-01-01" for midnight UTC, else "2027-01-01 06:00 UTC"."""
+    utc = value.astimezone(UTC)
+    return f"{utc:%Y-%m-%d}" if utc.time() == time(0) else f"{utc:%Y-%m-%d %H:%M} UTC"
 
 
 class ItemTag(models.Model):

@@ -12,12 +12,15 @@ from content.models import ContentItem, GroupPosition, Position, PositionState, 
 from markets.models import Market, MarketGroup
 from markets.selectors import market_spec, market_specs
 from positioning.resolver import (
+    STEP_BINDING_RULE,
+    STEP_RIGHTS,
     Candidate,
     Decision,
     MarketResolver,
     MarketSpec,
     PositionSpec,
     Resolved,
+    Rights,
     resolve_feed,
 )
 
@@ -30,13 +33,26 @@ def with_tags(queryset: QuerySet[ContentItem]) -> QuerySet[ContentItem]:
     return queryset.prefetch_related(Prefetch("tags", queryset=Tag.objects.only("id", "slug", "label")))
 
 
+def rights_spec(item: ContentItem) -> Rights | None:
+    """Return the resolver's view of an item's rights (None when it may appear everywhere, always)."""
+    if not item.has_rights:
+        return None
+    return Rights(
+        allow=frozenset(item.rights_allow),
+        deny=frozenset(item.rights_deny),
+        starts_at=item.rights_starts_at,
+        ends_at=item.rights_ends_at,
+    )
+
+
 def candidate(item: ContentItem) -> Candidate:
-    """Return the resolver's view of an item (its tags must be prefetched)."""
+    """Return the resolver's view of an item with its rights (its tags must be prefetched)."""
     return Candidate(
         content_id=item.upstream_id,
         content_type=item.content_type,
         source=item.source,
         tags=frozenset(t.slug for t in item.tags.all()),
+        rights=rights_spec(item),
     )
 
 
@@ -162,6 +178,78 @@ def item_matrix(*, markets: Iterable[Market], item: ContentItem, at: datetime) -
         decision = MarketResolver(specs[market.pk], at).decide(cand, spec, in_groups)
         cells.append(MarketCell(market, position, decision, tuple(blocks.get((item.pk, market.pk), ()))))
     return cells
+
+
+# Position states an override (rights, a binding rule) can defeat: hiding is what they do anyway.
+_SHOWING_STATES = frozenset({PositionState.SHOWN, PositionState.PROMOTED, PositionState.PINNED})
+
+
+@dataclass(frozen=True)
+class Override:
+    """(market, item) pairs a position will not show: rights or a binding rule decide first."""
+
+    market_code: str
+    reason: str  # "binding rule DE #7", "not licensed in FR", "not licensed in DE until 2027-01-01"
+    count: int
+    examples: tuple[str, ...] = ()
+
+
+def _override_reason(decision: Decision, market_code: str) -> str | None:
+    if decision.step == STEP_RIGHTS:
+        return decision.reason[:1].lower() + decision.reason[1:]
+    if decision.step == STEP_BINDING_RULE:
+        return f"binding rule {decision.source or market_code} #{decision.rule_id}"
+    return None
+
+
+def positions_overridden(
+    *, markets: Sequence[Market], item_ids: Sequence[int], state: str, at: datetime, examples: int = 5
+) -> list[Override]:
+    """Return, per market and reason, the items whose `state` position in `markets` will still be
+    hidden at `at`: rights (step 0) and binding rules (step 1) come before every position.
+
+    The one resolver decides (no second implementation): a decision at step 0 or 1 is the same
+    whatever the item's position. Nothing for hide or reset. Items in chunks of 1,000; markets'
+    rules in one query.
+    """
+    if state not in _SHOWING_STATES or not markets or not item_ids:
+        return []
+    specs = _specs(markets)
+    resolvers = [(m.code, MarketResolver(spec, at)) for m, spec in zip(markets, specs, strict=True)]
+    # Without a binding rule only rights can override: read just the items that have some.
+    any_binding = any(
+        rule.binding for spec in specs for rule in (*spec.rules, *(r for g in spec.groups for r in g.rules))
+    )
+    found: dict[tuple[str, str], list[str]] = {}
+    ids = list(dict.fromkeys(item_ids))
+    for start in range(0, len(ids), 1000):
+        chunk = ContentItem.objects.filter(pk__in=ids[start : start + 1000])
+        if not any_binding:
+            chunk = chunk.filter(_HAS_RIGHTS)
+        items = with_tags(chunk).order_by("-published_at", "-id")
+        for item in items:
+            cand = candidate(item)
+            for code, resolver in resolvers:
+                reason = _override_reason(resolver.decide(cand, None), code)
+                if reason is not None:
+                    found.setdefault((code, reason), []).append(item.upstream_id)
+    return [
+        Override(market_code=code, reason=reason, count=len(hit), examples=tuple(hit[:examples]))
+        for (code, reason), hit in sorted(found.items())
+    ]
+
+
+_HAS_RIGHTS = (
+    ~Q(rights_allow=[])
+    | ~Q(rights_deny=[])
+    | Q(rights_starts_at__isnull=False)
+    | Q(rights_ends_at__isnull=False)
+)
+
+
+def _specs(markets: Sequence[Market]) -> list[MarketSpec]:
+    specs = market_specs(markets)
+    return [specs[m.pk] for m in markets]
 
 
 def image_blocks_by_item(

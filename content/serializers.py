@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from content.models import ContentItem, ContentType, GroupPosition, Position, PositionState, Tag
-from content.services import BOOST_RANGE, MAX_UPSERT_ROWS, ContentRow
+from content.services import BOOST_RANGE, MAX_UPSERT_ROWS, NO_RIGHTS, ContentRights, ContentRow
 from markets.models import Market
 from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin, StrictIntegerField
-from portal.bounds import SUMMARY_MAX
+from portal.bounds import RIGHTS_MARKETS_MAX, SUMMARY_MAX
 
 MAX_BULK_CONTENT_IDS = 10_000
 
@@ -35,12 +36,57 @@ class TagCreateSerializer(StrictFieldsMixin, serializers.Serializer[Tag]):
 # --- content items ---------------------------------------------------------------------------
 
 
+class RightsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """An item's upstream licensing: where and when it may appear (the resolver applies it first)."""
+
+    allow = serializers.ListField(
+        child=StrictCharField(max_length=32),
+        max_length=RIGHTS_MARKETS_MAX,
+        required=False,
+        default=list,
+        help_text="Market codes where the item may appear; empty means everywhere.",
+    )
+    deny = serializers.ListField(
+        child=StrictCharField(max_length=32),
+        max_length=RIGHTS_MARKETS_MAX,
+        required=False,
+        default=list,
+        help_text="Market codes where the item may not appear.",
+    )
+    starts_at = AwareDateTimeField(
+        allow_null=True, required=False, default=None, help_text="Available from (inclusive); null: no start."
+    )
+    ends_at = AwareDateTimeField(
+        allow_null=True, required=False, default=None, help_text="Available until (exclusive); null: no end."
+    )
+
+
+def rights_representation(item: ContentItem) -> dict[str, Any] | None:
+    """The item's rights as the API shows them: None when it may appear everywhere, always."""
+    if not item.has_rights:
+        return None
+    when = serializers.DateTimeField()
+    return {
+        "allow": list(item.rights_allow),
+        "deny": list(item.rights_deny),
+        "starts_at": when.to_representation(item.rights_starts_at) if item.rights_starts_at else None,
+        "ends_at": when.to_representation(item.rights_ends_at) if item.rights_ends_at else None,
+    }
+
+
 class ContentItemSerializer(serializers.ModelSerializer[ContentItem]):
     """An item in a list; `tags` are the effective tags (upstream plus editors' changes)."""
 
     tags = serializers.SlugRelatedField[Tag](many=True, read_only=True, slug_field="slug")
     # Items without a link have url "": a URLField would promise an absolute URI (format: uri).
     url = serializers.CharField(read_only=True)
+    rights = serializers.SerializerMethodField(
+        help_text="Upstream licensing set by ingestion; null when the item may appear everywhere, always."
+    )
+
+    @extend_schema_field(RightsSerializer(allow_null=True))
+    def get_rights(self, item: ContentItem) -> dict[str, Any] | None:
+        return rights_representation(item)
 
     class Meta:
         model = ContentItem
@@ -55,6 +101,7 @@ class ContentItemSerializer(serializers.ModelSerializer[ContentItem]):
             "published_at",
             "premium",
             "tags",
+            "rights",
             "version",
             "updated_at",
         ]
@@ -84,10 +131,27 @@ class ContentRowSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     tags = serializers.ListField(
         child=StrictCharField(max_length=64), max_length=200, required=False, default=list
     )
+    rights = RightsSerializer(
+        required=False,
+        allow_null=True,
+        help_text="Licensing: omit to leave the item's rights as they are; null removes them.",
+    )
 
     def to_row(self) -> ContentRow:
         data = dict(self.validated_data)
         data["tags"] = tuple(data.get("tags", ()))
+        if "rights" in data:
+            rights = data.pop("rights")
+            data["rights"] = (
+                NO_RIGHTS
+                if rights is None
+                else ContentRights(
+                    allow=tuple(rights.get("allow", ())),
+                    deny=tuple(rights.get("deny", ())),
+                    starts_at=rights.get("starts_at"),
+                    ends_at=rights.get("ends_at"),
+                )
+            )
         return ContentRow(**data)
 
 
@@ -199,10 +263,26 @@ class RefusalSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField(help_text="How many (market, item) pairs this refusal covers.")
 
 
+class OverrideSerializer(serializers.Serializer[Any]):
+    market = serializers.CharField(source="market_code")
+    reason = serializers.CharField(
+        help_text='Why: "binding rule DE #7", "not licensed in FR", "not licensed in DE until 2027-01-01".'
+    )
+    count = serializers.IntegerField(help_text="How many of the items this covers in the market.")
+    content_ids = serializers.ListField(
+        child=serializers.CharField(), source="examples", help_text="Up to five of them."
+    )
+
+
 class PositionBulkResultSerializer(serializers.Serializer[Any]):
     changed = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     refused = RefusalSerializer(many=True)
+    will_stay_hidden = OverrideSerializer(
+        many=True,
+        help_text="Positions set (shown, promoted, pinned) that the item's rights or a binding hide rule "
+        "override: those items stay hidden in that market, by market and reason.",
+    )
     change_requests = serializers.ListField(
         child=serializers.IntegerField(),
         required=False,

@@ -42,7 +42,7 @@ from content.board import (
 )
 from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
 from content.models import ContentItem, ContentType, Position
-from content.selectors import content_facets, content_get, item_matrix
+from content.selectors import Override, content_facets, content_get, item_matrix, positions_overridden
 from content.services import (
     BulkResult,
     PositionChange,
@@ -53,7 +53,7 @@ from content.services import (
 )
 from content.services import item_tags_update as tags_update
 from markets.groups.selectors import group_codes_for, group_list
-from markets.models import Market
+from markets.models import Market, MarketGroup
 from markets.selectors import market_get, market_list
 from markets.vocabulary import known_tags
 from portal.audit.selectors import item_history
@@ -262,6 +262,20 @@ def _bulk_item_ids(request: HttpRequest, form: BulkForm) -> list[int]:
     return ids
 
 
+def _overrides(
+    request: HttpRequest, by_change: dict[PositionChange, list[Market]], item_ids: list[int]
+) -> list[Override]:
+    """The positions just set (in markets the user may edit) that rights or a binding rule
+    keep hidden, decided when each change's window opens (now at the earliest)."""
+    now = timezone.now()
+    found: list[Override] = []
+    for change, group in by_change.items():
+        allowed = [m for m in group if can(request.user, Action.EDIT_POSITIONS, m)]
+        at = max(now, change.starts_at) if change.starts_at else now
+        found += positions_overridden(markets=allowed, item_ids=item_ids, state=change.state, at=at)
+    return found
+
+
 @portal_view
 @require_POST
 def bulk(request: HttpRequest) -> HttpResponse:
@@ -296,6 +310,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
     # One bulk action is one batch in the audit log, however many calls it takes: it is shown,
     # and reverted, as one change.
     batch = uuid.uuid4()
+    applied: dict[PositionChange, list[Market]] = {}
+    applied_groups: list[tuple[MarketGroup, PositionChange]] = []
     with transaction.atomic():
         for change, group in by_change.items():
             # Markets whose policy asks for approval of this change get a change request instead.
@@ -308,6 +324,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
             if not direct:
                 continue
             group = direct
+            applied[change] = direct
             part = positions_bulk_set(
                 actor=actor_of(request), markets=group, item_ids=item_ids, change=change, batch=batch
             )
@@ -330,22 +347,32 @@ def bulk(request: HttpRequest) -> HttpResponse:
                     )
                 )
                 continue
+            group_change = form.change_for("UTC")
             part = group_positions_bulk_set(
-                actor=actor_of(request),
-                group=target,
-                item_ids=item_ids,
-                change=form.change_for("UTC"),
-                batch=batch,
+                actor=actor_of(request), group=target, item_ids=item_ids, change=group_change, batch=batch
             )
+            applied_groups.append((target, group_change))
             total.changed += part.changed
             total.unchanged += part.unchanged
             total.refused.extend(part.refused)
             total.batch = part.batch or total.batch
+    overrides = _overrides(request, applied, item_ids)
+    for target, group_change in applied_groups:
+        # A group's position is overridden in a member as a market's is: by rights or a binding rule.
+        start = group_change.starts_at
+        overrides += positions_overridden(
+            markets=list(Market.objects.filter(group_links__group=target).order_by("code")),
+            item_ids=item_ids,
+            state=group_change.state,
+            at=max(timezone.now(), start) if start else timezone.now(),
+        )
     context["audit_query"] = urlencode([("batch", total.batch)]) if total.batch else ""
     context["deferred_requests"] = deferred_requests
     context.update(
         {
             "result": total,
+            "overrides": overrides,
+            "overridden_count": sum(o.count for o in overrides),
             "refusals": _group_refusals(total),
             "item_count": len(item_ids),
             "market_codes": [m.code for m in form.selected_markets()]
@@ -531,11 +558,18 @@ def _position_form(
         "form": form,
         "conflict": conflict,
         "conflict_fields": _conflict_changes(conflict) if conflict else [],
+        "overridden_by": _overridden_by(item, market),
         "needs_approval": approvals_needed(market, positions=1),
     }
     return page(
         request, "content/position_form.html", context, fragment="content/_position_form.html", status=status
     )
+
+
+def _overridden_by(item: ContentItem, market: Market) -> str:
+    """The item's rights or binding rule that hides it in `market` now, whatever its position, or ""."""
+    decision = item_matrix(markets=[market], item=item, at=timezone.now())[0].decision
+    return decision.reason if decision.decided_by == "rights" or decision.binding else ""
 
 
 def _conflict_changes(conflict: Conflict) -> list[tuple[str, Any]]:

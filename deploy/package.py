@@ -42,6 +42,7 @@ BOTOCORE_SERVICES = frozenset(
         "rekognition",  # image labels (content/labelling)
         "s3",  # media storage (django-storages) and Zappa's handler
         "secretsmanager",  # portal/secrets.py
+        "sesv2",  # notification email through Anymail's Amazon SES backend (docs/notifications.md)
         "sns",  # created when zappa.asynchronous is imported
         "sqs",  # the on-failure queue of asynchronous invocations (portal/observability)
         "ssm",  # portal/secrets.py

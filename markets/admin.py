@@ -12,7 +12,8 @@ class MarketAdmin(ReadOnlyModelAdmin):
 
 @admin.register(Rule)
 class RuleAdmin(ReadOnlyModelAdmin):
-    list_display = ["id", "market", "action", "boost", "starts_at", "ends_at"]
+    list_display = ["id", "market", "action", "binding", "boost", "starts_at", "ends_at"]
+    list_filter = ["action", "binding"]
     list_select_related = ["market"]
 
 

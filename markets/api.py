@@ -228,7 +228,13 @@ _DEFERRED = OpenApiResponse(
     description="The market's approval policy needs approval: a change request was made instead.",
 )
 _RULE_WRITE_RESPONSES = {
-    400: OpenApiResponse(description="Field errors (unknown tags or types, reversed window…)."),
+    400: OpenApiResponse(
+        description="Field errors (unknown tags or types, reversed window, a binding promote rule…)."
+    ),
+    403: OpenApiResponse(
+        description="You may not edit this market's rules, or set or clear `binding` (market managers "
+        "of the market and admins only; changing or deleting a binding rule needs the same right)."
+    ),
     412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
     202: _DEFERRED,
 }
@@ -239,7 +245,12 @@ _RULE_WRITE_RESPONSES = {
     create=extend_schema(
         summary="Add a rule to a market",
         request=RuleWriteSerializer,
-        responses={201: RuleSerializer, 202: _DEFERRED, 400: _RULE_WRITE_RESPONSES[400]},
+        responses={
+            201: RuleSerializer,
+            202: _DEFERRED,
+            400: _RULE_WRITE_RESPONSES[400],
+            403: _RULE_WRITE_RESPONSES[403],
+        },
     ),
     retrieve=extend_schema(summary="Read a rule", description='ETag: `"rule-<version>"`.'),
     update=extend_schema(
@@ -257,7 +268,12 @@ _RULE_WRITE_RESPONSES = {
     destroy=extend_schema(
         summary="Delete a rule",
         parameters=[if_match_parameter("rule")],
-        responses={204: None, 202: _DEFERRED, 412: _RULE_WRITE_RESPONSES[412]},
+        responses={
+            204: None,
+            202: _DEFERRED,
+            403: _RULE_WRITE_RESPONSES[403],
+            412: _RULE_WRITE_RESPONSES[412],
+        },
     ),
 )
 @extend_schema(parameters=[MARKET_CODE_PARAMETER])

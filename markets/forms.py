@@ -74,6 +74,13 @@ class MarketCreateForm(forms.Form):
         return split_list(self.cleaned_data.get("languages") or "") or None
 
 
+BINDING_HELP = (
+    "A binding hide rule hides what it matches even where an editor has shown, promoted or pinned "
+    "the item: use it for legal duties such as youth protection or a court order. Hide rules only; "
+    "only market managers of this market and admins can set or clear it."
+)
+
+
 class RuleForm(VersionedForm):
     action = forms.ChoiceField(choices=RuleAction.choices, widget=forms.RadioSelect)
     boost = forms.IntegerField(
@@ -91,13 +98,28 @@ class RuleForm(VersionedForm):
     starts_at = WallClockField(required=False, label="From")
     ends_at = WallClockField(required=False, label="Until")
     note = forms.CharField(required=False, max_length=500, widget=forms.TextInput)
+    binding = forms.BooleanField(
+        required=False,
+        label="Binding (a legal duty): overrides editors' positions",
+        help_text=BINDING_HELP,
+    )
 
-    def __init__(self, *args: Any, timezone: str = "UTC", editing: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        timezone: str = "UTC",
+        editing: bool = False,
+        can_set_binding: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.tz = timezone
         # A new rule has no version yet; an edit must say which version it was made against, or a
         # stale form could silently overwrite someone else's change.
         self.fields["version"].required = editing
+        # Only market managers of the market and admins see (and may send) the binding checkbox.
+        if not can_set_binding:
+            del self.fields["binding"]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -116,7 +138,9 @@ class RuleForm(VersionedForm):
     def service_kwargs(self) -> dict[str, Any]:
         """Return the keyword arguments rule_create / rule_update take."""
         data = self.cleaned_data
+        binding = {"binding": bool(data.get("binding"))} if "binding" in self.fields else {}
         return {
+            **binding,
             "action": data["action"],
             "boost": data.get("boost") or 0,
             "match_tags": split_list(data.get("match_tags") or ""),

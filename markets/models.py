@@ -109,6 +109,9 @@ class Rule(models.Model):
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True, max_length=NOTE_MAX, validators=[MaxLengthValidator(NOTE_MAX)])
+    # A binding hide rule (a legal duty: youth protection, a court order) beats editors' positions.
+    # Only market managers of the market (or admins) set or clear it; never on promote rules.
+    binding = models.BooleanField(default=False)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -124,6 +127,10 @@ class Rule(models.Model):
                 | models.Q(ends_at__isnull=True)
                 | models.Q(starts_at__lt=models.F("ends_at")),
                 name="rule_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(binding=False) | models.Q(action="hide"),
+                name="rule_binding_hides_only",
             ),
         ]
 

@@ -26,6 +26,7 @@ def rule_spec(rule: Rule) -> RuleSpec:
         starts_at=rule.starts_at,
         ends_at=rule.ends_at,
         note=rule.note,
+        binding=rule.binding,
     )
 
 

@@ -12,7 +12,13 @@ from typing import Any
 from rest_framework import serializers
 
 from markets.models import Market, Rule, RuleAction, Visibility
-from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin, StrictIntegerField
+from portal.api.fields import (
+    AwareDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFieldsMixin,
+    StrictIntegerField,
+)
 from portal.bounds import LANGUAGES_MAX, NOTE_MAX
 
 # --- markets ---------------------------------------------------------------------------------
@@ -101,6 +107,7 @@ class RuleSerializer(serializers.ModelSerializer[Rule]):
             "starts_at",
             "ends_at",
             "note",
+            "binding",
             "author",
             "version",
             "created_at",
@@ -126,6 +133,13 @@ class RuleWriteSerializer(StrictFieldsMixin, serializers.Serializer[Rule]):
     starts_at = AwareDateTimeField(allow_null=True, default=None)
     ends_at = AwareDateTimeField(allow_null=True, default=None)
     note = StrictCharField(allow_blank=True, max_length=NOTE_MAX, default="")
+    binding = StrictBooleanField(
+        default=False,
+        help_text=(
+            "Hide rules only: a binding rule (a legal duty) overrides editors' positions. Only market "
+            "managers of the market and admins may set or clear it (else 403)."
+        ),
+    )
 
 
 # --- resolve ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts.access import Action, require, require_active
+from accounts.access import AccessDenied, Action, can, require, require_active
 from accounts.models import User
 from markets.models import GroupRule, Market, Rule, RuleAction, Visibility
 from markets.vocabulary import ContentType, known_tags
@@ -31,8 +31,15 @@ RULE_FIELDS = (
     "starts_at",
     "ends_at",
     "note",
+    "binding",
 )
 _UNSET: Any = object()
+
+
+def _require_binding_right(actor: User | None, market: Market) -> None:
+    """Raise AccessDenied unless `actor` may mark rules of `market` binding or clear that."""
+    if actor is not None and not can(actor, Action.SET_BINDING_RULES, market):
+        raise AccessDenied(Action.SET_BINDING_RULES, market.code)
 
 
 def _bump_market(market: Market) -> None:
@@ -172,6 +179,8 @@ def _copy_rules(*, actor: User | None, source: Market, market: Market, via: str)
             starts_at=rule.starts_at,
             ends_at=rule.ends_at,
             note=rule.note,
+            # A legal duty in the source market holds in its copy (an admin copies: they may set it).
+            binding=rule.binding,
             author=actor,
         )
         for rule in originals
@@ -324,7 +333,16 @@ def _clean_list(values: Sequence[str] | None) -> list[str]:
 
 def _identical_rule(rule: Rule) -> Rule | None:
     """Return another rule of the market with the same action, boost, match and window, if any."""
-    fields = ("action", "boost", "match_tags", "match_content_types", "match_sources", "starts_at", "ends_at")
+    fields = (
+        "action",
+        "boost",
+        "match_tags",
+        "match_content_types",
+        "match_sources",
+        "starts_at",
+        "ends_at",
+        "binding",
+    )
     wanted = tuple(getattr(rule, f) for f in fields)
     others = Rule.objects.filter(market_id=rule.market_id, action=rule.action).exclude(pk=rule.pk)
     return next((o for o in others if tuple(getattr(o, f) for f in fields) == wanted), None)
@@ -352,6 +370,10 @@ def rule_field_errors(rule: Rule | GroupRule, *, check_past: bool = True) -> dic
         errors.setdefault("boost", []).append("A promote rule needs a boost of at least 1.")
     if rule.action == RuleAction.HIDE and rule.boost:
         errors.setdefault("boost", []).append("A hide rule has no boost.")
+    if rule.binding and rule.action != RuleAction.HIDE:
+        errors.setdefault("binding", []).append(
+            "Only hide rules can be binding; a promote rule never overrides editors' positions."
+        )
     if rule.starts_at and rule.ends_at and rule.starts_at >= rule.ends_at:
         errors.setdefault("ends_at", []).append("The window must end after it starts.")
     elif check_past and rule.ends_at and rule.ends_at <= datetime.now(UTC):
@@ -360,7 +382,8 @@ def rule_field_errors(rule: Rule | GroupRule, *, check_past: bool = True) -> dic
         )
     try:
         # The checks above say what is wrong in editors' words; the database constraints
-        # (rule_window_ordered) would only repeat them as "Constraint … is violated".
+        # (rule_window_ordered, rule_binding_hides_only) would only repeat them as
+        # "Constraint … is violated".
         owner = "market" if isinstance(rule, Rule) else "group"
         rule.full_clean(exclude=[owner, "author"], validate_constraints=False)
     except ValidationError as exc:
@@ -380,6 +403,14 @@ def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
         errors.setdefault("__all__", []).append(size_error)
     if errors:
         raise ValidationError(errors)
+
+
+def _binding_action(before: dict[str, Any] | None, rule: Rule) -> str | None:
+    """ "rule.binding_set" / "rule.binding_clear" when the change flips the rule's binding flag."""
+    was = bool(before and before.get("binding"))
+    if was == rule.binding:
+        return None
+    return "rule.binding_set" if rule.binding else "rule.binding_clear"
 
 
 def _rule_audit(
@@ -410,16 +441,21 @@ def rule_create(
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
     note: str = "",
+    binding: bool = False,
     via: str = "portal",
     reverts: int | None = None,
 ) -> Rule:
-    """Add a hide or promote rule to a market (`reverts`: the audit entry this undoes, if any).
+    """Add a hide or promote rule to a market (a hide rule may be `binding`; `reverts`: the audit
+    entry this undoes, if any).
 
-    Raises AccessDenied unless `actor` may edit the market's rules; ValidationError on an
-    empty match, unknown tags or types, a bad boost or a reversed window.
+    Raises AccessDenied unless `actor` may edit the market's rules (and, for a binding rule,
+    set binding rules there); ValidationError on an empty match, unknown tags or types, a bad
+    boost, a reversed window or a binding promote rule.
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, market)
+    if binding:
+        _require_binding_right(actor, market)
     require_active(market, Action.EDIT_RULES)
     rule = Rule(
         market=market,
@@ -431,6 +467,7 @@ def rule_create(
         starts_at=starts_at,
         ends_at=ends_at,
         note=note.strip(),
+        binding=bool(binding),
         author=actor,
     )
     _validate_rule(rule)
@@ -441,6 +478,9 @@ def rule_create(
         rule.save()
         _bump_market(locked)
         audit_record(actor=actor, record=_rule_audit("rule.create", rule, None, reverts), via=via)
+        if rule.binding:
+            # Its own entry too, so "who made which rule binding" is one filter in the audit log.
+            audit_record(actor=actor, record=_rule_audit("rule.binding_set", rule, None), via=via)
     return rule
 
 
@@ -453,9 +493,11 @@ def rule_update(
     reverts: int | None = None,
     **changes: Any,
 ) -> Rule:
-    """Change a rule's action, match, boost, window or note (only the keywords given).
+    """Change a rule's action, match, boost, window, note or binding flag (only the keywords given).
 
-    Raises AccessDenied, ValidationError (as rule_create), or Conflict on a stale version.
+    Raises AccessDenied (as rule_create; changing a binding rule at all, or setting or clearing
+    `binding`, needs the right to set binding rules), ValidationError (as rule_create), or
+    Conflict on a stale version.
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, rule.market)
@@ -463,6 +505,8 @@ def rule_update(
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ValidationError({field: "This field cannot be changed." for field in unknown})
+    if "binding" in changes:
+        changes["binding"] = bool(changes["binding"])
     with transaction.atomic():
         locked_market = _lock_market(rule.market)
         require_active(locked_market, Action.EDIT_RULES)
@@ -471,6 +515,9 @@ def rule_update(
         fields_before = snapshot(current, RULE_FIELDS)
         before = {**fields_before, "version": current.version}
         _check_version("rule", current.version, expected_version, before)
+        if current.binding or changes.get("binding", current.binding) != current.binding:
+            # A binding rule is a legal duty: only those who may set binding may change or clear it.
+            _require_binding_right(actor, locked_market)
         old_window = (current.starts_at, current.ends_at)
         for field, value in changes.items():
             if field.startswith("match_"):
@@ -486,7 +533,8 @@ def rule_update(
         current.author = actor if actor is not None else current.author
         current.save()
         _bump_market(locked_market)
-        audit_record(actor=actor, record=_rule_audit("rule.update", current, before, reverts), via=via)
+        action = _binding_action(before, current) or "rule.update"
+        audit_record(actor=actor, record=_rule_audit(action, current, before, reverts), via=via)
     return current
 
 
@@ -500,7 +548,8 @@ def rule_delete(
 ) -> None:
     """Delete a rule; the market's shared item is republished without it.
 
-    Raises AccessDenied unless `actor` may edit the market's rules; Conflict on a stale version.
+    Raises AccessDenied unless `actor` may edit the market's rules (and, for a binding rule,
+    set binding rules there); Conflict on a stale version.
     """
     if actor is not None:
         require(actor, Action.EDIT_RULES, rule.market)
@@ -512,6 +561,8 @@ def rule_delete(
         current.market = locked_market
         before = {**snapshot(current, RULE_FIELDS), "version": current.version}
         _check_version("rule", current.version, expected_version, before)
+        if current.binding:
+            _require_binding_right(actor, locked_market)
         record = _rule_audit("rule.delete", current, before, reverts)
         current.delete()
         _bump_market(locked_market)
@@ -548,6 +599,7 @@ def market_item_size_error(market: Market, extra_rule: Rule | None = None) -> st
                 starts_at=rule.starts_at,
                 ends_at=rule.ends_at,
                 note=rule.note,
+                binding=rule.binding,
             )
             for rule in rules
         ],

@@ -143,6 +143,7 @@ def _rights(request: HttpRequest, market: Market) -> dict[str, Any]:
         "can_edit_rules": can(user, Action.EDIT_RULES, market),
         "can_edit_settings": can(user, Action.EDIT_MARKET_SETTINGS, market),
         "can_edit_positions": can(user, Action.EDIT_POSITIONS, market),
+        "can_set_binding": can(user, Action.SET_BINDING_RULES, market),
         "can_manage_markets": can(user, Action.MANAGE_MARKETS),
     }
 
@@ -252,7 +253,18 @@ def _rule_initial(rule: Rule, tz: str) -> dict[str, Any]:
         "starts_at": utc_to_wall(rule.starts_at, tz),
         "ends_at": utc_to_wall(rule.ends_at, tz),
         "note": rule.note,
+        "binding": rule.binding,
     }
+
+
+def _rule_form(request: HttpRequest, market: Market, *args: Any, **kwargs: Any) -> RuleForm:
+    """A rule form in the market's time zone, with the binding checkbox for those who may set it."""
+    return RuleForm(
+        *args,
+        timezone=market.timezone,
+        can_set_binding=can(request.user, Action.SET_BINDING_RULES, market),
+        **kwargs,
+    )
 
 
 def _rule_page(
@@ -276,9 +288,9 @@ def rule_new(request: HttpRequest, code: str) -> HttpResponse:
     """Add a hide or promote rule to the market."""
     market = market_get(user=request.user, code=code, action=Action.EDIT_RULES)
     if request.method == "GET":
-        form = RuleForm(initial={"action": "hide"}, timezone=market.timezone)
+        form = _rule_form(request, market, initial={"action": "hide"})
         return _rule_page(request, market, form, None)
-    form = RuleForm(request.POST, timezone=market.timezone)
+    form = _rule_form(request, market, request.POST)
     if not form.is_valid():
         return _rule_page(request, market, form, None, status=422)
     if approvals_needed(market, rules=True):
@@ -308,9 +320,9 @@ def rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
     market = market_get(user=request.user, code=code, action=Action.EDIT_RULES)
     rule = get_object_or_404(Rule.objects.select_related("market"), pk=rule_id, market=market)
     if request.method == "GET":
-        form = RuleForm(initial=_rule_initial(rule, market.timezone), timezone=market.timezone)
+        form = _rule_form(request, market, initial=_rule_initial(rule, market.timezone))
         return _rule_page(request, market, form, rule)
-    form = RuleForm(request.POST, timezone=market.timezone, editing=True)
+    form = _rule_form(request, market, request.POST, editing=True)
     if not form.is_valid():
         return _rule_page(request, market, form, rule, status=422)
     if approvals_needed(market, rules=True):
@@ -333,7 +345,7 @@ def rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpResponse:
         )
     except Conflict as exc:
         rule.refresh_from_db()
-        fresh = RuleForm(initial=_rule_initial(rule, market.timezone), timezone=market.timezone)
+        fresh = _rule_form(request, market, initial=_rule_initial(rule, market.timezone))
         submitted = {**form.service_kwargs()}
         for name in ("starts_at", "ends_at"):
             value = submitted.get(name)

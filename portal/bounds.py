@@ -22,6 +22,7 @@ LANGUAGES_MAX = 50  # languages of one market
 MATCH_TERMS_MAX = 200  # tags, content types or sources one rule matches
 ITEM_TAGS_MAX = 200  # tags on one content item (its shared `content` item carries them all)
 TERM_MAX = 120  # one tag, content type or source a rule matches
+RIGHTS_MARKETS_MAX = 500  # market codes in one content item's rights `allow` (or `deny`) list
 
 # Times: every zone's offset is under a day, so a time in this range converts to and from any
 # zone without Python's OverflowError (0001-01-01T00:00+05:00 is before year 1 in UTC).

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     # Notifications (docs/notifications.md): detect and deliver; the daily digest.
     "notifications_run": ("notifications", "run"),
     "notifications_digest": ("notifications", "digest"),
+    "notifications_prune": ("notifications", "prune"),
     # Partner traffic from API Gateway's access logs, from where the last import stopped.
     "partner_traffic_import": ("partners_traffic", "import-due"),
     # Retention of partner traffic rollups (docs/partners.md, "Traffic"), primary region only.
@@ -111,6 +112,11 @@ def notifications_run(event: dict[str, Any], context: Any) -> str:
 def notifications_digest(event: dict[str, Any], context: Any) -> str:
     """Email each user's daily notification digest (`manage.py notifications digest`)."""
     return _run("notifications_digest")
+
+
+def notifications_prune(event: dict[str, Any], context: Any) -> str:
+    """Delete notifications and webhook deliveries past retention (`manage.py notifications prune`)."""
+    return _run("notifications_prune")
 
 
 def partner_traffic_import(event: dict[str, Any], context: Any) -> str:

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0007_traffic_import_cursor'),
-        ('markets', '0003_market_groups'),
+        ('markets', '0004_market_groups'),
     ]
 
     operations = [

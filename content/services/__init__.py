@@ -17,7 +17,9 @@ from content.services.group_positions import (
     group_positions_bulk_set,
 )
 from content.services.ingestion import (
+    NO_RIGHTS,
     BulkValidationError,
+    ContentRights,
     ContentRow,
     UpsertResult,
     content_upsert_bulk,
@@ -50,10 +52,12 @@ __all__ = [
     "BOOST_RANGE",
     "BulkResult",
     "BulkValidationError",
+    "ContentRights",
     "ContentRow",
     "EARLIEST_PUBLISHED",
     "GROUP_POSITION_FIELDS",
     "MAX_UPSERT_ROWS",
+    "NO_RIGHTS",
     "POSITION_FIELDS",
     "PositionChange",
     "PositionRestore",

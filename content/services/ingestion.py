@@ -19,9 +19,34 @@ from content.models import ContentItem, Position, Tag
 from content.services.base import BATCH_SIZE, EARLIEST_PUBLISHED, MAX_UPSERT_ROWS
 from content.services.tags import _effective_tag_ids, _write_item_tags
 from markets.codes import language_error
+from markets.models import Market
 from portal.audit.services import AuditRecord, audit_bulk
+from portal.bounds import RIGHTS_MARKETS_MAX, datetime_range_error
 from portal.shared_tables.models import OutboxKind
 from portal.shared_tables.outbox import outbox_enqueue_many
+
+
+@dataclass(frozen=True)
+class ContentRights:
+    """An item's upstream licensing: where (allow: only there, empty = everywhere; deny: never
+    there) and when ([starts_at, ends_at), either end open) it may appear."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The ContentItem field values, market codes upper-cased, sorted and listed once."""
+        return {
+            "rights_allow": sorted({code.strip().upper() for code in self.allow}),
+            "rights_deny": sorted({code.strip().upper() for code in self.deny}),
+            "rights_starts_at": self.starts_at,
+            "rights_ends_at": self.ends_at,
+        }
+
+
+NO_RIGHTS = ContentRights()
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,8 @@ class ContentRow:
     url: str = ""
     premium: bool = False
     tags: tuple[str, ...] = ()
+    # None: leave the stored rights as they are (a new item has none); NO_RIGHTS removes them.
+    rights: ContentRights | None = None
 
 
 @dataclass
@@ -58,8 +85,50 @@ class BulkValidationError(ValidationError):
 
 
 _ITEM_FIELDS = ("content_type", "title", "summary", "url", "source", "language", "published_at", "premium")
+_RIGHTS_FIELDS = ("rights_allow", "rights_deny", "rights_starts_at", "rights_ends_at")
 # Fields the shared `content` item carries: a change in them gives the item a new version.
-_PUBLISHED_FIELDS = ("content_type", "source", "upstream_tags")
+_PUBLISHED_FIELDS = ("content_type", "source", "upstream_tags", *_RIGHTS_FIELDS)
+
+
+def _rights_errors(rights: ContentRights, known_markets: set[str]) -> list[str]:
+    """Return what is wrong with `rights` (unknown market codes, a code in both lists, the window)."""
+    errors: list[str] = []
+    values = rights.values()
+    for name, codes in (("allow", values["rights_allow"]), ("deny", values["rights_deny"])):
+        if len(codes) > RIGHTS_MARKETS_MAX:
+            errors.append(f"List at most {RIGHTS_MARKETS_MAX} markets in {name}.")
+        unknown = [code for code in codes if code not in known_markets]
+        if unknown:
+            errors.append(f"Unknown market code(s) in {name}: {', '.join(unknown[:20])}.")
+    both = sorted(set(values["rights_allow"]) & set(values["rights_deny"]))
+    if both:
+        errors.append(
+            f"{', '.join(both)} cannot be both allowed and denied; name each market in one list only."
+        )
+    window_ok = True
+    for name in ("starts_at", "ends_at"):
+        value = getattr(rights, name)
+        if value is None:
+            continue
+        if value.tzinfo is None:
+            errors.append(f"Give a time zone with {name}.")
+            window_ok = False
+        elif range_error := datetime_range_error(value):
+            errors.append(f"{name}: {range_error}")
+            window_ok = False
+    if window_ok and rights.starts_at and rights.ends_at and rights.starts_at >= rights.ends_at:
+        errors.append("The availability window must end after it starts (ends_at after starts_at).")
+    return errors
+
+
+def _rights_codes(rows: Sequence[ContentRow]) -> set[str]:
+    """The market codes the rows' rights name (upper-cased)."""
+    codes: set[str] = set()
+    for row in rows:
+        if row.rights is not None:
+            values = row.rights.values()
+            codes.update(values["rights_allow"], values["rights_deny"])
+    return codes
 
 
 def _row_errors(row: ContentRow) -> dict[str, list[str]]:
@@ -97,8 +166,16 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
         raise ValidationError({"items": f"Send at most {MAX_UPSERT_ROWS} items per request."})
     row_errors: dict[int, dict[str, list[str]]] = {}
     seen: dict[str, int] = {}
+    wanted_codes = _rights_codes(rows)
+    known_markets = (
+        set(Market.objects.filter(code__in=sorted(wanted_codes)).values_list("code", flat=True))
+        if wanted_codes
+        else set()
+    )
     for index, row in enumerate(rows):
         errors = _row_errors(row)
+        if row.rights is not None and (rights_errors := _rights_errors(row.rights, known_markets)):
+            errors["rights"] = rights_errors
         if row.upstream_id in seen:
             errors.setdefault("upstream_id", []).append(
                 f"Duplicate of row {seen[row.upstream_id]} in this request."
@@ -130,18 +207,23 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
         for upstream_id, (row, slugs) in normalised.items():
             values: dict[str, Any] = {f: getattr(row, f) for f in _ITEM_FIELDS}
             values["upstream_tags"] = slugs
+            if row.rights is not None:
+                values.update(row.rights.values())
             item = existing.get(upstream_id)
             if item is None:
                 item = ContentItem(upstream_id=upstream_id, version=1, **values)
                 to_create.append(item)
                 result.created.append(upstream_id)
+                after: dict[str, Any] = {"title": row.title, "type": row.content_type, "tags": slugs}
+                if item.has_rights:
+                    after["rights"] = item.rights_summary
                 audits.append(
                     AuditRecord(
                         action="content.create",
                         object_type="content",
                         object_id=upstream_id,
                         object_repr=row.title[:300],
-                        after={"title": row.title, "type": row.content_type, "tags": slugs},
+                        after=after,
                     )
                 )
                 continue
@@ -174,7 +256,9 @@ def content_upsert_bulk(*, actor: User | None, rows: Sequence[ContentRow], via: 
         ContentItem.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
         if to_update:
             ContentItem.objects.bulk_update(
-                to_update, [*_ITEM_FIELDS, "upstream_tags", "version", "updated_at"], batch_size=BATCH_SIZE
+                to_update,
+                [*_ITEM_FIELDS, "upstream_tags", *_RIGHTS_FIELDS, "version", "updated_at"],
+                batch_size=BATCH_SIZE,
             )
         for start in range(0, len(republished), BATCH_SIZE):
             # Positions carry their item's published_at for the board's index (Position model).

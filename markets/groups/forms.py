@@ -59,14 +59,10 @@ class GroupMembersForm(forms.Form):
 
 
 class GroupRuleForm(RuleForm):
-    """A group rule: a market rule's fields plus `binding` (a legal duty that beats positions)."""
+    """A group rule: a market rule's fields, `binding` included (a legal duty that beats every
+    position of every member market). Whoever may edit a group's rules may set it: market managers
+    of every member, or admins."""
 
-    binding = forms.BooleanField(
-        required=False,
-        help_text="Binding: a legal duty (youth protection, a court order). It overrides every position "
-        "of every member market, market positions included. Hide rules only.",
-    )
-
-    def service_kwargs(self) -> dict[str, Any]:
-        """Return the keyword arguments group_rule_create takes."""
-        return {**super().service_kwargs(), "binding": bool(self.cleaned_data.get("binding"))}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("can_set_binding", True)
+        super().__init__(*args, **kwargs)

@@ -113,8 +113,5 @@ class GroupRuleSerializer(serializers.ModelSerializer[GroupRule]):
 
 
 class GroupRuleWriteSerializer(RuleWriteSerializer):
-    """A group rule as POST and PATCH send it: a market rule's fields plus `binding`."""
-
-    binding = serializers.BooleanField(
-        default=False, help_text="A binding hide rule beats every position in every member market."
-    )
+    """A group rule as POST and PATCH send it: a market rule's fields, `binding` included (a binding
+    hide rule beats every position in every member market)."""

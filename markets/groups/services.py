@@ -18,7 +18,7 @@ from django.db import transaction
 
 from accounts.access import Action, require, require_in_group
 from accounts.models import User
-from markets.models import GroupMember, GroupRule, Market, MarketGroup, RuleAction
+from markets.models import GroupMember, GroupRule, Market, MarketGroup
 from markets.services import RULE_FIELDS, rule_field_errors
 from portal.audit.services import AuditRecord, audit_bulk, audit_record, snapshot
 from portal.errors import Conflict
@@ -28,7 +28,7 @@ from positioning.items import rule_entry
 from positioning.tables import MAX_ITEM_BYTES, item_size
 
 GROUP_FIELDS = ("code", "name", "description", "priority", "active")
-GROUP_RULE_FIELDS = (*RULE_FIELDS, "binding")
+GROUP_RULE_FIELDS = tuple(dict.fromkeys((*RULE_FIELDS, "binding")))
 # Room for the group item's own fields (name, members…) next to its rules in the 400 KB item.
 _GROUP_HEAD_BYTES = 8 * 1024
 _UNSET: Any = object()
@@ -275,8 +275,6 @@ def group_item_size_error(group: MarketGroup, extra_rule: GroupRule | None = Non
 
 def _validate_group_rule(rule: GroupRule, *, check_past: bool = True) -> None:
     errors = rule_field_errors(rule, check_past=check_past)
-    if rule.binding and rule.action != RuleAction.HIDE:
-        errors.setdefault("binding", []).append("Only a hide rule can be binding.")
     if not errors:
         fields = (
             "action",

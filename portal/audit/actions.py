@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     RULE_COPY = "rule.copy"
     RULE_UPDATE = "rule.update"
     RULE_DELETE = "rule.delete"
+    RULE_BINDING_SET = "rule.binding_set"
+    RULE_BINDING_CLEAR = "rule.binding_clear"
     # Market groups, their members and rules (group positions are position.set/reset)
     GROUP_CREATE = "group.create"
     GROUP_UPDATE = "group.update"
@@ -97,9 +99,11 @@ class AuditAction(StrEnum):
     PUBLISHING_RETRY = "publishing.retry"
     # Notifications
     NOTIFICATION_DEFAULTS = "notification.defaults"
+    NOTIFICATION_PREFERENCES = "notification.preferences"
     WEBHOOK_CREATE = "webhook.create"
     WEBHOOK_DELETE = "webhook.delete"
     WEBHOOK_RETRY = "webhook.retry"
+    WEBHOOK_TEST = "webhook.test"
 
 
 class UnknownAuditAction(ValueError):

@@ -44,6 +44,8 @@ KNOWN_ACTIONS = [
     "rule.create",
     "rule.update",
     "rule.delete",
+    "rule.binding_set",
+    "rule.binding_clear",
     "market.create",
     "market.update",
     "content.create",

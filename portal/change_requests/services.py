@@ -44,9 +44,10 @@ from portal.change_requests.models import (
     RequestState,
 )
 from portal.errors import Conflict
-from portal.notifications.checks import Occurrence
-from portal.notifications.models import EventKind, Severity
-from portal.notifications.services import notification_emit
+from portal.notifications.kinds import EventKind
+from portal.notifications.models import Severity
+from portal.notifications.occurrence import Occurrence
+from portal.notifications.services.raising import notification_emit
 
 VIA = "request"
 # Admins (de)activate markets directly (market_deactivate); a request changes the other settings.

@@ -1,4 +1,5 @@
-"""REST API for a user's own notifications: the inbox and marking read (every user, own only)."""
+"""REST API for notifications: a user's own inbox, marking read and channel preferences (every
+user, own only); each role's default channels (admins only)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.roles import Role
 from portal.api.actor import api_actor
+from portal.api.fields import StrictBooleanField, StrictFieldsMixin
+from portal.notifications.kinds import KINDS
 from portal.notifications.models import EventKind, Receipt
-from portal.notifications.selectors import inbox, unread_count
-from portal.notifications.services import receipts_mark_read
+from portal.notifications.selectors import PreferenceRow, inbox, preferences_for, role_defaults, unread_count
+from portal.notifications.services import preferences_set, receipts_mark_read, role_defaults_set
 
 TAGS = ["notifications"]
 
@@ -95,3 +99,112 @@ class NotificationReadAllView(APIView):
         user = api_actor(request)
         marked = receipts_mark_read(user=user)
         return Response({"marked": marked, "unread": unread_count(user=user)})
+
+
+# --- preferences and role defaults -------------------------------------------------------------
+class ChannelsSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    inbox = StrictBooleanField(required=False, help_text="In the portal (the bell and the inbox).")
+    email = StrictBooleanField(required=False, help_text="One email per notification.")
+    digest = StrictBooleanField(required=False, help_text="The daily digest email.")
+
+
+class PreferenceRowSerializer(serializers.Serializer[Any]):
+    kind = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # (Field.label is the stubs' str)
+    opt_in = serializers.SerializerMethodField(
+        help_text="Off until the user switches it on (no role default)."
+    )
+    channels = ChannelsSerializer(help_text="The effective channels.")
+    own = ChannelsSerializer(help_text="The user's own choices (absent: the role default applies).")
+
+    def get_opt_in(self, row: PreferenceRow) -> bool:
+        return KINDS[row.kind].opt_in
+
+
+class PreferencesUpdateSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    kinds = serializers.DictField(
+        child=ChannelsSerializer(),
+        allow_empty=False,
+        help_text='Per event kind, the channels to switch on or off, e.g. {"label_queue": {"email": true}}; '
+        "kinds and channels left out keep their setting.",
+    )
+
+    def __init__(self, *args: Any, allowed: set[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.allowed = set(EventKind.values) if allowed is None else allowed
+
+    def validate_kinds(self, value: dict[str, dict[str, bool]]) -> dict[str, dict[str, bool]]:
+        unknown = sorted(set(value) - self.allowed)
+        if unknown:
+            raise serializers.ValidationError(f"Unknown or not settable here: {', '.join(unknown)}.")
+        return value
+
+    def choices(self) -> dict[tuple[str, str], bool]:
+        return {
+            (kind, channel): enabled
+            for kind, channels in self.validated_data["kinds"].items()
+            for channel, enabled in channels.items()
+        }
+
+
+ROLE_PARAMETER = OpenApiParameter("role", OpenApiTypes.STR, OpenApiParameter.PATH, enum=Role.values)
+
+
+class PreferencesView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        responses={200: PreferenceRowSerializer(many=True)},
+        summary="My channels per event kind",
+        operation_id="notifications_preferences",
+    )
+    def get(self, request: Request) -> Response:
+        rows = preferences_for(user=api_actor(request))
+        return Response(PreferenceRowSerializer(rows, many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        request=PreferencesUpdateSerializer,
+        responses={200: PreferenceRowSerializer(many=True)},
+        summary="Switch my channels on or off per event kind",
+        operation_id="notifications_preferences_update",
+    )
+    def patch(self, request: Request) -> Response:
+        user = api_actor(request)
+        serializer = PreferencesUpdateSerializer(data=request.data, allowed=set(EventKind.values))
+        serializer.is_valid(raise_exception=True)
+        preferences_set(user=user, choices=serializer.choices())
+        return Response(PreferenceRowSerializer(preferences_for(user=user), many=True).data)
+
+
+class RoleDefaultsView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        parameters=[ROLE_PARAMETER],
+        responses={200: PreferenceRowSerializer(many=True), 403: OpenApiResponse(description="Admins only.")},
+        summary="A role's default channels per event kind (admins)",
+        operation_id="notifications_defaults",
+    )
+    def get(self, request: Request, role: str) -> Response:
+        rows = role_defaults(user=api_actor(request))
+        if role not in rows:
+            raise NotFound("No such role.")
+        return Response(PreferenceRowSerializer(rows[role], many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        parameters=[ROLE_PARAMETER],
+        request=PreferencesUpdateSerializer,
+        responses={200: PreferenceRowSerializer(many=True), 403: OpenApiResponse(description="Admins only.")},
+        summary="Set a role's default channels per event kind (admins; not for opt-in kinds)",
+        operation_id="notifications_defaults_update",
+    )
+    def patch(self, request: Request, role: str) -> Response:
+        actor = api_actor(request)
+        rows = role_defaults(user=actor)  # refuses non-admins (403) before reading the body
+        if role not in rows:
+            raise NotFound("No such role.")
+        allowed = {kind for kind, entry in KINDS.items() if not entry.opt_in}
+        serializer = PreferencesUpdateSerializer(data=request.data, allowed=allowed)
+        serializer.is_valid(raise_exception=True)
+        role_defaults_set(actor=actor, role=role, choices=serializer.choices())
+        return Response(PreferenceRowSerializer(role_defaults(user=actor)[role], many=True).data)

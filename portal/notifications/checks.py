@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,24 +24,10 @@ from accounts.partners.traffic.selectors import TrafficAlerts, traffic_alerts
 from content.labels.models import ImageLabel, LabelStatus
 from content.labels.selectors import failed_jobs, review_queue
 from content.models import Position, PositionState
-from markets.models import Market
+from markets.models import Market, Rule
 from portal.notifications.models import EventKind, Severity
+from portal.notifications.occurrence import Occurrence
 from portal.shared_tables.models import OutboxEntry, OutboxKind, OutboxStatus
-
-
-@dataclass(frozen=True)
-class Occurrence:
-    """One event occurrence, before it is stored."""
-
-    kind: EventKind
-    key: str
-    title: str
-    body: str = ""
-    link: str = ""
-    severity: Severity = Severity.WARNING
-    market_id: int | None = None
-    partner_id: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 def quota_crossings(now: datetime) -> Iterator[Occurrence]:
@@ -305,7 +290,8 @@ def label_queue(now: datetime) -> Iterator[Occurrence]:
         yield Occurrence(
             kind=EventKind.LABEL_QUEUE,
             key=f"label_queue:size:{now:%Y-%m-%d}",
-            title=f"{waiting} images wait for label review (more than {most})",
+            title=f"{waiting} {'images wait' if waiting != 1 else 'image waits'} for label review "
+            f"(more than {most})",
             link=reverse("labels:queue"),
             data={"waiting": waiting},
         )
@@ -346,32 +332,52 @@ def label_jobs_failed(now: datetime) -> Iterator[Occurrence]:
 WINDOW_REMINDER = timedelta(hours=24)
 
 
-def windows_ending(now: datetime) -> Iterator[Occurrence]:
-    """Positions (promoted, pinned, hidden, shown) whose window ends within 24 hours: one reminder
-    per market and hour of ending, so a campaign of hundreds of positions is one notification."""
-    rows = (
-        Position.objects.exclude(state=PositionState.DEFAULT)
-        .filter(ends_at__gt=now, ends_at__lte=now + WINDOW_REMINDER)
-        .values_list("market_id", "ends_at")
-    )
-    groups: dict[tuple[int, datetime], int] = defaultdict(int)
-    for market_id, ends_at in rows:
-        if ends_at is None:  # excluded by the filter; says so to the type checker
-            continue
-        groups[(market_id, ends_at.replace(minute=0, second=0, microsecond=0))] += 1
-    markets = {m.pk: m for m in Market.objects.filter(pk__in={market_id for market_id, _ in groups})}
-    for (market_id, hour), count in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
+def _window_edges(now: datetime) -> Iterator[tuple[int, int, str, str, datetime]]:
+    """Yield (author id, market id, "positions" | "rules", "starts" | "ends", when) for every window
+    edge in the next 24 hours of a position (not reset to default) or a rule with an author."""
+    soon = {"gt": now, "lte": now + WINDOW_REMINDER}
+    for edge in ("starts", "ends"):
+        field_name = f"{edge}_at"
+        lookups = {f"{field_name}__{op}": value for op, value in soon.items()}
+        positions = Position.objects.exclude(state=PositionState.DEFAULT).filter(
+            author__isnull=False, **lookups
+        )
+        rules = Rule.objects.filter(author__isnull=False, **lookups)
+        for what, queryset in (("positions", positions), ("rules", rules)):
+            for author_id, market_id, when in queryset.values_list("author_id", "market_id", field_name):
+                yield author_id, market_id, what, edge, when
+
+
+def my_windows(now: datetime) -> Iterator[Occurrence]:
+    """Windows (of positions and rules) a user set that start or end within 24 hours: one reminder
+    per author, market, start or end, and hour, so a campaign of hundreds of positions is one
+    notification. Opt-in (kinds.py): only authors who switched it on receive it."""
+    groups: dict[tuple[int, int, str, datetime], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for author_id, market_id, what, edge, when in _window_edges(now):
+        hour = when.replace(minute=0, second=0, microsecond=0)
+        groups[(author_id, market_id, edge, hour)][what] += 1
+    markets = {m.pk: m for m in Market.objects.filter(pk__in={key[1] for key in groups})}
+    for (author_id, market_id, edge, hour), counts in sorted(
+        groups.items(), key=lambda item: (item[0][3], item[0])
+    ):
         market = markets[market_id]
+        what = " and ".join(f"{n} {name if n != 1 else name[:-1]}" for name, n in sorted(counts.items()))
         yield Occurrence(
-            kind=EventKind.WINDOW_ENDING,
-            key=f"window_ending:{market.code}:{hour:%Y-%m-%dT%H}",
-            title=f"{count} position(s) in {market.code} end between {hour:%Y-%m-%d %H}:00 and "
-            f"{hour:%H}:59 UTC",
-            body="Extend them if the campaign should go on; otherwise they end on their own.",
+            kind=EventKind.MY_WINDOW,
+            key=f"my_window:{author_id}:{market.code}:{edge}:{hour:%Y-%m-%dT%H}",
+            title=f"{what} you set in {market.code} {edge if sum(counts.values()) == 1 else edge[:-1]} "
+            f"between "
+            f"{hour:%Y-%m-%d %H}:00 and {hour:%H}:59 UTC",
+            body=(
+                "Check them before they go live."
+                if edge == "starts"
+                else "Extend them if the campaign should go on; otherwise they end on their own."
+            ),
             link=reverse("markets:detail", args=[market.code]),
             severity=Severity.INFO,
             market_id=market.pk,
-            data={"positions": count, "hour": hour.isoformat()},
+            data={**counts, "edge": edge, "hour": hour.isoformat()},
+            recipients=(author_id,),
         )
 
 
@@ -384,5 +390,5 @@ DETECTORS: tuple[Callable[[datetime], Iterator[Occurrence]], ...] = (
     outbox_backlog,
     label_queue,
     label_jobs_failed,
-    windows_ending,
+    my_windows,
 )

@@ -8,7 +8,8 @@ from typing import Any
 from django import forms
 
 from markets.models import Market
-from portal.notifications.models import Channel, EventKind
+from portal.notifications.kinds import webhook_kinds
+from portal.notifications.models import Channel
 from portal.notifications.selectors import PreferenceRow
 
 
@@ -34,12 +35,16 @@ class ChannelsForm(forms.Form):
         return [(row.label, [self[field_name(row.kind, c)] for c in Channel]) for row in self.rows]
 
     def choices(self) -> dict[tuple[str, str], bool]:
-        """Return the submitted (kind, channel) → on/off (call after is_valid)."""
-        return {
-            (kind.value, channel.value): bool(self.cleaned_data.get(field_name(kind, channel)))
-            for kind in EventKind
-            for channel in Channel
-        }
+        """Return the submitted (kind, channel) → on/off that say something (call after is_valid):
+        a box changed from its effective setting, or one already chosen. An untouched box is not
+        returned, so it keeps following the role's default (or the built-in one)."""
+        chosen = {}
+        for row in self.rows:
+            for channel in Channel:
+                value = bool(self.cleaned_data.get(field_name(row.kind, channel)))
+                if channel in row.own or value != row.channels[channel]:
+                    chosen[(row.kind, channel.value)] = value
+        return chosen
 
 
 class WebhookForm(forms.Form):
@@ -51,7 +56,7 @@ class WebhookForm(forms.Form):
         help_text="https only; the host must resolve to public addresses.",
     )
     kinds = forms.MultipleChoiceField(
-        choices=EventKind.choices, widget=forms.CheckboxSelectMultiple, label="Events"
+        choices=webhook_kinds, widget=forms.CheckboxSelectMultiple, label="Events"
     )
     markets = forms.ModelMultipleChoiceField(
         queryset=Market.objects.order_by("code"),

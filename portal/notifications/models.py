@@ -8,26 +8,9 @@ from django.conf import settings
 from django.db import models
 
 from accounts.roles import Role
+from portal.notifications.kinds import EventKind
 
-
-class EventKind(models.TextChoices):
-    QUOTA = "partner_quota", "Partner quota passed 50 / 80 / 100 %"
-    KEY_EXPIRING = "key_expiring", "Partner key expires within 7 days"
-    KEY_EXPIRED = "key_expired", "Partner key expired"
-    GATEWAY_SYNC = "gateway_sync_failed", "Gateway sync failed"
-    DEAD_LETTERS = "publish_dead_letters", "Publishing dead letters"
-    OUTBOX_BACKLOG = "outbox_backlog", "Publishing backlog is old"
-    LABEL_QUEUE = "label_queue", "Label review queue is long or old"
-    LABEL_JOBS = "label_jobs_failed", "Labelling jobs failed"
-    WINDOW_ENDING = "window_ending", "Positions end within 24 hours"
-    REQUEST_SUBMITTED = "request_submitted", "Change request waiting for my review"
-    REQUEST_APPROVED = "request_approved", "My change request was approved"
-    REQUEST_REJECTED = "request_rejected", "My change request was rejected"
-    REQUEST_APPLIED = "request_applied", "A change request was applied"
-    REQUEST_FAILED = "request_failed", "A change request failed to apply"
-    TRAFFIC_THROTTLED = "traffic_throttled", "Partner key throttled in many of its minutes"
-    TRAFFIC_BURST = "traffic_burst", "Partner key's burst near its limit"
-    TRAFFIC_JUMP = "traffic_jump", "Partner key's traffic jumped against its past week"
+__all__ = ["EventKind"]  # re-exported: the registry lives in kinds.py
 
 
 class Channel(models.TextChoices):
@@ -45,7 +28,8 @@ class Severity(models.TextChoices):
 class Notification(models.Model):
     """One occurrence of an event. `occurrence_key` is unique: detecting it again changes nothing."""
 
-    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    # An EventKind value; no `choices`, so that a new kind (kinds.py) needs no migration.
+    kind = models.CharField(max_length=32)
     occurrence_key = models.CharField(max_length=200, unique=True)
     severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
     title = models.CharField(max_length=200)
@@ -64,6 +48,11 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def kind_label(self) -> str:
+        """The kind's label from the registry (the stored value, for a kind no longer registered)."""
+        return str(EventKind(self.kind).label) if self.kind in EventKind.values else self.kind
 
 
 class Receipt(models.Model):
@@ -94,7 +83,7 @@ class Preference(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
     role = models.CharField(max_length=32, choices=Role.choices, blank=True)
-    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    kind = models.CharField(max_length=32)  # an EventKind value (see Notification.kind)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     enabled = models.BooleanField()
 

@@ -18,13 +18,16 @@ from portal.notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from portal.notifications.rules import BUILT_IN, WEBHOOK_ACTION
+from portal.notifications.rules import WEBHOOK_ACTION, built_in, role_defaults_apply, visible
 
 
 def inbox(*, user: Any, unread_only: bool = False, kind: str = "") -> QuerySet[Receipt]:
-    """Return `user`'s own inbox, newest first (one query with the notification and its market)."""
-    receipts = Receipt.objects.filter(user=user, in_inbox=True).select_related(
-        "notification", "notification__market", "notification__partner"
+    """Return `user`'s own inbox, newest first (one query with the notification and its market):
+    only what they may still see (a market or role lost since hides its notifications)."""
+    receipts = (
+        Receipt.objects.filter(user=user, in_inbox=True)
+        .filter(visible(user, prefix="notification__"))
+        .select_related("notification", "notification__market", "notification__partner")
     )
     if unread_only:
         receipts = receipts.filter(read_at__isnull=True)
@@ -35,12 +38,20 @@ def inbox(*, user: Any, unread_only: bool = False, kind: str = "") -> QuerySet[R
 
 def receipt_get(*, user: Any, pk: int) -> Receipt:
     """Return one of `user`'s own receipts. Raises Receipt.DoesNotExist (also for anyone else's)."""
-    return Receipt.objects.select_related("notification").get(pk=pk, user=user, in_inbox=True)
+    return (
+        Receipt.objects.select_related("notification")
+        .filter(visible(user, prefix="notification__"))
+        .get(pk=pk, user=user, in_inbox=True)
+    )
 
 
 def unread_count(*, user: Any) -> int:
     """Return how many of `user`'s inbox notifications are unread (one query)."""
-    return Receipt.objects.filter(user=user, in_inbox=True, read_at__isnull=True).count()
+    return (
+        Receipt.objects.filter(user=user, in_inbox=True, read_at__isnull=True)
+        .filter(visible(user, prefix="notification__"))
+        .count()
+    )
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,11 @@ def preferences_for(*, user: Any) -> list[PreferenceRow]:
         for channel in Channel:
             if (kind, channel) in own:
                 channels[channel] = own[(kind, channel)]
+            elif not role_defaults_apply(kind):
+                channels[channel] = built_in(kind, channel)
             else:
                 said = [by_role[(r, kind, channel)] for r in roles if (r, kind, channel) in by_role]
-                channels[channel] = any(said) if said else BUILT_IN[channel]
+                channels[channel] = any(said) if said else built_in(kind, channel)
         result.append(
             PreferenceRow(
                 kind=kind.value,
@@ -100,10 +113,11 @@ def role_defaults(*, user: Any) -> dict[str, list[PreferenceRow]]:
             PreferenceRow(
                 kind=kind.value,
                 label=kind.label,
-                channels={c.value: stored.get((role, kind, c), BUILT_IN[c]) for c in Channel},
+                channels={c.value: stored.get((role, kind, c), built_in(kind, c)) for c in Channel},
                 own={},
             )
             for kind in EventKind
+            if role_defaults_apply(kind)  # opt-in kinds are each user's own choice
         ]
         for role in Role
     }

@@ -12,7 +12,7 @@ from accounts.roles import Role
 from portal.notifications import selectors, services
 from portal.notifications.forms import ChannelsForm, WebhookForm
 from portal.notifications.models import EventKind
-from portal.pages import actor_of, portal_view, safe_next
+from portal.pages import actor_of, page, portal_view, safe_next
 
 PAGE_SIZE = 100
 
@@ -25,7 +25,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     kind = kind if kind in EventKind.values else ""
     receipts = list(selectors.inbox(user=request.user, unread_only=unread_only, kind=kind)[:PAGE_SIZE])
-    return render(
+    return page(
         request,
         "notifications/inbox.html",
         {
@@ -35,6 +35,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "kinds": EventKind.choices,
             "unread": selectors.unread_count(user=request.user),
         },
+        fragment="notifications/_inbox_results.html",
     )
 
 

@@ -1,9 +1,8 @@
 """The schedule: what starts or ends in a market's next days, grouped by the market's local day.
 
 Each kind of window comes from one *source*: a function from a `ScheduleQuery` to events.
-`SOURCES` lists them; positions (with embargoes) and rules are here today. Scheduled change
-requests and rights windows are added by appending their source (the change-request and rights
-areas own their queries), and group schedules by passing a group's member markets (plus the
+`SOURCES` lists them: positions (with embargoes), rules and scheduled change requests. Rights
+windows are added by appending their source, and group schedules by passing a group's member markets (plus the
 group's own windows, from its source) in the query: the pages, filters and the calendar feed
 need no change.
 """
@@ -21,6 +20,7 @@ from django.db.models import Q
 
 from content.models import Position, PositionState
 from markets.models import Market, Rule
+from portal.change_requests.models import ChangeRequest, RequestState
 
 DAYS_AHEAD = 30
 
@@ -183,8 +183,38 @@ def rule_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
             )
 
 
-# Every source of the schedule; the change-request and rights areas append theirs.
-SOURCES: list[Source] = [position_events, rule_events]
+def change_request_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
+    """Change requests waiting to apply at a set time (submitted or approved)."""
+    rows = (
+        ChangeRequest.objects.filter(
+            market__in=query.markets,
+            state__in=(RequestState.SUBMITTED, RequestState.APPROVED),
+            apply_at__gte=query.since,
+            apply_at__lt=query.until,
+        )
+        .select_related("market")
+        .only("title", "state", "apply_at", "updated_at", "market__code", "market__timezone")
+    )
+    for request in rows:
+        assert request.apply_at is not None
+        waiting = "" if request.state == RequestState.APPROVED else " (if approved by then)"
+        yield ScheduleEvent(
+            at=request.apply_at,
+            edge=Edge.STARTS,
+            kind=EventKind.CHANGE_REQUEST,
+            market_code=request.market.code,
+            timezone=request.market.timezone,
+            summary=f"Change request #{request.pk} applies{waiting}",
+            subject=request.title,
+            detail="",
+            uid=f"change-request-{request.pk}",
+            sequence=int(request.updated_at.timestamp()),
+            link=f"/requests/{request.pk}/",
+        )
+
+
+# Every source of the schedule; the rights area appends its own.
+SOURCES: list[Source] = [position_events, rule_events, change_request_events]
 
 
 @dataclass(frozen=True)

@@ -371,4 +371,6 @@ NOTIFICATIONS_WEBHOOK_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_WEBHOOK_RETR
 NOTIFICATIONS_WEBHOOK_RETRY_CAP_SECONDS = env.float("NOTIFICATIONS_WEBHOOK_RETRY_CAP_SECONDS", 3600.0)
 # Webhook URLs must be https to a public address; loopback (http or https) only when this is on.
 NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK = env.bool("NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK", False)
+# Notifications with their receipts, and finished webhook deliveries, older than this are deleted daily.
+NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", 90, validate=lambda days: days >= 1)
 # --- end of notifications ----------------------------------------------------------------------

@@ -158,6 +158,20 @@ def _client_ip(request: HttpRequest) -> str | None:
 
 AXES_CLIENT_IP_CALLABLE = _client_ip
 
+# Notification email (docs/notifications.md, "Production email"): Amazon SES's v2 API through
+# Anymail. Django imports the backend, and Anymail boto3, only when an email is sent. Credentials
+# come from the Lambda role (ses:SendEmail / ses:SendRawEmail on the sending identity).
+# EMAIL_BACKEND may name another backend (SMTP, console) for a stage without SES.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", "anymail.backends.amazon_ses.EmailBackend")
+SES_REGION = env.str("SES_REGION", "") or AWS_REGION
+SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", "")
+ANYMAIL = {
+    # The region whose SES holds the verified sending identity (it may differ from the Lambda's).
+    "AMAZON_SES_CLIENT_PARAMS": {"region_name": SES_REGION} if SES_REGION else {},
+    # A configuration set routes bounces and complaints to CloudWatch/SNS (optional).
+    "AMAZON_SES_CONFIGURATION_SET_NAME": SES_CONFIGURATION_SET or None,
+}
+
 SHARED_TABLES_BACKEND = env.str("SHARED_TABLES_BACKEND", "dynamodb")
 SHARED_TABLES_PREFIX = _required("SHARED_TABLES_PREFIX")
 

@@ -19,7 +19,7 @@ from markets.codes import market_code_error
 from markets.models import GroupMember, GroupRule, Market, MarketGroup
 from portal.shared_tables.keys import position_key
 from portal.shared_tables.models import OutboxKind
-from positioning.items import group_item, iso, market_item, rule_entry
+from positioning.items import group_item, iso, market_item, rights_entry, rule_entry
 from positioning.tables import (
     SCHEMA_VERSION,
     Item,
@@ -96,6 +96,7 @@ _RULE_COLUMNS = (
     "rules__starts_at",
     "rules__ends_at",
     "rules__note",
+    "rules__binding",
 )
 
 
@@ -150,7 +151,7 @@ def _build_market_items(keys: Sequence[str]) -> dict[str, Item]:
     for row in rows:
         code = row[0]
         heads.setdefault(code, row[:8])
-        rule_id, action, tags, types, sources, boost, starts_at, ends_at, note = row[8:]
+        rule_id, action, tags, types, sources, boost, starts_at, ends_at, note, binding = row[8:]
         if rule_id is not None:
             rules[code].append(
                 rule_entry(
@@ -163,6 +164,7 @@ def _build_market_items(keys: Sequence[str]) -> dict[str, Item]:
                     starts_at=starts_at,
                     ends_at=ends_at,
                     note=note,
+                    binding=binding,
                 )
             )
     groups = _market_groups(list(heads)) if heads else {}
@@ -356,10 +358,21 @@ def build_content(keys: Sequence[str]) -> dict[str, Item]:
     rows = (
         ContentItem.objects.filter(upstream_id__in=list(keys))
         .order_by("upstream_id")
-        .values_list("upstream_id", "content_type", "source", "version", "updated_at", "item_tags__tag__slug")
+        .values_list(
+            "upstream_id",
+            "content_type",
+            "source",
+            "version",
+            "updated_at",
+            "rights_allow",
+            "rights_deny",
+            "rights_starts_at",
+            "rights_ends_at",
+            "item_tags__tag__slug",
+        )
     )
     items: dict[str, Item] = {}
-    for content_id, content_type, source, version, updated_at, slug in rows:
+    for content_id, content_type, source, version, updated_at, allow, deny, starts, ends, slug in rows:
         item = items.get(content_id)
         if item is None:
             item = items[content_id] = {
@@ -367,8 +380,8 @@ def build_content(keys: Sequence[str]) -> dict[str, Item]:
                 "content_type": content_type,
                 "source": source,
                 "tags": [],
-                # Upstream licensing (positioning.items.rights_entry); None: no restriction.
-                "rights": None,
+                # Upstream licensing; None: the item may appear everywhere, always.
+                "rights": rights_entry(allow=allow or (), deny=deny or (), starts_at=starts, ends_at=ends),
                 "version": int(version),
                 "updated_at": iso(updated_at),
                 "schema_version": SCHEMA_VERSION,

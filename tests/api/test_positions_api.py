@@ -239,7 +239,7 @@ def test_bulk_sets_one_change_in_several_markets(
 
     # Then four positions are set, none refused
     assert response.status_code == 200, response.json()
-    assert response.json() == {"changed": 4, "unchanged": 0, "refused": []}
+    assert response.json() == {"changed": 4, "unchanged": 0, "refused": [], "will_stay_hidden": []}
     assert Position.objects.filter(state="promoted", boost=3, reason="Ocean Week").count() == 4
     # And repeating it changes nothing
     again = client.post(
@@ -254,7 +254,7 @@ def test_bulk_sets_one_change_in_several_markets(
         },
         format="json",
     )
-    assert again.json() == {"changed": 0, "unchanged": 4, "refused": []}
+    assert again.json() == {"changed": 0, "unchanged": 4, "refused": [], "will_stay_hidden": []}
 
 
 def test_bulk_defaults_to_the_url_market(

@@ -23,6 +23,7 @@ EXPECTED = {
     "async_failures_drain": ("async_failures", "drain"),
     "notifications_run": ("notifications", "run"),
     "notifications_digest": ("notifications", "digest"),
+    "notifications_prune": ("notifications", "prune"),
     "partner_traffic_import": ("partners_traffic", "import-due"),
     "partner_traffic_prune": ("partners_traffic", "prune"),
     "sso_deactivate_stale": ("sso", "deactivate-stale", "--days", "30"),

@@ -49,6 +49,8 @@ class Receiver:
     secret: str = ""
     statuses: list[int] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
+    # Extra response headers (a Location for a redirect)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -68,6 +70,8 @@ def receiver() -> Iterator[Receiver]:
                 {"body": body, "headers": dict(self.headers), "valid": valid, "answered": status}
             )
             self.send_response(status)
+            for name, value in state.headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

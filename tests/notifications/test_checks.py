@@ -17,10 +17,10 @@ from accounts.partners.services import IssuedKey
 from content.labels.models import ImageLabel, ImageStatus, LabelJob, LabelJobState
 from content.labels.services import image_labels_store, images_upload
 from markets.models import Market
-from portal.notifications.models import EventKind, Notification, Receipt
-from portal.notifications.services import notifications_detect
+from portal.notifications.models import EventKind, Notification, Preference, Receipt
+from portal.notifications.services import notifications_detect, preferences_set, role_defaults_set
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
-from tests.factories import PositionFactory
+from tests.factories import PositionFactory, RuleFactory
 from tests.labels.conftest import make_image, result
 from tests.notifications.conftest import T0
 
@@ -164,23 +164,50 @@ def test_the_label_queue_fires_when_long_or_old_and_failed_jobs_fire_once(settin
 
 
 @pytest.mark.usefixtures("everyone")
-def test_positions_ending_within_24_hours_remind_each_markets_people_once(au: Market, de: Market) -> None:
-    # Given three AU promotions ending at 17:xx, one DE pin ending at 17:30, one ending in 30 hours,
-    # one reset to default and one hidden until further notice
+def test_a_window_i_set_reminds_me_once_and_only_when_i_opted_in(
+    au: Market, de: Market, admin_user: User, editor: User, au_manager: User, de_manager: User
+) -> None:
+    # Given the editor set three AU promotions ending at 17:xx and a DE pin starting at 17:30; the
+    # AU manager an AU rule starting at 17:10; the DE manager an AU position ending at 17:20 (set
+    # while they still managed AU); and windows that start or end in 30 hours, or have no author
     ends = T0 + timedelta(hours=5)
     for n in range(3):
-        PositionFactory(market=au, state="promoted", boost=3, ends_at=ends + timedelta(minutes=n * 10))
-    PositionFactory(market=de, state="pinned", slot=1, ends_at=ends + timedelta(minutes=30))
-    PositionFactory(market=au, state="promoted", boost=3, ends_at=T0 + timedelta(hours=30))
-    PositionFactory(market=au, state="default", ends_at=ends)
-    PositionFactory(market=au, state="hidden")
-    # When the check runs twice
+        PositionFactory(
+            market=au, state="promoted", boost=3, ends_at=ends + timedelta(minutes=n * 10), author=editor
+        )
+    PositionFactory(market=de, state="pinned", slot=1, starts_at=ends + timedelta(minutes=30), author=editor)
+    RuleFactory(market=au, action="hide", starts_at=ends + timedelta(minutes=10), author=au_manager)
+    PositionFactory(
+        market=au, state="promoted", boost=3, ends_at=ends + timedelta(minutes=20), author=de_manager
+    )
+    PositionFactory(market=au, state="promoted", boost=3, ends_at=T0 + timedelta(hours=30), author=editor)
+    PositionFactory(market=au, state="default", ends_at=ends, author=editor)
+    PositionFactory(market=au, state="promoted", boost=3, ends_at=ends)
+    # When the check runs while nobody opted in (not even an admin's role default can switch it on)
+    role_defaults_set(actor=admin_user, role="editor", choices={("my_window", "inbox"): True})
+    assert not Preference.objects.filter(kind="my_window").exists()
+    # Then nothing is raised or stored
+    assert detect_twice() == []
+    # When they opt in (in the portal, or by email) and the check runs twice
+    for user in (editor, au_manager, de_manager):
+        preferences_set(user=user, choices={("my_window", "inbox"): True})
     fired = detect_twice()
-    # Then one reminder per market and hour, for that market's people only
-    assert {n.occurrence_key: n.data["positions"] for n in fired} == {
-        "window_ending:AU:2026-03-10T17": 3,
-        "window_ending:DE:2026-03-10T17": 1,
+    # Then each author is reminded once per market, start or end, and hour, of their own windows
+    # only, and the DE manager (no longer in AU) is not told about AU
+    assert {n.occurrence_key: (n.title, recipients(n)) for n in fired} == {
+        f"my_window:{editor.pk}:AU:ends:2026-03-10T17": (
+            "3 positions you set in AU end between 2026-03-10 17:00 and 17:59 UTC",
+            {"editor"},
+        ),
+        f"my_window:{editor.pk}:DE:starts:2026-03-10T17": (
+            "1 position you set in DE starts between 2026-03-10 17:00 and 17:59 UTC",
+            {"editor"},
+        ),
+        f"my_window:{au_manager.pk}:AU:starts:2026-03-10T17": (
+            "1 rule you set in AU starts between 2026-03-10 17:00 and 17:59 UTC",
+            {"au-manager"},
+        ),
     }
-    by_market = {n.market.code: recipients(n) for n in fired}
-    assert by_market == {"AU": {"admin", "editor", "au-manager"}, "DE": {"admin", "editor", "de-manager"}}
     assert all(n.link == reverse("markets:detail", args=[n.market.code]) for n in fired)
+    # And the same windows an hour later are the same occurrences: nothing again
+    assert detect_twice(T0 + timedelta(hours=1)) == []

@@ -1,5 +1,6 @@
 """Sam's journey in Debian's Chromium: a partner passes 80 % of its quota, the bell in the header
-lights up on its next minute poll (without reloading the page), and he opens the alert."""
+lights up on its next minute poll (without reloading the page), he opens the alert and tops the
+quota up from the key's page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.partners.models import KeyUsage
+from accounts.partners.models import KeyUsage, QuotaTopUp
 from accounts.partners.services import IssuedKey
 from portal.notifications.services import notifications_detect
 from tests.browser import SCREENSHOTS, new_page
@@ -55,5 +56,16 @@ def test_the_bell_lights_up_when_a_partner_passes_80_percent(
     bell.click()
     page.get_by_role("button", name="Optus passed 80 % of its quota (Optus TV app)").click()
     page.wait_for_url(f"{live_server.url}/partners/keys/{key.pk}/")
+    # When he tops the key up by 5,000 with a reason
+    page.get_by_role("link", name="Top up…").click()
+    page.get_by_label("Extra requests").fill("5000")
+    page.get_by_label("Reason").fill("Optus launch week")
+    page.get_by_role("button", name="Top up", exact=True).click()
+    # Then the key's page confirms it, the top-up is stored, and the bell has nothing unread
+    page.wait_for_url(f"{live_server.url}/partners/keys/{key.pk}/")
+    page.get_by_text("topped up by 5,000 requests").wait_for()
+    assert list(QuotaTopUp.objects.filter(key=key).values_list("amount", "reason")) == [
+        (5000, "Optus launch week")
+    ]
     page.goto(f"{live_server.url}/notifications/")
     assert page.locator("#notification-count").count() == 0

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import Membership, User
 from markets.models import Market
 from portal.notifications.models import Preference, Receipt, WebhookEndpoint
 from portal.notifications.selectors import preferences_for
-from portal.notifications.services import notifications_detect
+from portal.notifications.services import notifications_deliver, notifications_detect, role_defaults_set
 from portal.shared_tables.models import OutboxEntry, OutboxStatus
 from tests.notifications.conftest import T0
 
@@ -111,16 +112,67 @@ def test_the_api_lists_and_marks_only_ones_own(
     assert Client().get("/api/v1/notifications/").status_code in (401, 403)
 
 
-def test_preferences_save_per_kind_and_channel(reviewer: User) -> None:
+def test_preferences_save_per_kind_and_channel(reviewer: User, admin_user: User) -> None:
     client = client_for(reviewer)
     assert client.get("/notifications/preferences/").status_code == 200
-    response = client.post(
-        "/notifications/preferences/", {"label_queue__email": "on", "label_queue__inbox": "on"}
-    )
+    # The form as the browser sends it: every ticked box, plus the one she ticked (email for the queue)
+    ticked = {
+        f"{row.kind}__{channel}": "on"
+        for row in preferences_for(user=reviewer)
+        for channel, on in row.channels.items()
+        if on
+    }
+    response = client.post("/notifications/preferences/", {**ticked, "label_queue__email": "on"})
     assert response.status_code == 302
     stored = dict(
         Preference.objects.filter(user=reviewer, kind="label_queue").values_list("channel", "enabled")
     )
-    assert stored == {"inbox": True, "email": True, "digest": False}
+    # Only the box she changed is her own choice: the others keep following her role's defaults
+    assert stored == {"email": True}
     row = next(r for r in preferences_for(user=reviewer) if r.kind == "label_queue")
     assert row.own == stored
+    assert not Preference.objects.filter(user=reviewer).exclude(kind="label_queue").exists()
+    # So a default an admin sets later still reaches her, where she did not choose
+    role_defaults_set(
+        actor=admin_user,
+        role="reviewer",
+        choices={("label_jobs_failed", "email"): True, ("label_queue", "email"): False},
+    )
+    rows = {r.kind: r.channels["email"] for r in preferences_for(user=reviewer)}
+    assert rows["label_jobs_failed"] is True and rows["label_queue"] is True
+
+
+@pytest.mark.usefixtures("alerts")
+def test_a_user_who_loses_a_market_no_longer_sees_or_gets_its_notifications(
+    au_manager: User, admin_user: User
+) -> None:
+    # Given the AU manager was told about AU's dead letter, by inbox and email
+    mine = Receipt.objects.get(user=au_manager)
+    Receipt.objects.filter(pk=mine.pk).update(email_due=True)
+    User.objects.filter(pk=au_manager.pk).update(email="ana@example.com")
+    # When they lose AU before the email goes out
+    Membership.objects.filter(user=au_manager, market__code="AU").delete()
+    au_manager = User.objects.get(pk=au_manager.pk)
+    notifications_deliver()
+    # Then no email is sent, the inbox, the bell and the API hide it, and opening it is a 404
+    assert mail.outbox == []
+    client = client_for(au_manager)
+    assert b"in AU could not be published" not in client.get("/notifications/").content
+    assert b"notification-count" not in client.get("/notifications/bell/").content
+    assert client.get("/api/v1/notifications/").json()["results"] == []
+    assert client.post(f"/notifications/{mine.pk}/open/").status_code == 404
+    # While the admin still sees theirs
+    assert b"in AU could not be published" in client_for(admin_user).get("/notifications/").content
+
+
+@pytest.mark.usefixtures("alerts")
+def test_the_inbox_filter_swaps_only_the_list_with_htmx(admin_user: User) -> None:
+    client = client_for(admin_user)
+    page = client.get("/notifications/")
+    assert b'hx-target="#inbox-results"' in page.content and b"<html" in page.content
+    fragment = client.get("/notifications/?kind=label_queue", HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200 and b"<html" not in fragment.content
+    assert b"No notifications match this filter" in fragment.content
+    both = client.get("/notifications/?kind=publish_dead_letters", HTTP_HX_REQUEST="true")
+    assert both.content.count(b'class="card notification ') == 2
+    assert "HX-Request" in both["Vary"]

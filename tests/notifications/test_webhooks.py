@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest import mock
 
@@ -79,8 +82,10 @@ def test_a_delivery_becomes_a_dead_letter_after_the_limit_and_the_retry_button_s
         notifications_deliver()
     # Then three attempts were made and the delivery is a dead letter
     delivery = WebhookDelivery.objects.get()
-    assert len(receiver.received) == 3
+    assert [r["answered"] for r in receiver.received] == [500, 500, 500]
+    assert all(r["valid"] for r in receiver.received)  # each attempt signed afresh, verified
     assert delivery.status == DeliveryStatus.DEAD and delivery.last_status_code == 500
+    assert delivery.attempts == 3 and delivery.next_attempt_at is None
     # When an editor presses retry, then they are refused
     with pytest.raises(AccessDenied):
         webhook_delivery_retry(actor=editor, delivery=delivery)
@@ -159,6 +164,32 @@ def test_signatures_refuse_tampering_other_secrets_and_replays() -> None:
         "http://93.184.216.34/",  # public, but not https
         "ftp://93.184.216.34/",
         "https://user:pw@93.184.216.34/",
+        # IPv4 spelt otherwise: decimal, octal, hex, short forms (resolved as a connection would)
+        "https://2130706433/",
+        "https://0177.0.0.1/",
+        "https://0x7f.1/",
+        "https://127.1/",
+        "https://167772161/",  # 10.0.0.1
+        "https://012.0.0.1/",  # 10.0.0.1
+        "https://0/",
+        # IPv6: loopback, unspecified, unique local, site-local, multicast, documentation
+        "https://[::]/",
+        "https://[fc00::1]/",
+        "https://[fd12:3456::1]/",
+        "https://[fec0::1]/",
+        "https://[ff02::1]/",
+        "https://[2001:db8::1]/",
+        "https://[fe80::1%25eth0]/",
+        # IPv6 carrying a private IPv4: mapped (both spellings), compatible, 6to4, NAT64, Teredo
+        "https://[::ffff:127.0.0.1]/",
+        "https://[::ffff:7f00:1]/",
+        "https://[::ffff:169.254.169.254]/",
+        "https://[::10.0.0.1]/",
+        "https://[2002:a00:1::1]/",
+        "https://[2002:c0a8:101::1]/",
+        "https://[64:ff9b::10.0.0.1]/",
+        "https://[64:ff9b:1::a9fe:a9fe]/",
+        "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/",
     ],
 )
 def test_unsafe_targets_are_refused(url: str) -> None:
@@ -184,6 +215,69 @@ def test_every_address_a_host_resolves_to_is_checked() -> None:
         pytest.raises(UnsafeWebhookUrl, match="private"),
     ):
         channel.target_check("https://hooks.example.com/", allow_loopback=False)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        ["10.1.2.3"],
+        ["169.254.169.254"],
+        ["::ffff:10.1.2.3"],
+        ["fd00::5"],
+        ["2002:a9fe:a9fe::1"],
+        ["93.184.216.34", "127.0.0.1"],
+    ],
+)
+def test_a_dns_name_resolving_to_a_private_address_is_refused(answers: list[str]) -> None:
+    # Given a public-looking name whose DNS answers (A and AAAA) include a private address
+    infos = [
+        (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 443))
+        for a in answers
+    ]
+    with (
+        mock.patch.object(channel.socket, "getaddrinfo", return_value=infos),
+        pytest.raises(UnsafeWebhookUrl, match="resolves to"),
+    ):
+        channel.target_check("https://hooks.example.com/", allow_loopback=False)
+
+
+def test_a_redirect_is_not_followed_even_to_an_allowed_address(
+    endpoint: WebhookEndpoint, receiver: Receiver, au: Market
+) -> None:
+    # Given the endpoint answers 302 to another receiver (here on loopback, allowed in tests: a
+    # redirect to a private address is not followed either, since no redirect is)
+    other: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            other.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver.statuses = [302]
+    receiver.headers = {"Location": f"http://127.0.0.1:{server.server_address[1]}/internal"}
+    dead_letter("AU")
+    notifications_detect(now=T0)
+    # When the job delivers
+    report = notifications_deliver()
+    server.shutdown()
+    server.server_close()
+    # Then the 302 is a failed attempt, retried later, and the redirect target got nothing
+    assert other == [] and report.webhooks_failed == 1
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.last_status_code == 302 and delivery.status == DeliveryStatus.PENDING
+
+
+def test_personal_opt_in_kinds_are_not_offered_to_webhooks(admin_user: User, receiver: Receiver) -> None:
+    with pytest.raises(WebhookRefused, match="my_window"):
+        webhook_endpoint_create(actor=admin_user, name="x", url=receiver.url, kinds=["my_window"])
+    assert not WebhookEndpoint.objects.exists()
 
 
 def test_registering_an_unsafe_url_is_refused(admin_user: User, settings: Any) -> None:
@@ -229,3 +323,29 @@ def test_a_timeout_is_a_failed_attempt(endpoint: WebhookEndpoint, au: Market, se
     delivery = WebhookDelivery.objects.get()
     assert report.webhooks_failed == 1 and "timed out" in delivery.last_error
     assert delivery.status == DeliveryStatus.PENDING
+
+
+def test_retries_back_off_exponentially(
+    endpoint: WebhookEndpoint, receiver: Receiver, au: Market, settings: Any
+) -> None:
+    # Given a receiver that keeps answering 500, a 30 s base and 5 attempts
+    settings.NOTIFICATIONS_WEBHOOK_RETRY_BASE_SECONDS = 30
+    settings.NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS = 5
+    receiver.statuses = [500] * 5
+    dead_letter("AU")
+    notifications_detect(now=T0)
+    waits = []
+    now = T0
+    # When each attempt runs as soon as it is due
+    for _ in range(4):
+        notifications_deliver(now=now)
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.next_attempt_at is not None
+        waits.append((delivery.next_attempt_at - now).total_seconds())
+        assert notifications_deliver(now=now + timedelta(seconds=1)).webhooks_failed == 0  # not due yet
+        now = delivery.next_attempt_at
+    # Then each wait is the doubled delay with "equal" jitter: between half and all of 30, 60, 120, 240
+    for wait, delay in zip(waits, (30, 60, 120, 240), strict=True):
+        assert delay / 2 <= wait <= delay
+    notifications_deliver(now=now)
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.DEAD

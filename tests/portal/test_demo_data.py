@@ -10,6 +10,7 @@ from accounts.access import Action, can, markets_for
 from accounts.models import User
 from content.models import ContentItem, Position
 from markets.models import Market, Rule
+from portal.management.commands.demo_data import FROM_2027_ID, NOT_IN_FR_ID, rights_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -29,10 +30,19 @@ def test_demo_data_is_idempotent_and_complete() -> None:
         Rule.objects.count(),
         Position.objects.count(),
     ) == counts
-    assert counts[0] >= 31 and counts[1] == 300
+    assert counts[0] >= 31 and counts[1] == 300 + len(rights_rows())
     optus = Market.objects.get(code="AU-OPTUS")
     assert optus.is_opt_in
-    assert Rule.objects.filter(market__code="DE", match_tags=["hunting"]).exists()
+    assert Rule.objects.filter(market__code="DE", match_tags=["hunting"], binding=True).exists()
+    documentary = ContentItem.objects.get(upstream_id=NOT_IN_FR_ID)
+    assert documentary.rights_deny == ["FR"]
+    assert ContentItem.objects.get(upstream_id=FROM_2027_ID).rights_summary == ["Available from 2027-01-01"]
+    # Lukas, who sets DE's rules, is the one who may keep the youth-protection rule binding.
+    lukas = User.objects.get(username="de-manager")
+    assert can(lukas, Action.SET_BINDING_RULES, Market.objects.get(code="DE"))
+    assert not can(
+        User.objects.get(username="editor"), Action.SET_BINDING_RULES, Market.objects.get(code="DE")
+    )
 
 
 def test_demo_users_log_in_with_the_demo_password() -> None:

@@ -237,3 +237,33 @@ def test_events_at_one_moment_for_one_reason_are_one_line(editor: User, au: Mark
     assert len(days) == 1 and len(days[0].moments) == 1 and len(days[0].moments[0].subjects) == 5
     page = _client(editor).get("/schedule/AU/").content.decode()
     assert "Promotion (boost 3) starts: 5 items" in page
+
+
+def test_scheduled_change_requests_are_on_the_schedule_until_they_apply(
+    editor: User, admin_user: User, au: Market, de: Market
+) -> None:
+    from portal.change_requests.services import Operation, policy_set, request_create
+
+    # Given a submitted AU request for Monday 06:00 Sydney, a draft one, and one past the 30 days
+    policy_set(actor=admin_user, market=au, approvals_required=1, positions=True)
+    item = ContentItemFactory(title="Launch film")
+    monday = datetime(2026, 12, 6, 19, 0, tzinfo=UTC)  # Monday 07 Dec, 06:00 in Sydney
+    ops = [Operation.position(item, PositionChange(state="pinned", slot=2))]
+    launch = request_create(
+        actor=editor, market=au, title="Launch pins", operations=ops, apply_at=monday, submit=True
+    )
+    request_create(actor=editor, market=au, title="Draft", operations=ops, apply_at=monday)
+    later = NOW + timedelta(days=40)
+    request_create(actor=editor, market=au, title="Later", operations=ops, apply_at=later, submit=True)
+
+    # When the schedule is read
+    since, until = upcoming_span()
+    events = schedule_events(markets=[au, de], since=since, until=until)
+
+    # Then the submitted request is one event at its time, on its local day, and links to it
+    requests = [e for e in events if e.kind == EventKind.CHANGE_REQUEST]
+    assert [(e.at, e.subject, e.link) for e in requests] == [
+        (monday, "Launch pins", f"/requests/{launch.pk}/")
+    ]
+    assert requests[0].summary == f"Change request #{launch.pk} applies (if approved by then)"
+    assert requests[0].local_clock == "06:00"

@@ -33,8 +33,12 @@ REVERTABLE = {
     "rule.create": "rules",
     "rule.update": "rules",
     "rule.delete": "rules",
+    # A rule update that set or cleared `binding` (markets.services names it so).
+    "rule.binding_set": "rules",
+    "rule.binding_clear": "rules",
     "market.update": "market settings",
 }
+_RULE_UPDATES = ("rule.update", "rule.binding_set", "rule.binding_clear")
 WHY_NOT = {
     "market.create": "A market cannot be deleted from the portal; deactivate it in its settings instead.",
     "content": "Content items come from ingestion; a revert would be overwritten by the next import.",
@@ -273,7 +277,10 @@ def _plan_rule(user: Any, entry: AuditEntry, market: Market, rules: dict[int, Ru
             return RevertStep(entry, Outcome.NOTHING_TO_DO, "The rule was deleted since.")
         if _rule_changed_since(entry, rule):
             step.outcome, step.reason = Outcome.CHANGED_SINCE, "The rule was edited since."
-    elif entry.action == "rule.update":
+    elif entry.action in _RULE_UPDATES and entry.before is None:
+        # The second entry of a rule created binding: its rule.create entry is the one to revert.
+        return RevertStep(entry, Outcome.NOT_REVERTABLE, "Revert the rule's creation instead.")
+    elif entry.action in _RULE_UPDATES:
         if rule is None:
             return RevertStep(entry, Outcome.NOT_REVERTABLE, "The rule was deleted since.")
         before = entry.before or {}
@@ -287,13 +294,19 @@ def _plan_rule(user: Any, entry: AuditEntry, market: Market, rules: dict[int, Ru
             step.outcome, step.reason = Outcome.CHANGED_SINCE, "The rule was edited since."
     else:  # rule.delete: the rule comes back (as a new rule, with a new number)
         before = entry.before or {}
-        if any(k not in before for k in RULE_FIELDS):
+        # Rules deleted before `binding` existed were not binding.
+        if any(k not in before for k in RULE_FIELDS if k != "binding"):
             return RevertStep(entry, Outcome.NOT_REVERTABLE, "The deleted rule was not recorded whole.")
-        step.restore = {k: before[k] for k in RULE_FIELDS}
+        step.restore = {k: before.get(k, False) for k in RULE_FIELDS}
         step.restore["starts_at"] = _parse_time(step.restore["starts_at"])
         step.restore["ends_at"] = _parse_time(step.restore["ends_at"])
     if not can(user, Action.EDIT_RULES, market):
         step.outcome, step.reason = Outcome.REFUSED, f"You may not edit rules in {market.code}."
+    elif ((rule is not None and rule.binding) or (step.restore or {}).get("binding")) and not can(
+        user, Action.SET_BINDING_RULES, market
+    ):
+        step.outcome = Outcome.REFUSED
+        step.reason = f"Only market managers of {market.code} and admins may change a binding rule."
     return step
 
 

@@ -109,7 +109,7 @@ def _apply_other(actor: User, step: RevertStep, forced: bool, via: str) -> None:
     if entry.action == "rule.create":
         rule = Rule.objects.select_related("market").get(pk=int(entry.object_id))
         rule_delete(actor=actor, rule=rule, expected_version=version, via=via, reverts=entry.pk)
-    elif entry.action == "rule.update":
+    elif entry.action in ("rule.update", "rule.binding_set", "rule.binding_clear"):
         rule = Rule.objects.select_related("market").get(pk=int(entry.object_id))
         rule_update(actor=actor, rule=rule, expected_version=version, via=via, reverts=entry.pk, **restore)
     elif entry.action == "rule.delete":
@@ -131,7 +131,7 @@ def _step_operation(step: RevertStep, forced: bool) -> Operation:
     version = None if forced else step.version
     if entry.action == "rule.create":
         return Operation.rule_delete(Rule.objects.get(pk=int(entry.object_id)), expected_version=version)
-    if entry.action == "rule.update":
+    if entry.action in ("rule.update", "rule.binding_set", "rule.binding_clear"):
         rule = Rule.objects.get(pk=int(entry.object_id))
         return Operation.rule_update(rule, expected_version=version, **restore)
     if entry.action == "rule.delete":

@@ -20,6 +20,7 @@ from accounts.models import Role, User
 from accounts.services import membership_grant
 from content.models import ContentItem, Position
 from content.services import (
+    ContentRights,
     ContentRow,
     PositionChange,
     content_upsert_bulk,
@@ -29,7 +30,7 @@ from content.services import (
 )
 from markets.groups.services import group_create, group_rule_create
 from markets.models import Market, MarketGroup, Rule, Visibility
-from markets.services import market_create, rule_create
+from markets.services import market_create, rule_create, rule_update
 
 DEMO_PASSWORD = "meridian-demo"
 OCEAN_WEEK = "Ocean Week campaign"
@@ -187,6 +188,55 @@ def content_rows(count: int = ITEM_COUNT, seed: int = 1888) -> list[ContentRow]:
     return rows
 
 
+# Items whose upstream licensing restricts them: the resolver hides them first (step 0).
+NOT_IN_FR_ID = "ng-rights-fr"
+FROM_2027_ID = "ng-rights-2027"
+# A hunting item an editor shows in DE, which DE's binding youth-protection rule still hides.
+SHOWN_IN_DE_ID = "ng-hunting-de"
+
+
+def rights_rows() -> list[ContentRow]:
+    """Return the demo items that carry rights (and the hunting item of the binding-rule demo)."""
+    published = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    return [
+        ContentRow(
+            upstream_id=NOT_IN_FR_ID,
+            content_type="video",
+            title="Glaciers of the Alps: a documentary",
+            summary="A feature documentary licensed everywhere except France.",
+            url=f"https://media.example.com/videos/{NOT_IN_FR_ID}",
+            source="natgeo-tv",
+            language="en",
+            published_at=published,
+            tags=("polar", "climate", "documentary"),
+            rights=ContentRights(deny=("FR",)),
+        ),
+        ContentRow(
+            upstream_id=FROM_2027_ID,
+            content_type="video",
+            title="Ocean Week 2027: the first look",
+            summary="Embargoed until the new year: available from 2027-01-01.",
+            url=f"https://media.example.com/videos/{FROM_2027_ID}",
+            source="natgeo-tv",
+            language="en",
+            published_at=published,
+            tags=("ocean",),
+            rights=ContentRights(starts_at=datetime(2027, 1, 1, tzinfo=UTC)),
+        ),
+        ContentRow(
+            upstream_id=SHOWN_IN_DE_ID,
+            content_type="article",
+            title="Hunting season in the Alps",
+            summary="Youth-protection review pending in Germany.",
+            url=f"https://media.example.com/articles/{SHOWN_IN_DE_ID}",
+            source="natgeo-editorial",
+            language="de",
+            published_at=published,
+            tags=("hunting", "travel"),
+        ),
+    ]
+
+
 class Command(BaseCommand):
     help = "Load demo markets, users, content, rules and positions (idempotent)."
 
@@ -207,6 +257,7 @@ class Command(BaseCommand):
         self._content(items)
         self._rules_and_positions(markets)
         self._groups(markets)
+        self._rights_and_binding(markets)
         self._change_requests(markets)
         self._upcoming_windows(markets)
         self.stdout.write(
@@ -226,10 +277,26 @@ class Command(BaseCommand):
         if load_usage_demo():
             self.stdout.write("Demo partner usage: Optus has used 82 % of this month's quota.")
         self._traffic()
+        self._notification_preferences()
         # The bell has something to show: the demo partner's quota alert and the label queue.
         from portal.notifications.services import notifications_detect
 
         self.stdout.write(f"Notifications raised: {len(notifications_detect(dispatch_delivery=False))}.")
+
+    def _notification_preferences(self) -> None:
+        """Demo addresses, Priya's email for the label backlog and Mia's opt-in to her windows'
+        reminders (with `make run`'s console backend the emails appear in the server's output)."""
+        from portal.notifications.models import Preference
+        from portal.notifications.services import preferences_set
+
+        for user in User.objects.filter(email="", username__in=["admin", "editor", "reviewer"]):
+            user.email = f"{user.username}@meridian.example"
+            user.save(update_fields=["email"])
+        wanted = {"reviewer": ("label_queue", "email"), "editor": ("my_window", "inbox")}
+        for user in User.objects.filter(username__in=wanted):
+            kind, channel = wanted[user.username]
+            if not Preference.objects.filter(user=user, kind=kind, channel=channel).exists():
+                preferences_set(user=user, choices={(kind, channel): True})
 
     def _groups(self, markets: dict[str, Market]) -> None:
         _load_groups(markets, self.stdout.write)
@@ -312,6 +379,7 @@ class Command(BaseCommand):
             and User.objects.filter(username="reviewer").exists()
             and ImageAsset.objects.exists()
             and Partner.objects.exists()
+            and ContentItem.objects.filter(upstream_id=NOT_IN_FR_ID).exists()
             and MarketGroup.objects.exists()
         )
 
@@ -361,6 +429,32 @@ class Command(BaseCommand):
             content_upsert_bulk(actor=None, rows=rows[start : start + 1000], via="command")
 
     @transaction.atomic
+    def _rights_and_binding(self, markets: dict[str, Market]) -> None:
+        """Items with rights, DE's youth-protection rule binding, and an editor's "show" in DE
+        that the binding rule overrides (the item page explains why)."""
+        content_upsert_bulk(actor=None, rows=rights_rows(), via="command")
+        de = markets["DE"]
+        youth = next(
+            (
+                r
+                for r in Rule.objects.filter(market=de, action="hide").order_by("id")
+                if "hunting" in r.match_tags
+            ),
+            None,
+        )
+        if youth is not None and not youth.binding:
+            rule_update(actor=None, rule=youth, binding=True, via="command")
+        shown = ContentItem.objects.get(upstream_id=SHOWN_IN_DE_ID)
+        if not Position.objects.filter(market=de, item=shown).exists():
+            position_set(
+                actor=None,
+                market=de,
+                item=shown,
+                change=PositionChange(state="shown", reason="Alps week"),
+                via="command",
+            )
+
+    @transaction.atomic
     def _rules_and_positions(self, markets: dict[str, Market]) -> None:
         de = markets["DE"]
         if not de.rules.exists():
@@ -370,6 +464,7 @@ class Command(BaseCommand):
                 action="hide",
                 match_tags=["hunting"],
                 note="German youth-protection review",
+                binding=True,
                 via="command",
             )
         at = markets["AT"]

@@ -4,6 +4,7 @@ manage.py notifications run        # detect new events, then send due emails and
 manage.py notifications detect     # only detect (store new occurrences)
 manage.py notifications deliver    # only send what is due
 manage.py notifications digest     # email each user their daily digest
+manage.py notifications prune      # delete what is older than NOTIFICATIONS_RETENTION_DAYS
 
 Every action is idempotent: a second run finds the occurrences stored and the rows claimed.
 """
@@ -19,6 +20,7 @@ from portal.notifications.services import (
     notifications_deliver,
     notifications_detect,
     notifications_digest,
+    notifications_prune,
 )
 
 
@@ -31,6 +33,7 @@ class Command(BaseCommand):
         sub.add_parser("detect", help="Store new event occurrences.")
         sub.add_parser("deliver", help="Send due emails and webhook attempts.")
         sub.add_parser("digest", help="Email each user's daily digest.")
+        sub.add_parser("prune", help="Delete notifications and deliveries past their retention.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -42,6 +45,12 @@ class Command(BaseCommand):
             self._report(notifications_deliver())
         if action == "digest":
             self.stdout.write(f"{notifications_digest()} digest(s) sent.")
+        if action == "prune":
+            pruned = notifications_prune()
+            self.stdout.write(
+                f"Pruned {pruned.notifications} notification(s), {pruned.receipts} receipt(s), "
+                f"{pruned.deliveries} webhook delivery(ies)."
+            )
 
     def _report(self, report: DeliveryReport) -> None:
         self.stdout.write(

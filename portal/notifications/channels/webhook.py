@@ -7,9 +7,13 @@ timestamp is inside the signed text, so a receiver that refuses timestamps older
 SSRF: the host is resolved once, every address it resolves to must be public (not private,
 loopback, link-local, multicast, reserved or unspecified), and the request then connects to that
 checked address (TLS still verifies the certificate against the host name), so a DNS answer that
-changes between the check and the connection cannot redirect the request. Redirects are never
-followed. Loopback is allowed only with NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK (local and tests),
-and then plain http too, for loopback only.
+changes between the check and the connection cannot redirect the request. Whatever spells the
+host (a name, decimal 2130706433, octal 0177.0.0.1, hex 0x7f.1, short 127.1) is resolved as the
+connection would resolve it, and the resulting address is checked. IPv6 addresses that lead to an
+IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64, IPv4-compatible) are judged by that IPv4 address too;
+site-local fec0::/10 is refused. Redirects are never followed: a 3xx is a failed attempt.
+Loopback is allowed only with NOTIFICATIONS_WEBHOOK_ALLOW_LOOPBACK (local and tests), and then
+plain http too, for loopback only.
 """
 
 from __future__ import annotations
@@ -89,11 +93,41 @@ def signature_verify(
         raise SignatureInvalid("The signature does not match.")
 
 
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052, RFC 8215) and
+# the deprecated IPv4-compatible form. A gateway translates them to that IPv4 address.
+_IPV4_IN_LOW_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Return the IPv4 addresses an IPv6 address leads to: IPv4-mapped, 6to4, Teredo, NAT64."""
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if any(address in network for network in _IPV4_IN_LOW_BITS):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
 def _blocked(address: IPAddress, *, allow_loopback: bool) -> str:
     if address.is_loopback:
         return "" if allow_loopback else "a loopback address"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return _blocked(address.ipv4_mapped, allow_loopback=allow_loopback)
+    if isinstance(address, ipaddress.IPv6Address):
+        for inner in _embedded_ipv4(address):
+            why = _blocked(inner, allow_loopback=allow_loopback)
+            if why:
+                return f"{why} inside an IPv6 address"
+        if address.ipv4_mapped is not None:
+            return ""  # the mapped IPv4 address is the one connected to, and it passed
+        if address.is_site_local:  # fec0::/10, deprecated, private; Python 3.11 calls it global
+            return "a site-local address"
     checks = (
         (address.is_link_local, "a link-local address"),
         (address.is_private, "a private address"),
@@ -151,6 +185,12 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
+def _host_header(target: Target) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host  # an IPv6 literal
+    default = 443 if target.scheme == "https" else 80
+    return host if target.port == default else f"{host}:{target.port}"
+
+
 def send(*, url: str, secret: str, body: bytes, headers: dict[str, str], timeout: float) -> SendResult:
     """POST `body` to `url`, signed with `secret`; never raises for a refused or failed request."""
     try:
@@ -165,7 +205,7 @@ def send(*, url: str, secret: str, body: bytes, headers: dict[str, str], timeout
     all_headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
+        "Host": _host_header(target),
         SIGNATURE_HEADER: sign(secret, body, int(time.time())),
         **headers,
     }

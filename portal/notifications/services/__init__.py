@@ -14,9 +14,11 @@ from portal.notifications.services.delivery import (
     notifications_digest,
     webhook_attempt,
 )
-from portal.notifications.services.detection import notification_emit, notifications_detect
+from portal.notifications.services.detection import notifications_detect
 from portal.notifications.services.inbox import receipts_mark_read
 from portal.notifications.services.preferences import PreferenceBook, preferences_set, role_defaults_set
+from portal.notifications.services.raising import notification_emit, notifications_raise
+from portal.notifications.services.retention import Pruned, notifications_prune
 from portal.notifications.services.webhooks import (
     TEST_EVENT,
     WebhookRefused,
@@ -30,11 +32,14 @@ __all__ = [
     "TEST_EVENT",
     "DeliveryReport",
     "PreferenceBook",
+    "Pruned",
     "WebhookRefused",
     "deliver_task",
     "notification_emit",
     "notifications_deliver",
     "notifications_detect",
+    "notifications_prune",
+    "notifications_raise",
     "notifications_digest",
     "preferences_set",
     "receipts_mark_read",

@@ -6,6 +6,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -18,6 +19,7 @@ from portal.notifications.models import (
     Receipt,
     WebhookDelivery,
 )
+from portal.notifications.rules import may_see
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +37,17 @@ class DeliveryReport:
 def _send_emails(now: datetime) -> tuple[int, int]:
     sent = failed = 0
     due = Receipt.objects.filter(email_due=True, emailed_at__isnull=True).select_related(
-        "notification", "user"
+        "notification__market", "user"
     )
+    users: dict[int, Any] = {}
     for receipt in list(due.order_by("id")[:500]):
+        # One user object per user, so that their grants load once for all their receipts.
+        receipt.user = users.setdefault(receipt.user_id, receipt.user)
         # Claim first: an overlapping run sees emailed_at set and skips the receipt.
         if not Receipt.objects.filter(pk=receipt.pk, emailed_at__isnull=True).update(emailed_at=now):
             continue
+        if not _still_visible(receipt):
+            continue  # lost the market or role since it was raised: claimed, never sent
         try:
             email_channel.email_one(to=receipt.user.email, notification=receipt.notification)
             sent += 1
@@ -51,6 +58,13 @@ def _send_emails(now: datetime) -> tuple[int, int]:
             Receipt.objects.filter(pk=receipt.pk).update(emailed_at=None)
             failed += 1
     return sent, failed
+
+
+def _still_visible(receipt: Receipt) -> bool:
+    notification = receipt.notification
+    return receipt.user.is_active and may_see(
+        receipt.user, kind=notification.kind, market=notification.market
+    )
 
 
 def webhook_attempt(*, delivery: WebhookDelivery, now: datetime) -> bool:
@@ -137,15 +151,20 @@ def notifications_digest(*, now: datetime | None = None) -> int:
     due = Receipt.objects.filter(digest_due=True, digested_at__isnull=True)
     sent = 0
     for user_id in sorted(set(due.values_list("user_id", flat=True))):
-        receipts = list(due.filter(user_id=user_id).select_related("notification", "user").order_by("id"))
+        receipts = list(
+            due.filter(user_id=user_id).select_related("notification__market", "user").order_by("id")
+        )
         ids = [r.pk for r in receipts]
         if Receipt.objects.filter(pk__in=ids, digested_at__isnull=True).update(digested_at=now) != len(ids):
             Receipt.objects.filter(pk__in=ids, digested_at=now).update(digested_at=None)
             continue  # another run is digesting this user right now
+        for receipt in receipts[1:]:
+            receipt.user = receipts[0].user  # one user object: their grants load once
+        shown = [r.notification for r in receipts if _still_visible(r)]
+        if not shown:
+            continue  # claimed, nothing the user may still see
         try:
-            email_channel.email_digest(
-                to=receipts[0].user.email, notifications=[r.notification for r in receipts]
-            )
+            email_channel.email_digest(to=receipts[0].user.email, notifications=shown)
             sent += 1
         except Exception:  # retried with the next digest
             logger.exception("Digest email to user %s failed; retried on the next run.", user_id)

@@ -17,7 +17,7 @@ from portal.notifications.models import (
     EventKind,
     Preference,
 )
-from portal.notifications.rules import BUILT_IN, WEBHOOK_ACTION
+from portal.notifications.rules import WEBHOOK_ACTION, built_in, role_defaults_apply
 
 
 # --- preferences ---------------------------------------------------------------------------------------
@@ -42,8 +42,10 @@ class PreferenceBook:
         return cls(by_user, by_role)
 
     def role_default(self, roles: Iterable[str], kind: str, channel: str) -> bool:
+        if not role_defaults_apply(kind):
+            return built_in(kind, channel)
         said = [self.by_role[(r, kind, channel)] for r in roles if (r, kind, channel) in self.by_role]
-        return any(said) if said else BUILT_IN[channel]
+        return any(said) if said else built_in(kind, channel)
 
     def enabled(self, user: Any, kind: str, channel: str) -> bool:
         own = self.by_user.get((user.pk, kind, channel))
@@ -51,7 +53,7 @@ class PreferenceBook:
 
 
 def preferences_set(*, user: User, choices: Mapping[tuple[str, str], bool]) -> None:
-    """Store `user`'s own channel choices per (kind, channel)."""
+    """Store `user`'s own channel choices per (kind, channel): anyone may, for themselves only."""
     with transaction.atomic():
         for (kind, channel), enabled in choices.items():
             Preference.objects.update_or_create(
@@ -61,12 +63,24 @@ def preferences_set(*, user: User, choices: Mapping[tuple[str, str], bool]) -> N
                 channel=Channel(channel),
                 defaults={"enabled": enabled},
             )
+        audit_record(
+            actor=user,
+            record=AuditRecord(
+                action="notification.preferences",
+                object_type="user",
+                object_id=str(user.pk),
+                object_repr=user.get_username(),
+                after={f"{k}:{c}": v for (k, c), v in choices.items()},
+            ),
+        )
 
 
 def role_defaults_set(*, actor: User, role: str, choices: Mapping[tuple[str, str], bool]) -> None:
     """Store an admin's defaults for `role` per (kind, channel). Raises AccessDenied."""
     require(actor, WEBHOOK_ACTION)
     role = Role(role)
+    # Opt-in kinds are each user's own choice: an admin's default cannot switch them on.
+    choices = {(k, c): v for (k, c), v in choices.items() if role_defaults_apply(EventKind(k))}
     with transaction.atomic():
         for (kind, channel), enabled in choices.items():
             Preference.objects.update_or_create(

@@ -12,9 +12,9 @@ from accounts.models import User
 from markets.models import Market
 from portal.audit.services import AuditRecord, audit_record
 from portal.notifications.channels import webhook as webhook_channel
+from portal.notifications.kinds import webhook_kinds
 from portal.notifications.models import (
     DeliveryStatus,
-    EventKind,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -38,7 +38,7 @@ def webhook_endpoint_create(
         webhook_channel.target_check(url)
     except webhook_channel.UnsafeWebhookUrl as exc:
         raise WebhookRefused(str(exc)) from None
-    unknown = sorted(set(kinds) - set(EventKind.values))
+    unknown = sorted(set(kinds) - {value for value, _ in webhook_kinds()})
     if unknown or not kinds:
         raise WebhookRefused(f"Choose at least one known event (unknown: {', '.join(unknown) or 'none'}).")
     secret = webhook_channel.secret_new()
@@ -95,6 +95,15 @@ def webhook_send_test(*, actor: User, endpoint: WebhookEndpoint) -> WebhookDeliv
             "sent_by": actor.get_username(),
         }
         delivery.save()
+        audit_record(
+            actor=actor,
+            record=AuditRecord(
+                action="webhook.test",
+                object_type="webhook",
+                object_id=str(endpoint.pk),
+                object_repr=endpoint.name,
+            ),
+        )
         transaction.on_commit(lambda: dispatch("notifications.deliver"))
     return delivery
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('markets', '0002_alter_rule_match_content_types_and_more'),
+        ('markets', '0003_rule_binding'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('content', '0004_position_item_published_at'),
-        ('markets', '0003_market_groups'),
+        ('content', '0005_content_rights'),
+        ('markets', '0004_market_groups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -221,3 +221,32 @@ def test_a_members_approval_policy_is_not_bypassed_through_its_group(
     rule = admin.post("/api/v1/groups/DACH/rules/", {"action": "hide", "match_sources": ["x"]}, format="json")
     assert rule.status_code == 400 and "DE needs approval for rules" in str(rule.json())
     assert not GroupPosition.objects.exists() and not GroupRule.objects.exists()
+
+
+def test_a_group_bulk_counts_what_a_members_binding_rule_keeps_hidden(
+    admin_user: User, dach: MarketGroup, items: list[ContentItem]
+) -> None:
+    from markets.services import rule_create
+
+    # Given a binding DE rule hiding the items' source
+    rule_create(
+        actor=admin_user,
+        market=Market.objects.get(code="DE"),
+        action="hide",
+        match_sources=[items[0].source],
+        binding=True,
+        note="youth protection",
+    )
+    # When DACH promotes them
+    body = (
+        client(admin_user)
+        .post(
+            "/api/v1/groups/DACH/positions/bulk/",
+            {"content_ids": ["alps-0", "alps-1"], "state": "promoted", "boost": 2},
+            format="json",
+        )
+        .json()
+    )
+    # Then the summary says they stay hidden in DE (and only there)
+    assert body["changed"] == 2
+    assert [(o["market"], o["count"]) for o in body["will_stay_hidden"]] == [("DE", 2)]

@@ -1,7 +1,7 @@
 """Market groups (EU, DACH, OPTUS-PARTNERS…): members, priority and the group's own rules.
 
 A group owns rules and item positions like a market (never pins). Its rules live in
-`GroupRule`, a table of its own next to `Rule` (docs/adr/014-market-groups.md says why).
+`GroupRule`, a table of its own next to `Rule` (docs/decisions/017-market-groups.md says why).
 """
 
 from __future__ import annotations

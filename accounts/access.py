@@ -6,6 +6,7 @@ once per user object (one query) and cached on it, so list pages stay free of N+
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from django.db.models import QuerySet
 from accounts.models import Membership, Role
 
 if TYPE_CHECKING:
-    from markets.models import Market
+    from markets.models import Market, MarketGroup
 
 
 class Action(StrEnum):
@@ -82,11 +83,16 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 class AccessDenied(PermissionDenied):
     """Raised when a user may not do an action (in a market). Views answer 403."""
 
-    def __init__(self, action: Action, market_code: str | None = None) -> None:
-        where = f" in market {market_code}" if market_code else ""
+    def __init__(
+        self, action: Action, market_code: str | None = None, *, group_code: str | None = None
+    ) -> None:
+        if group_code:
+            where = f" in group {group_code} (you need it in the group or in every member market)"
+        else:
+            where = f" in market {market_code}" if market_code else ""
         super().__init__(f"You are not allowed to {action.value.replace('_', ' ')}{where}.")
         self.action = action
-        self.market_code = market_code
+        self.market_code = market_code or group_code
 
 
 class MarketInactive(AccessDenied):
@@ -107,11 +113,26 @@ def require_active(market: Market, action: Action = Action.EDIT_MARKET_SETTINGS)
 
 @dataclass
 class Grants:
-    """What one user may do: actions everywhere, and actions per market id."""
+    """What one user may do: actions everywhere, per market id and per group id.
+
+    A role granted on a group is also granted in each of its member markets (`per_market`), as
+    they are when the grants are loaded: a market joining the group later is covered from then on.
+    """
 
     everywhere: set[Action] = field(default_factory=set)
     per_market: dict[int, set[Action]] = field(default_factory=dict)
+    per_group: dict[int, set[Action]] = field(default_factory=dict)
     roles: set[str] = field(default_factory=set)
+
+    def allows_in_group(self, action: Action, group_id: int, member_ids: Iterable[int]) -> bool:
+        """Whether `action` is granted everywhere, on the group, or in every one of its members.
+
+        A group without members is left to admins and to roles granted on the group itself.
+        """
+        if action in self.everywhere or action in self.per_group.get(group_id, ()):
+            return True
+        members = list(member_ids)
+        return bool(members) and all(action in self.per_market.get(mid, ()) for mid in members)
 
     def allows(self, action: Action, market_id: int | None) -> bool:
         if action in self.everywhere:
@@ -138,13 +159,26 @@ def grants_for(user: Any) -> Grants:
         if user.is_superuser:
             grants.everywhere |= ROLE_ACTIONS[Role.ADMIN]
             grants.roles.add(Role.ADMIN)
-        for role, market_id in Membership.objects.filter(user=user).values_list("role", "market"):
+        for role, market_id, group_id in Membership.objects.filter(user=user).values_list(
+            "role", "market", "group"
+        ):
             actions = ROLE_ACTIONS.get(role, frozenset())
             grants.roles.add(role)
-            if market_id is None:
+            if group_id is not None:
+                grants.per_group.setdefault(group_id, set()).update(actions)
+            elif market_id is None:
                 grants.everywhere |= actions
             else:
                 grants.per_market.setdefault(market_id, set()).update(actions)
+        if grants.per_group:
+            # One more query, only for users with roles granted on groups.
+            from markets.models import GroupMember
+
+            links = GroupMember.objects.filter(group_id__in=list(grants.per_group)).values_list(
+                "group_id", "market_id"
+            )
+            for group_id, market_id in links:
+                grants.per_market.setdefault(market_id, set()).update(grants.per_group[group_id])
     if user is not None:
         setattr(user, _CACHE_ATTR, grants)
     return grants
@@ -177,6 +211,31 @@ def require(user: Any, action: Action, market: Market | None = None) -> None:
     if market is not None and grants_for(user).allows(action, market.pk):
         raise MarketInactive(action, market.code)
     raise AccessDenied(action, market.code if market is not None else None)
+
+
+def group_member_ids(group: MarketGroup) -> list[int]:
+    """The group's member market ids (uses `member_links` when prefetched)."""
+    return [link.market_id for link in group.member_links.all()]
+
+
+def can_in_group(user: Any, action: Action, group: MarketGroup) -> bool:
+    """Return whether `user` may do `action` in `group`: granted everywhere, on the group, or in
+    every member market."""
+    return grants_for(user).allows_in_group(action, group.pk, group_member_ids(group))
+
+
+def require_in_group(user: Any, action: Action, group: MarketGroup) -> None:
+    """Raise AccessDenied unless `user` may do `action` in `group` (see can_in_group)."""
+    if not can_in_group(user, action, group):
+        raise AccessDenied(action, group_code=group.code)
+
+
+def can_view_group(user: Any, group: MarketGroup) -> bool:
+    """Return whether `user` sees `group`: admins, roles on the group, or viewers of any member."""
+    grants = grants_for(user)
+    if Action.VIEW_MARKET in grants.everywhere or Action.VIEW_MARKET in grants.per_group.get(group.pk, ()):
+        return True
+    return any(Action.VIEW_MARKET in grants.per_market.get(mid, ()) for mid in group_member_ids(group))
 
 
 def markets_for(user: Any, action: Action = Action.VIEW_MARKET) -> QuerySet[Market]:

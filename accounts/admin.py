@@ -18,7 +18,8 @@ class MembershipInline(admin.TabularInline[Membership, User]):
     model = Membership
     extra = 0
     # A role added here is a manual grant; where SSO memberships come from is shown, not edited.
-    fields = ["role", "market", "source"]
+    # A role in a group covers its member markets, now and later.
+    fields = ["role", "market", "group", "source"]
     readonly_fields = ["source"]
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
@@ -49,6 +50,7 @@ class MeridianUserAdmin(UserAdmin[User]):
                 user=membership.user,
                 role=membership.role,
                 market=membership.market,
+                group=membership.group,
             )
 
 

@@ -20,7 +20,8 @@ class User(AbstractUser):
 
 
 class Membership(models.Model):
-    """A user's role, in one market or (market empty) in all markets."""
+    """A user's role in one market, in one market group (its members, now and later), or (both
+    empty) in all markets."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, choices=Role.choices)
@@ -30,7 +31,15 @@ class Membership(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="memberships",
-        help_text="Empty means every market.",
+        help_text="Empty (and no group) means every market.",
+    )
+    group = models.ForeignKey(
+        "markets.MarketGroup",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="role_memberships",
+        help_text="The role covers every member market of this group, now and later.",
     )
     source = models.CharField(max_length=8, choices=MembershipSource.choices, default=MembershipSource.MANUAL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -40,17 +49,30 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["user", "role", "market"], name="membership_unique_in_market"),
             models.UniqueConstraint(
                 fields=["user", "role"],
-                condition=models.Q(market__isnull=True),
+                condition=models.Q(market__isnull=True, group__isnull=True),
                 name="membership_unique_all_markets",
             ),
+            models.UniqueConstraint(
+                fields=["user", "role", "group"],
+                condition=models.Q(group__isnull=False),
+                name="membership_unique_in_group",
+            ),
             models.CheckConstraint(
-                condition=~models.Q(role__in=["admin", "reviewer"]) | models.Q(market__isnull=True),
+                condition=models.Q(market__isnull=True) | models.Q(group__isnull=True),
+                name="membership_market_or_group",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(role__in=["admin", "reviewer"])
+                | models.Q(market__isnull=True, group__isnull=True),
                 name="membership_global_roles_unscoped",
             ),
         ]
 
     def __str__(self) -> str:
-        where = self.market.code if self.market_id else "all markets"  # type: ignore[union-attr]
+        if self.group_id:
+            where = f"group {self.group.code}"  # type: ignore[union-attr]
+        else:
+            where = self.market.code if self.market_id else "all markets"  # type: ignore[union-attr]
         return f"{self.user} — {self.get_role_display()} ({where})"
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.access import Action, forget_grants, require
 from accounts.models import GLOBAL_ROLES, ApiToken, Membership, MembershipSource, Role, User
 from accounts.tokens import hash_secret, new_secret
-from markets.models import Market
+from markets.models import Market, MarketGroup
 from portal.audit.services import AuditRecord, audit_record
 
 TOKEN_PREFIX = "mrd_"
@@ -124,19 +124,32 @@ def api_token_authenticate(*, secret: str) -> ApiToken | None:
 
 
 def membership_grant(
-    *, actor: User | None, user: User, role: Role, market: Market | None = None
+    *,
+    actor: User | None,
+    user: User,
+    role: Role,
+    market: Market | None = None,
+    group: MarketGroup | None = None,
 ) -> Membership:
-    """Give `user` `role` in `market` (None: all markets); granting twice is harmless.
+    """Give `user` `role` in `market`, or in `group`'s member markets now and later (neither: all
+    markets); granting twice is harmless.
 
     Raises AccessDenied unless `actor` may manage users; ValidationError when a global role
-    (admin, reviewer) is given a market.
+    (admin, reviewer) is given a market or group, or both a market and a group are given.
     """
     if actor is not None:
         require(actor, Action.MANAGE_USERS)
     if role in GLOBAL_ROLES and market is not None:
         raise ValidationError({"market": f"The {role} role applies to all markets."})
+    if role in GLOBAL_ROLES and group is not None:
+        raise ValidationError({"group": f"The {role} role applies to all markets."})
+    if market is not None and group is not None:
+        raise ValidationError({"group": "Grant a role in a market or in a group, not both at once."})
+    where = group.code if group is not None else (market.code if market else "")
     with transaction.atomic():
-        membership, created = Membership.objects.get_or_create(user=user, role=role, market=market)
+        membership, created = Membership.objects.get_or_create(
+            user=user, role=role, market=market, group=group
+        )
         if not created and membership.source != MembershipSource.MANUAL:
             # Granted by hand too: single sign-on must no longer take it away (docs/sso.md).
             membership.source = MembershipSource.MANUAL
@@ -150,8 +163,12 @@ def membership_grant(
                     object_type="user",
                     object_id=str(user.pk),
                     object_repr=user.get_username(),
-                    market_code=market.code if market else "",
-                    after={"role": str(role), "market": market.code if market else None},
+                    market_code=where,
+                    after={
+                        "role": str(role),
+                        "market": market.code if market else None,
+                        **({"group": group.code} if group is not None else {}),
+                    },
                 ),
             )
     forget_grants(user)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from content.models import ContentItem, Position, Tag
+from content.models import ContentItem, GroupPosition, Position, Tag
 from portal.read_only_admin import ReadOnlyModelAdmin
 
 
@@ -24,6 +24,13 @@ class ContentItemAdmin(ReadOnlyModelAdmin):
 class TagAdmin(ReadOnlyModelAdmin):
     list_display = ["slug", "label"]
     search_fields = ["slug", "label"]
+
+
+@admin.register(GroupPosition)
+class GroupPositionAdmin(ReadOnlyModelAdmin):
+    list_display = ["group", "item", "state", "boost", "starts_at", "ends_at", "version"]
+    list_select_related = ["group", "item"]
+    raw_id_fields = ["item"]
 
 
 @admin.register(Position)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -19,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.access import Action, can, require
-from content.filters import ContentFilter, PositionFilter
-from content.models import ContentItem, Position, PositionState, Tag
+from content.filters import ContentFilter, GroupPositionFilter, PositionFilter
+from content.models import ContentItem, GroupPosition, Position, PositionState, Tag
 from content.selectors import content_get, positions_overridden, with_tags
 from content.serializers import (
     BulkUpsertRequestSerializer,
@@ -28,6 +29,9 @@ from content.serializers import (
     ContentItemDetailSerializer,
     ContentItemSerializer,
     ContentRowSerializer,
+    GroupPositionBulkSerializer,
+    GroupPositionChangeSerializer,
+    GroupPositionSerializer,
     ItemTagsSerializer,
     PositionBulkResultSerializer,
     PositionBulkSerializer,
@@ -42,6 +46,8 @@ from content.services import (
     ContentRow,
     PositionChange,
     content_upsert_bulk,
+    group_position_set,
+    group_positions_bulk_set,
     item_tags_update,
     position_reset,
     position_set,
@@ -49,6 +55,7 @@ from content.services import (
     tag_create,
 )
 from markets.api import MARKET_CODE_PARAMETER, market_or_404
+from markets.groups.api import GROUP_CODE_PARAMETER, group_or_404
 from markets.models import Market
 from portal.api.actor import api_actor
 from portal.api.etags import expected_version as expected_version_of
@@ -56,7 +63,7 @@ from portal.api.etags import if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 from portal.change_requests.api import deferred_response
 from portal.change_requests.serializers import ChangeRequestSerializer
-from portal.change_requests.services import Operation, approvals_needed, changes_defer
+from portal.change_requests.services import Operation, approvals_needed, changes_defer, group_approval_refusal
 
 CONTENT_ID_PARAMETER = OpenApiParameter(
     "upstream_id", str, OpenApiParameter.PATH, description="The item's upstream (content) id."
@@ -447,3 +454,133 @@ def _bulk_operations(item_ids: list[int], change: PositionChange) -> list[Operat
             one = PositionChange(**{**change.values(), "slot": change.slot + offset})
         ops.append(Operation.position(items[item_id], one))
     return ops
+
+
+# --- group positions -------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List a group's stored positions", description="Newest first by id."),
+    retrieve=extend_schema(
+        summary="Read the position of one item in a group",
+        description='ETag: `"position-<version>"`; version 0 when none is stored.',
+        parameters=[POSITION_CONTENT_ID_PARAMETER],
+    ),
+    update=extend_schema(
+        summary="Set the position of one item in a group (every member market)",
+        description="Hide, show or promote; pins stay per market. One row however many members.",
+        parameters=[POSITION_CONTENT_ID_PARAMETER, if_match_parameter("position")],
+        request=GroupPositionChangeSerializer,
+        responses={200: GroupPositionSerializer, **_POSITION_WRITE_RESPONSES},
+    ),
+    destroy=extend_schema(
+        summary="Reset one item in a group (kept as state default)",
+        parameters=[POSITION_CONTENT_ID_PARAMETER, if_match_parameter("position")],
+        responses={
+            200: GroupPositionSerializer,
+            404: _POSITION_WRITE_RESPONSES[404],
+            412: _POSITION_WRITE_RESPONSES[412],
+        },
+    ),
+)
+@extend_schema(parameters=[GROUP_CODE_PARAMETER])
+class GroupPositionViewSet(viewsets.GenericViewSet[GroupPosition]):
+    serializer_class = GroupPositionSerializer
+    pagination_class = DefaultCursorPagination
+    filterset_class = GroupPositionFilter
+    lookup_field = "item__upstream_id"
+    lookup_url_kwarg = "content_id"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[GroupPosition]:
+        if is_schema_view(self):
+            return GroupPosition.objects.none()
+        group = group_or_404(self.request, self.kwargs["group"])
+        return GroupPosition.objects.filter(group=group).select_related("item", "group", "author")
+
+    def _render(self, position: GroupPosition) -> Response:
+        return with_etag(Response(GroupPositionSerializer(position).data), "position", position.version)
+
+    def list(self, request: Request, group: str) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, group: str, content_id: str) -> Response:
+        found = group_or_404(request, group)
+        item = _item_or_404(content_id)
+        position = (
+            GroupPosition.objects.filter(group=found, item=item)
+            .select_related("item", "group", "author")
+            .first()
+        )
+        if position is None:
+            position = GroupPosition(group=found, item=item, state=PositionState.DEFAULT, version=0)
+        return self._render(position)
+
+    def _set(self, request: Request, group: str, content_id: str, data: dict[str, Any]) -> Response:
+        found = group_or_404(request, group, Action.EDIT_POSITIONS)
+        item = _item_or_404(content_id)
+        version = expected_version_of(request, "position")
+        payload = GroupPositionChangeSerializer(data=data)
+        payload.is_valid(raise_exception=True)
+        if why := group_approval_refusal(found, positions=1):
+            raise ValidationError({"__all__": [why]})
+        position = group_position_set(
+            actor=api_actor(request),
+            group=found,
+            item=item,
+            change=PositionChange(**payload.validated_data),
+            expected_version=version,
+            via="api",
+        )
+        return self._render(position)
+
+    def update(self, request: Request, group: str, content_id: str) -> Response:
+        return self._set(request, group, content_id, request.data)
+
+    def destroy(self, request: Request, group: str, content_id: str) -> Response:
+        return self._set(request, group, content_id, {"state": PositionState.DEFAULT})
+
+    @extend_schema(
+        summary="Set one change for many items in a group",
+        description=(
+            "One transaction; one position row and one shared-table item per item, however many "
+            "member markets the group has. Unknown content ids are refused one by one."
+        ),
+        request=GroupPositionBulkSerializer,
+        responses={
+            200: PositionBulkResultSerializer,
+            400: OpenApiResponse(description="Field errors (a pin, too many ids…); nothing written."),
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request: Request, group: str) -> Response:
+        found = group_or_404(request, group, Action.EDIT_POSITIONS)
+        payload = GroupPositionBulkSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        content_ids: list[str] = list(dict.fromkeys(data.pop("content_ids")))
+        item_ids = item_ids_by_upstream_id(content_ids)
+        if why := group_approval_refusal(found, positions=len(item_ids), bulk=True):
+            raise ValidationError({"__all__": [why]})
+        change = PositionChange(**data)
+        ids = [item_ids[cid] for cid in content_ids if cid in item_ids]
+        result = group_positions_bulk_set(
+            actor=api_actor(request), group=found, item_ids=ids, change=change, via="api"
+        )
+        refused = _refusals_for_unknown(cid for cid in content_ids if cid not in item_ids)
+        now = timezone.now()
+        # In each member: the positions that rights or a binding rule will override.
+        overrides = positions_overridden(
+            markets=[link.market for link in found.member_links.all()],
+            item_ids=ids,
+            state=change.state,
+            at=max(now, change.starts_at) if change.starts_at else now,
+        )
+        body = {
+            "changed": result.changed,
+            "unchanged": result.unchanged,
+            "refused": refused,
+            "will_stay_hidden": overrides,
+        }
+        return Response(PositionBulkResultSerializer(body).data)

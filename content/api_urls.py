@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from content.api import ContentViewSet, PositionViewSet, TagViewSet
+from content.api import ContentViewSet, GroupPositionViewSet, PositionViewSet, TagViewSet
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("content/", ContentViewSet.as_view({"get": "list"}), name="api-content-list"),
@@ -33,5 +33,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "markets/<str:code>/positions/<str:content_id>/",
         PositionViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
         name="api-position-detail",
+    ),
+    path(
+        "groups/<str:group>/positions/",
+        GroupPositionViewSet.as_view({"get": "list"}),
+        name="api-group-position-list",
+    ),
+    path(
+        "groups/<str:group>/positions/bulk/",
+        GroupPositionViewSet.as_view({"post": "bulk"}),
+        name="api-group-position-bulk",
+    ),
+    path(
+        "groups/<str:group>/positions/<str:content_id>/",
+        GroupPositionViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
+        name="api-group-position-detail",
     ),
 ]

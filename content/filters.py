@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
 
 from accounts.access import Action, require
-from content.models import ContentItem, ContentType, Position, PositionState, Tag
+from content.models import ContentItem, ContentType, GroupPosition, Position, PositionState, Tag
 from content.selectors import content_search
 from markets.models import Market
 from portal.bounds import datetime_range_error
@@ -136,4 +136,12 @@ class PositionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Position
+        fields = ["state"]
+
+
+class GroupPositionFilter(django_filters.FilterSet):
+    state = ChoiceInFilter(choices=PositionState.choices, help_text="Position states, comma-separated.")
+
+    class Meta:
+        model = GroupPosition
         fields = ["state"]

@@ -20,7 +20,7 @@ from content.board import (
 )
 from content.models import ContentType, Position, PositionState
 from content.services import BOOST_RANGE, PositionChange
-from markets.models import Market
+from markets.models import Market, MarketGroup
 from portal.forms import BoundedDateField, VersionedForm, WallClockField, wall_to_utc
 
 # What an editor asks for, and the position state it becomes.
@@ -233,7 +233,11 @@ class BulkForm(forms.Form):
     item = IdListField(required=False)
     all_matching = forms.BooleanField(required=False)
     filter = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
-    markets = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="In markets")
+    markets = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple, label="In markets", required=False
+    )
+    # A group position is one row for the whole group, however many members (never a pin).
+    groups = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="In groups", required=False)
     action = forms.ChoiceField(choices=list(ACTION_LABELS.items()), widget=forms.RadioSelect, label="Make it")
     boost = forms.IntegerField(
         required=False,
@@ -246,10 +250,15 @@ class BulkForm(forms.Form):
     ends_at = WallClockField(required=False, label="Until")
     reason = forms.CharField(required=False, max_length=500)
 
-    def __init__(self, *args: Any, markets: list[Market], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, markets: list[Market], groups: list[MarketGroup] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.editable = {m.code: m for m in markets}
+        self.known_groups = {g.code: g for g in groups or []}
         self.fields["markets"].choices = [(m.code, m.code) for m in markets]  # type: ignore[attr-defined]
+        self.fields["groups"].choices = [(g.code, g.code) for g in groups or []]  # type: ignore[attr-defined]
+        self.fields["groups"].error_messages["invalid_choice"] = "There is no group %(value)s you can see."
         self.fields["markets"].error_messages["invalid_choice"] = (
             "You may not edit positions in %(value)s (or it does not exist)."
         )
@@ -259,6 +268,10 @@ class BulkForm(forms.Form):
         data = self.cleaned_data
         if not data.get("item") and not data.get("all_matching"):
             self.add_error(None, "Select at least one item, or all items matching the filter.")
+        if not data.get("markets") and not data.get("groups") and not self.errors.get("markets"):
+            self.add_error("markets", "Choose at least one market or group.")
+        if data.get("groups") and data.get("action") == "pin":
+            self.add_error("groups", "Pins stay per market: choose markets to pin in, or another change.")
         if len(data.get("item") or ()) > MATCH_CAP:
             self.add_error(None, f"Select at most {MATCH_CAP:,} items at once.")
         action = data.get("action")
@@ -272,7 +285,10 @@ class BulkForm(forms.Form):
         return data
 
     def selected_markets(self) -> list[Market]:
-        return [self.editable[code] for code in self.cleaned_data["markets"]]
+        return [self.editable[code] for code in self.cleaned_data.get("markets") or []]
+
+    def selected_groups(self) -> list[MarketGroup]:
+        return [self.known_groups[code] for code in self.cleaned_data.get("groups") or []]
 
     def change_for(self, tz: str) -> PositionChange:
         """Return the change with the window read in zone `tz`. Raises ValidationError (DST gap)."""

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
 
-from markets.models import Market
+from markets.models import Market, MarketGroup
 from markets.vocabulary import ContentType
 from portal.bounds import SUMMARY_MAX
 
@@ -190,6 +190,48 @@ class Position(models.Model):
                 pk=self.item_id
             )
         super().save(*args, **kwargs)
+
+
+class GroupPosition(models.Model):
+    """An item's position in a market group: hide, show or promote in every member (never pin).
+
+    One row per (group, item) however many members the group has; published once, to the
+    `positions` table under the group's code. Same fields and version scheme as `Position`.
+    """
+
+    group = models.ForeignKey(MarketGroup, on_delete=models.CASCADE, related_name="positions")
+    item = models.ForeignKey(ContentItem, on_delete=models.CASCADE, related_name="group_positions")
+    state = models.CharField(max_length=16, choices=PositionState.choices)
+    boost = models.PositiveIntegerField(default=0)
+    section = models.CharField(max_length=64, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "item"], name="groupposition_unique"),
+            models.CheckConstraint(
+                condition=models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__isnull=True)
+                | models.Q(starts_at__lt=models.F("ends_at")),
+                name="groupposition_window_ordered",
+            ),
+            # Pins stay per market (DESIGN: a group owns positions "except pins").
+            models.CheckConstraint(
+                condition=~models.Q(state=PositionState.PINNED), name="groupposition_never_pinned"
+            ),
+        ]
+        indexes = [models.Index(fields=["group", "state"], name="groupposition_state_idx")]
+
+    def __str__(self) -> str:
+        return f"group {self.group_id}:{self.item_id} {self.state}"
 
 
 from content.labels.models import *  # noqa: E402,F401,F403

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from content.models import ContentItem, Position, PositionState, Tag
-from markets.models import Market
+from content.models import ContentItem, GroupPosition, Position, PositionState, Tag
+from markets.models import Market, MarketGroup
 from markets.selectors import market_spec, market_specs
 from positioning.resolver import (
     STEP_BINDING_RULE,
@@ -82,6 +82,48 @@ def positions_by_item(market: Market, items: Sequence[ContentItem]) -> dict[int,
     }
 
 
+def group_position_spec(position: GroupPosition, content_id: str) -> PositionSpec:
+    """Return the resolver's view of a group position (never pinned, so no slot)."""
+    author = position.author.get_username() if position.author_id and position.author else ""
+    return PositionSpec(
+        content_id=content_id,
+        state=position.state,
+        boost=position.boost,
+        starts_at=position.starts_at,
+        ends_at=position.ends_at,
+        reason=position.reason,
+        author=author,
+        updated_at=position.updated_at,
+    )
+
+
+def group_positions_for(
+    specs: Iterable[MarketSpec], items: Sequence[ContentItem]
+) -> dict[str, dict[str, PositionSpec]]:
+    """Return the positions of `items` in the groups of the markets `specs`, as the resolver
+    takes them: {group code: {content id: position}} (one query; none when no market has groups)."""
+    codes = {group.code for spec in specs for group in spec.groups}
+    if not codes or not items:
+        return {}
+    found: dict[str, dict[str, PositionSpec]] = {}
+    rows = (
+        GroupPosition.objects.filter(group__code__in=codes, item__in=[i.pk for i in items])
+        .exclude(state=PositionState.DEFAULT)
+        .select_related("group", "item", "author")
+    )
+    for position in rows:
+        content_id = position.item.upstream_id
+        found.setdefault(position.group.code, {})[content_id] = group_position_spec(position, content_id)
+    return found
+
+
+def group_positions_of(
+    group_positions: dict[str, dict[str, PositionSpec]], content_id: str
+) -> dict[str, PositionSpec]:
+    """One item's group positions, {group code: position}, as `MarketResolver.decide` takes them."""
+    return {code: by_id[content_id] for code, by_id in group_positions.items() if content_id in by_id}
+
+
 @dataclass(frozen=True)
 class ItemState:
     """An item's state in one market: its stored position (if any) and the resolver's decision."""
@@ -92,14 +134,18 @@ class ItemState:
 
 
 def item_states(market: Market, items: Sequence[ContentItem], at: datetime) -> dict[int, ItemState]:
-    """Resolve each item in `market` at `at`; items need their tags prefetched. Two queries."""
-    resolver = MarketResolver(market_spec(market), at)
+    """Resolve each item in `market` at `at`; items need their tags prefetched. Three queries,
+    five when the market is in groups (their rules and positions)."""
+    market_input = market_spec(market)
+    resolver = MarketResolver(market_input, at)
     positions = positions_by_item(market, items)
+    in_groups = group_positions_for([market_input], items)
     states: dict[int, ItemState] = {}
     for item in items:
         position = positions.get(item.pk)
         spec = position_spec(position, item.upstream_id) if position else None
-        states[item.pk] = ItemState(item, position, resolver.decide(candidate(item), spec))
+        decision = resolver.decide(candidate(item), spec, group_positions_of(in_groups, item.upstream_id))
+        states[item.pk] = ItemState(item, position, decision)
     return states
 
 
@@ -123,12 +169,13 @@ def item_matrix(*, markets: Iterable[Market], item: ContentItem, at: datetime) -
         for p in Position.objects.filter(item=item, market__in=markets).select_related("author")
     }
     blocks = image_blocks_by_item(items=[item], markets=markets)
+    in_groups = group_positions_of(group_positions_for(specs.values(), [item]), item.upstream_id)
     cand = candidate(item)
     cells = []
     for market in markets:
         position = positions.get(market.pk)
         spec = position_spec(position, item.upstream_id) if position else None
-        decision = MarketResolver(specs[market.pk], at).decide(cand, spec)
+        decision = MarketResolver(specs[market.pk], at).decide(cand, spec, in_groups)
         cells.append(MarketCell(market, position, decision, tuple(blocks.get((item.pk, market.pk), ()))))
     return cells
 
@@ -228,11 +275,21 @@ def market_preview(
         .order_by("-published_at", "-id")
         .values_list("id", flat=True)[:pool]
     )
+    market_input = market_spec(market)
     positioned_ids = list(
         Position.objects.filter(market=market, item__published_at__lte=at)
         .exclude(state=PositionState.DEFAULT)
         .values_list("item_id", flat=True)
     )
+    if market_input.groups:
+        # Items the market's groups position are candidates too, as the market's own are.
+        positioned_ids += (
+            GroupPosition.objects.filter(
+                group__code__in=[g.code for g in market_input.groups], item__published_at__lte=at
+            )
+            .exclude(state=PositionState.DEFAULT)
+            .values_list("item_id", flat=True)
+        )
     items = list(
         with_tags(ContentItem.objects.filter(id__in=set(recent_ids) | set(positioned_ids))).order_by(
             "-published_at", "-id"
@@ -240,7 +297,7 @@ def market_preview(
     )
     positions = positions_by_item(market, items)
     resolved = resolve_feed(
-        market_spec(market),
+        market_input,
         [candidate(i) for i in items],
         {
             by_item.upstream_id: position_spec(positions[by_item.pk], by_item.upstream_id)
@@ -248,6 +305,7 @@ def market_preview(
             if by_item.pk in positions
         },
         at,
+        group_positions=group_positions_for([market_input], items),
         include_hidden=include_hidden,
     )
     visible = [r for r in resolved if r.decision.visible][:limit]
@@ -419,3 +477,13 @@ def preview_rows(
 def existing_tag_slugs(slugs: Iterable[str]) -> set[str]:
     """Return the slugs among `slugs` that name existing tags (one query)."""
     return set(Tag.objects.filter(slug__in=list(slugs)).values_list("slug", flat=True))
+
+
+def group_position_list(*, group: MarketGroup, limit: int = 100) -> list[GroupPosition]:
+    """Return the group's stored positions other than default, newest change first (one query)."""
+    return list(
+        GroupPosition.objects.filter(group=group)
+        .exclude(state=PositionState.DEFAULT)
+        .select_related("item", "author")
+        .order_by("-updated_at", "-id")[:limit]
+    )

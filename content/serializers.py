@@ -10,7 +10,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from content.models import ContentItem, ContentType, Position, PositionState, Tag
+from content.models import ContentItem, ContentType, GroupPosition, Position, PositionState, Tag
 from content.services import BOOST_RANGE, MAX_UPSERT_ROWS, NO_RIGHTS, ContentRights, ContentRow
 from markets.models import Market
 from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin, StrictIntegerField
@@ -289,3 +289,71 @@ class PositionBulkResultSerializer(serializers.Serializer[Any]):
         help_text="Change requests made for the markets whose approval policy this change needs "
         "(only when there are any; 202 when every market needed one).",
     )
+
+
+# --- group positions -------------------------------------------------------------------------
+
+GROUP_POSITION_STATES = [
+    (value, label) for value, label in PositionState.choices if value != PositionState.PINNED
+]
+
+
+class GroupPositionSerializer(serializers.ModelSerializer[GroupPosition]):
+    """A stored group position; `version` is also sent as the ETag (0: none stored yet)."""
+
+    content_id = serializers.CharField(source="item.upstream_id", read_only=True)
+    group = serializers.CharField(source="group.code", read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = GroupPosition
+        fields = [
+            "content_id",
+            "group",
+            "state",
+            "boost",
+            "section",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "author",
+            "version",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class GroupPositionChangeSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """A group position change: hide, show, promote or reset (pins stay per market)."""
+
+    state = serializers.ChoiceField(choices=GROUP_POSITION_STATES)
+    boost = StrictIntegerField(
+        min_value=0,
+        max_value=1000,
+        default=0,
+        error_messages={"max_value": BOOST_RANGE, "min_value": BOOST_RANGE, "invalid": BOOST_RANGE},
+    )
+    section = StrictCharField(allow_blank=True, max_length=64, default="")
+    starts_at = AwareDateTimeField(allow_null=True, default=None)
+    ends_at = AwareDateTimeField(allow_null=True, default=None)
+    reason = StrictCharField(allow_blank=True, max_length=500, default="")
+
+
+class GroupPositionBulkSerializer(GroupPositionChangeSerializer):
+    """One change for many items in a group: one row per item, however many members."""
+
+    content_ids = serializers.ListField(
+        child=StrictCharField(max_length=128),
+        allow_empty=False,
+        max_length=MAX_BULK_CONTENT_IDS,
+        help_text=f"Upstream ids, at most {MAX_BULK_CONTENT_IDS:,}.",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        ids = data.get("content_ids") if isinstance(data, dict) else None
+        if isinstance(ids, list) and len(ids) > MAX_BULK_CONTENT_IDS:
+            raise serializers.ValidationError(
+                {"content_ids": [f"Send at most {MAX_BULK_CONTENT_IDS:,} content ids per request."]}
+            )
+        return super().to_internal_value(data)

@@ -23,7 +23,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import AccessDenied, Action, can, markets_for, require
+from accounts.access import AccessDenied, Action, can, can_in_group, markets_for, require
 from content.board import (
     DEFAULT_PAGE_SIZE,
     MATCH_CAP,
@@ -43,14 +43,22 @@ from content.board import (
 from content.forms import ACTION_LABELS, BoardFilterForm, BulkForm, PositionForm, TagsForm
 from content.models import ContentItem, ContentType, Position
 from content.selectors import Override, content_facets, content_get, item_matrix, positions_overridden
-from content.services import BulkResult, PositionChange, position_set, positions_bulk_set
+from content.services import (
+    BulkResult,
+    PositionChange,
+    Refusal,
+    group_positions_bulk_set,
+    position_set,
+    positions_bulk_set,
+)
 from content.services import item_tags_update as tags_update
-from markets.models import Market
+from markets.groups.selectors import group_codes_for, group_list
+from markets.models import Market, MarketGroup
 from markets.selectors import market_get, market_list
 from markets.vocabulary import known_tags
 from portal.audit.selectors import item_history
 from portal.change_requests.pages import deferred
-from portal.change_requests.services import Operation, approvals_needed, changes_defer
+from portal.change_requests.services import Operation, approvals_needed, changes_defer, group_approval_refusal
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
 from portal.pages import actor_of, is_htmx, page, portal_view
@@ -134,6 +142,7 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
             "datalists": _datalists(content_facets()),
             "bulk_markets": _market_boxes(editable, market),
         },
+        "editable_groups": group_codes_for(user=user, action=Action.EDIT_POSITIONS),
         "values": {
             "q": data.get("q") or "",
             "source": data.get("source") or "",
@@ -277,7 +286,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
     # Every market the user can see is accepted here so that the service, not the form, refuses
     # the ones they may not edit — and the summary says so.
     visible = list(market_list(user=user))
-    form = BulkForm(request.POST, markets=visible)
+    groups = list(group_list(user=user)) if request.POST.getlist("groups") else []
+    form = BulkForm(request.POST, markets=visible, groups=groups)
     context: dict[str, Any] = {"form": form, "editable_markets": editable, "action_labels": ACTION_LABELS}
     if not form.is_valid():
         return page(
@@ -301,6 +311,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
     # and reverted, as one change.
     batch = uuid.uuid4()
     applied: dict[PositionChange, list[Market]] = {}
+    applied_groups: list[tuple[MarketGroup, PositionChange]] = []
     with transaction.atomic():
         for change, group in by_change.items():
             # Markets whose policy asks for approval of this change get a change request instead.
@@ -321,7 +332,40 @@ def bulk(request: HttpRequest) -> HttpResponse:
             total.unchanged += part.unchanged
             total.refused.extend(part.refused)
             total.batch = part.batch or total.batch
+        for target in form.selected_groups():
+            # One row per item for the whole group. Groups have no time zone: windows are UTC.
+            why = group_approval_refusal(target, positions=len(item_ids), bulk=True)
+            if why is not None:
+                total.refused.append(Refusal(market_code=target.code, reason=why, count=len(item_ids)))
+                continue
+            if not can_in_group(user, Action.EDIT_POSITIONS, target):
+                total.refused.append(
+                    Refusal(
+                        market_code=target.code,
+                        reason=f"You may not edit positions in group {target.code} (every member market).",
+                        count=len(item_ids),
+                    )
+                )
+                continue
+            group_change = form.change_for("UTC")
+            part = group_positions_bulk_set(
+                actor=actor_of(request), group=target, item_ids=item_ids, change=group_change, batch=batch
+            )
+            applied_groups.append((target, group_change))
+            total.changed += part.changed
+            total.unchanged += part.unchanged
+            total.refused.extend(part.refused)
+            total.batch = part.batch or total.batch
     overrides = _overrides(request, applied, item_ids)
+    for target, group_change in applied_groups:
+        # A group's position is overridden in a member as a market's is: by rights or a binding rule.
+        start = group_change.starts_at
+        overrides += positions_overridden(
+            markets=list(Market.objects.filter(group_links__group=target).order_by("code")),
+            item_ids=item_ids,
+            state=group_change.state,
+            at=max(timezone.now(), start) if start else timezone.now(),
+        )
     context["audit_query"] = urlencode([("batch", total.batch)]) if total.batch else ""
     context["deferred_requests"] = deferred_requests
     context.update(
@@ -331,7 +375,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
             "overridden_count": sum(o.count for o in overrides),
             "refusals": _group_refusals(total),
             "item_count": len(item_ids),
-            "market_codes": [m.code for m in form.selected_markets()],
+            "market_codes": [m.code for m in form.selected_markets()]
+            + [f"group {g.code}" for g in form.selected_groups()],
             "action_label": ACTION_LABELS[form.cleaned_data["action"]],
         }
     )

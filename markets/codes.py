@@ -284,6 +284,24 @@ def market_code_error(code: str) -> str | None:
     return None
 
 
+# A group code: upper-case letters and digits, optionally a hyphen and a second part (EU, DACH,
+# OPTUS-PARTNERS). It must not be a market code, so a group and a market never share a key in the
+# `markets` shared table, whichever is created first.
+_GROUP_CODE = re.compile(r"^[A-Z][A-Z0-9]{1,19}(-[A-Z0-9]{2,11})?$")
+
+
+def group_code_error(code: str) -> str | None:
+    """Return why `code` is not a valid market-group code, or None when it is valid."""
+    if not _GROUP_CODE.match(code):
+        return (
+            f"'{code}' is not a group code: use 2-20 upper-case letters or digits, optionally a "
+            "hyphen and a second part, e.g. EU, DACH or OPTUS-PARTNERS."
+        )
+    if market_code_error(code) is None:
+        return f"'{code}' is a market code; a group needs a code no market can have, e.g. DACH or EU."
+    return None
+
+
 # Names zoneinfo lists that are no place's zone: the host's own setting ("localtime", whatever the
 # machine says), the IANA placeholder "Factory" ("local time zone must be set"), and the system
 # tree's alternative copies. tzdata (requirements.txt) gives the same list on every host.

@@ -10,7 +10,24 @@ from django.core.validators import MaxLengthValidator
 from django.db import models
 
 from markets.codes import language_error, market_code_error, timezone_error
-from portal.bounds import LANGUAGES_MAX, MATCH_TERMS_MAX, NOTE_MAX, TERM_MAX
+from markets.groups.models import GROUP_PRIORITY_MAX, GroupMember, GroupRule, MarketGroup
+from markets.validators import validate_match_terms
+from portal.bounds import LANGUAGES_MAX, NOTE_MAX
+
+__all__ = [
+    "GROUP_PRIORITY_MAX",
+    "GroupMember",
+    "GroupRule",
+    "Market",
+    "MarketGroup",
+    "Rule",
+    "RuleAction",
+    "Visibility",
+    "validate_languages",
+    "validate_market_code",
+    "validate_match_terms",
+    "validate_timezone",
+]
 
 
 def validate_market_code(value: str) -> None:
@@ -41,16 +58,6 @@ def validate_languages(value: Any) -> None:
             raise ValidationError(error, code="languages")
 
 
-def validate_match_terms(value: Any) -> None:
-    """Raise ValidationError unless `value` is a list of at most MATCH_TERMS_MAX short strings."""
-    if not isinstance(value, list):
-        raise ValidationError("Give a list.", code="match")
-    if len(value) > MATCH_TERMS_MAX:
-        raise ValidationError(f"Match at most {MATCH_TERMS_MAX} terms per rule.", code="match")
-    if any(not isinstance(term, str) or len(term) > TERM_MAX for term in value):
-        raise ValidationError(f"Each term is text of at most {TERM_MAX} characters.", code="match")
-
-
 class Visibility(models.TextChoices):
     VISIBLE = "visible", "Visible unless hidden"
     OPT_IN = "opt_in", "Opt-in (only shown, promoted or pinned)"
@@ -75,6 +82,12 @@ class Market(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
+
+    def clean(self) -> None:
+        # Group codes are never valid market codes (markets/codes.py); this guards the other way
+        # round too, so a market and a group can never share a key in the `markets` table.
+        if self.code and MarketGroup.objects.filter(code=self.code).exists():
+            raise ValidationError({"code": f"{self.code} is a market group's code; choose another code."})
 
     @property
     def is_opt_in(self) -> bool:

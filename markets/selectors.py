@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from accounts.access import Action, markets_for
+from markets.groups.selectors import group_specs
 from markets.models import Market, Rule
 from positioning.resolver import MarketSpec, RuleSpec
 
@@ -30,14 +31,19 @@ def rule_spec(rule: Rule) -> RuleSpec:
 
 
 def market_specs(markets: Iterable[Market]) -> dict[int, MarketSpec]:
-    """Return resolver input for each market, keyed by market pk, reading rules in one query."""
+    """Return resolver input for each market, keyed by market pk: its rules (one query) and its
+    active groups with their rules (one query, two when any market is in a group)."""
     markets = list(markets)
     rules: dict[int, list[RuleSpec]] = defaultdict(list)
     for rule in Rule.objects.filter(market__in=markets).order_by("id"):
         rules[rule.market_id].append(rule_spec(rule))
+    groups = group_specs(markets)
     return {
         m.pk: MarketSpec(
-            code=m.code, default_visibility=m.default_visibility, rules=tuple(rules.get(m.pk, ()))
+            code=m.code,
+            default_visibility=m.default_visibility,
+            rules=tuple(rules.get(m.pk, ())),
+            groups=groups.get(m.pk, ()),
         )
         for m in markets
     }

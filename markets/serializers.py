@@ -172,7 +172,16 @@ class DecisionSerializer(serializers.Serializer[Any]):
     at = serializers.DateTimeField()
     visible = serializers.BooleanField()
     state = serializers.ChoiceField(choices=DECISION_STATES)
-    decided_by = serializers.ChoiceField(choices=["position", "rule", "default"])
+    decided_by = serializers.ChoiceField(choices=["rights", "position", "group_position", "rule", "default"])
+    step = serializers.IntegerField(
+        help_text="The precedence step that decided: 0 rights, 1 binding rule, 2 the market's position, "
+        "3 a group's position, 4 hide rule, 5 promote rule, 6 the market's default."
+    )
+    # DRF collects declared fields off the class, so the name may shadow Field.source.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The market or group code whose rule or position decided ('' for rights)."
+    )
+    binding = serializers.BooleanField(help_text="Whether a binding hide rule decided.")
     boost = serializers.IntegerField()
     slot = serializers.IntegerField(allow_null=True)
     rule_id = serializers.CharField(allow_null=True)

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.access import AccessDenied, Action, can, require, require_active
 from accounts.models import User
-from markets.models import Market, Rule, RuleAction, Visibility
+from markets.models import GroupRule, Market, Rule, RuleAction, Visibility
 from markets.vocabulary import ContentType, known_tags
 from portal.audit.services import AuditRecord, audit_bulk, audit_record, snapshot
 from portal.errors import Conflict
@@ -348,7 +348,8 @@ def _identical_rule(rule: Rule) -> Rule | None:
     return next((o for o in others if tuple(getattr(o, f) for f in fields) == wanted), None)
 
 
-def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
+def rule_field_errors(rule: Rule | GroupRule, *, check_past: bool = True) -> dict[str, list[str]]:
+    """Return what is wrong with a market's or a group's rule, field by field (empty when fine)."""
     errors: dict[str, list[str]] = {}
     if not (rule.match_tags or rule.match_content_types or rule.match_sources):
         errors.setdefault("match", []).append(
@@ -383,10 +384,16 @@ def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
         # The checks above say what is wrong in editors' words; the database constraints
         # (rule_window_ordered, rule_binding_hides_only) would only repeat them as
         # "Constraint … is violated".
-        rule.full_clean(exclude=["market", "author"], validate_constraints=False)
+        owner = "market" if isinstance(rule, Rule) else "group"
+        rule.full_clean(exclude=[owner, "author"], validate_constraints=False)
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             errors.setdefault(field, []).extend(messages)
+    return errors
+
+
+def _validate_rule(rule: Rule, *, check_past: bool = True) -> None:
+    errors = rule_field_errors(rule, check_past=check_past)
     if not errors and (twin := _identical_rule(rule)) is not None:
         errors.setdefault("__all__", []).append(
             f"Rule #{twin.pk} in {rule.market.code} already does exactly this; edit that rule instead."

@@ -20,6 +20,7 @@ from content.models import Position
 from content.selectors import market_dashboard_counts, market_pins, market_preview, preview_rows
 from content.services.pins import pins_reorder
 from markets.forms import MarketCreateForm, MarketSettingsForm, PreviewForm, RuleForm
+from markets.groups.selectors import market_groups
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list, market_rules
 from markets.services import (
@@ -153,6 +154,7 @@ def _market_context(request: HttpRequest, market: Market) -> dict[str, Any]:
         "now": timezone.now(),
         "rules": list(market_rules(market=market)),
         "pins": list(market_pins(market=market)),
+        "groups": market_groups(market=market),
     }
 
 

@@ -41,6 +41,7 @@ urlpatterns = [
     path("accounts/sso/", include("accounts.sso.urls")),
     path("accounts/", include("accounts.urls")),
     path("markets/", include("markets.urls")),
+    path("groups/", include("markets.groups.urls")),
     path("content/", include("content.urls")),
     path("audit/", include("portal.audit.urls")),
     path("publishing/", include("portal.shared_tables.urls")),

@@ -11,7 +11,7 @@ from markets.models import Market
 from tests.factories import MarketFactory, UserFactory
 
 # The one Chromium fixture (and its page) for every browser test in the suite.
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.groups"]
 
 
 @pytest.fixture

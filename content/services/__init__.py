@@ -11,6 +11,11 @@ from content.services.base import (
     MAX_UPSERT_ROWS,
     POSITION_FIELDS,
 )
+from content.services.group_positions import (
+    GROUP_POSITION_FIELDS,
+    group_position_set,
+    group_positions_bulk_set,
+)
 from content.services.ingestion import (
     NO_RIGHTS,
     BulkValidationError,
@@ -50,6 +55,7 @@ __all__ = [
     "ContentRights",
     "ContentRow",
     "EARLIEST_PUBLISHED",
+    "GROUP_POSITION_FIELDS",
     "MAX_UPSERT_ROWS",
     "NO_RIGHTS",
     "POSITION_FIELDS",
@@ -60,6 +66,8 @@ __all__ = [
     "RestoreResult",
     "UpsertResult",
     "content_upsert_bulk",
+    "group_position_set",
+    "group_positions_bulk_set",
     "item_tags_update",
     "pins_reorder",
     "position_reset",

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("accounts.api_urls")),
     path("", include("accounts.sso.api_urls")),
     path("", include("markets.api_urls")),
+    path("", include("markets.groups.api_urls")),
     path("", include("content.api_urls")),
     path("", include("accounts.partners.api_urls")),
     path("", include("content.labels.api_urls")),

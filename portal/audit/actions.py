@@ -36,6 +36,14 @@ class AuditAction(StrEnum):
     RULE_DELETE = "rule.delete"
     RULE_BINDING_SET = "rule.binding_set"
     RULE_BINDING_CLEAR = "rule.binding_clear"
+    # Market groups, their members and rules (group positions are position.set/reset)
+    GROUP_CREATE = "group.create"
+    GROUP_UPDATE = "group.update"
+    GROUP_MEMBER_JOIN = "group.member_join"
+    GROUP_MEMBER_LEAVE = "group.member_leave"
+    GROUP_RULE_CREATE = "group_rule.create"
+    GROUP_RULE_UPDATE = "group_rule.update"
+    GROUP_RULE_DELETE = "group_rule.delete"
     # Content, tags and positions
     CONTENT_CREATE = "content.create"
     CONTENT_UPDATE = "content.update"

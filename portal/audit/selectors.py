@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.access import Action, can
 from content.models import ContentItem
-from markets.models import Market
+from markets.models import Market, MarketGroup
 from portal.audit.models import AuditEntry
 
 # Entries without a market that every reader of the log may see; the rest are admins' only.
@@ -26,7 +26,12 @@ def _scope(user: Any, markets: Iterable[Market]) -> Q | None:
     """Return the entries `user` may read (None = all of them)."""
     if can(user, Action.MANAGE_USERS):
         return None
+    markets = list(markets)
     codes = [m.code for m in markets]
+    # A group's entries (its rules, positions and settings) are for those who see a member.
+    codes += (
+        MarketGroup.objects.filter(member_links__market__in=markets).values_list("code", flat=True).distinct()
+    )
     return Q(market_code__in=codes) | Q(market_code="", object_type__in=SHARED_OBJECT_TYPES)
 
 
@@ -34,7 +39,9 @@ def item_history(
     *, user: Any, item: ContentItem, markets: Iterable[Market], limit: int = 50
 ) -> list[AuditEntry]:
     """Return the audit entries of `item` (its content, tags and positions) that `user` may read."""
-    entries = AuditEntry.objects.filter(object_type__in=["content", "position"], object_id=item.upstream_id)
+    entries = AuditEntry.objects.filter(
+        object_type__in=["content", "position", "group_position"], object_id=item.upstream_id
+    )
     scope = _scope(user, markets)
     if scope is not None:
         entries = entries.filter(scope)

@@ -24,7 +24,7 @@ from accounts.access import Action, can, require, require_active
 from accounts.models import Membership, User
 from content.models import ContentItem, Position
 from content.services.positions import PositionChange, position_set
-from markets.models import Market, Rule
+from markets.models import Market, MarketGroup, Rule
 from markets.services import (
     MARKET_FIELDS,
     RULE_FIELDS,
@@ -160,6 +160,32 @@ def approvals_needed(
         or (bulk and policy.bulk_threshold is not None and positions > policy.bulk_threshold)
     )
     return policy.approvals_required if needs else 0
+
+
+def group_approval_refusal(
+    group: MarketGroup, *, positions: int = 0, bulk: bool = False, rules: bool = False
+) -> str | None:
+    """Return why a change in `group` cannot apply directly (a member market's approval policy
+    asks for review of such changes), or None.
+
+    Groups have no change requests of their own yet: a group change that a member's policy would
+    send for review is refused, so that a group never slips past a member's approvals.
+    """
+    members = list(Market.objects.filter(group_links__group=group).order_by("code"))
+    policies = {p.market_id: p for p in ApprovalPolicy.objects.filter(market__in=members)}
+    needing = [
+        m.code
+        for m in members
+        if m.pk in policies
+        and approvals_needed(m, positions=positions, bulk=bulk, rules=rules, policy=policies[m.pk]) > 0
+    ]
+    if not needing:
+        return None
+    what = "rules" if rules else "positions"
+    return (
+        f"{', '.join(needing)} {'needs' if len(needing) == 1 else 'need'} approval for {what}, so group "
+        f"{group.code} cannot change them directly: make the change in each market (a change request there)."
+    )
 
 
 def policy_set(

@@ -165,6 +165,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PositionStateEnum": "content.models.PositionState",
         "DecisionStateEnum": "markets.serializers.DECISION_STATES",
+        "GroupPositionStateEnum": "content.serializers.GROUP_POSITION_STATES",
         "ImageStatusEnum": "content.labels.models.ImageStatus",
         "QuotaPeriodEnum": "accounts.partners.models.QuotaPeriod",
         "ChangeOperationKindEnum": "portal.change_requests.models.OperationKind",

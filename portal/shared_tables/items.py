@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from content.models import ContentItem, Position
-from markets.models import Market
+from content.models import ContentItem, GroupPosition, Position
+from markets.codes import market_code_error
+from markets.models import GroupMember, GroupRule, Market, MarketGroup
 from portal.shared_tables.keys import position_key
 from portal.shared_tables.models import OutboxKind
-from positioning.items import iso, market_item, rights_entry, rule_entry
+from positioning.items import group_item, iso, market_item, rights_entry, rule_entry
 from positioning.tables import (
     SCHEMA_VERSION,
     Item,
@@ -100,7 +101,36 @@ _RULE_COLUMNS = (
 
 
 def build_markets(keys: Sequence[str]) -> dict[str, Item]:
-    """Return the `markets` items of the market codes `keys` (one query: markets LEFT JOIN rules)."""
+    """Return the `markets` items of the market and group codes `keys` (a group's item is keyed by
+    its code, which no market can have): three queries for markets, three for groups."""
+    market_keys = [key for key in keys if is_market_code(key)]
+    group_keys = [key for key in keys if not is_market_code(key)]
+    items = _build_market_items(market_keys) if market_keys else {}
+    if group_keys:
+        items.update(build_groups(group_keys))
+    return items
+
+
+def is_market_code(code: str) -> bool:
+    """Whether a `markets`/`positions` key is a market's (else a group's: group codes are never
+    valid market codes, markets/codes.py)."""
+    return market_code_error(code) is None
+
+
+def _market_groups(codes: Sequence[str]) -> dict[str, list[str]]:
+    """The active groups of each market code, in (priority, code) order (one query)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    rows = (
+        GroupMember.objects.filter(market__code__in=list(codes), group__active=True)
+        .order_by("group__priority", "group__code")
+        .values_list("market__code", "group__code")
+    )
+    for market_code, group_code in rows:
+        groups[market_code].append(group_code)
+    return groups
+
+
+def _build_market_items(keys: Sequence[str]) -> dict[str, Item]:
     rows = (
         Market.objects.filter(code__in=list(keys))
         .order_by("code", "rules__id")
@@ -137,8 +167,10 @@ def build_markets(keys: Sequence[str]) -> dict[str, Item]:
                     binding=binding,
                 )
             )
-    return {
-        code: market_item(
+    groups = _market_groups(list(heads)) if heads else {}
+    items = {}
+    for code, (_, name, languages, timezone, visibility, active, version, updated_at) in heads.items():
+        item = market_item(
             code=code,
             name=name,
             languages=languages,
@@ -148,16 +180,60 @@ def build_markets(keys: Sequence[str]) -> dict[str, Item]:
             version=version,
             updated_at=updated_at,
             rules=rules.get(code, []),
+            groups=groups.get(code, []),
         )
-        for code, (_, name, languages, timezone, visibility, active, version, updated_at) in heads.items()
+        items[code] = item
+    return items
+
+
+def build_groups(keys: Sequence[str]) -> dict[str, Item]:
+    """Return the `markets` items of the group codes `keys`, with members and rules (3 queries)."""
+    groups = list(MarketGroup.objects.filter(code__in=list(keys)).order_by("code"))
+    if not groups:
+        return {}
+    members: dict[int, list[str]] = defaultdict(list)
+    for group_id, market_code in GroupMember.objects.filter(group__in=groups).values_list(
+        "group_id", "market__code"
+    ):
+        members[group_id].append(market_code)
+    rules: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for rule in GroupRule.objects.filter(group__in=groups).order_by("id"):
+        entry = rule_entry(
+            rule_id=rule.pk,
+            action=rule.action,
+            match_tags=rule.match_tags,
+            match_content_types=rule.match_content_types,
+            match_sources=rule.match_sources,
+            boost=rule.boost,
+            starts_at=rule.starts_at,
+            ends_at=rule.ends_at,
+            note=rule.note,
+            binding=rule.binding,
+        )
+        rules[rule.group_id].append(entry)
+    return {
+        group.code: group_item(
+            code=group.code,
+            name=group.name,
+            priority=group.priority,
+            members=members.get(group.pk, []),
+            active=group.active,
+            version=group.version,
+            updated_at=group.updated_at,
+            rules=rules.get(group.pk, []),
+        )
+        for group in groups
     }
 
 
 def _market_keys(market: str | None) -> Iterator[str]:
     queryset = Market.objects.order_by("code")
+    groups = MarketGroup.objects.order_by("code")
     if market is not None:
         queryset = queryset.filter(code=market)
+        groups = groups.filter(code=market)
     yield from queryset.values_list("code", flat=True)
+    yield from groups.values_list("code", flat=True)
 
 
 def _stored_markets(tables: SharedTables, market: str | None) -> Iterable[Item]:
@@ -207,14 +283,43 @@ def split_position_key(key: str) -> tuple[str, str]:
     return code, content_id
 
 
+_GROUP_POSITION_COLUMNS = (
+    "group__code",
+    "item__upstream_id",
+    "state",
+    "boost",
+    "section",
+    "starts_at",
+    "ends_at",
+    "reason",
+    "version",
+    "updated_at",
+)
+
+
+def _group_position_rows(codes: set[str], content_ids: set[str]) -> Iterator[tuple[Any, ...]]:
+    """Group positions as rows of _POSITION_COLUMNS (a group position has no slot)."""
+    rows = GroupPosition.objects.filter(group__code__in=codes, item__upstream_id__in=content_ids)
+    for code, content_id, state, boost, section, *rest in rows.values_list(*_GROUP_POSITION_COLUMNS):
+        yield (code, content_id, state, boost, None, section, *rest)
+
+
 def build_positions(keys: Sequence[str]) -> dict[str, Item]:
-    """Return the `positions` items of the keys `MARKET|content_id` (one query)."""
+    """Return the `positions` items of the keys `MARKET|content_id` or `GROUP|content_id` (one
+    query for market positions, one for group positions when the keys name a group)."""
     wanted = set(keys)
     codes = {split_position_key(key)[0] for key in wanted}
     content_ids = {split_position_key(key)[1] for key in wanted}
-    rows = Position.objects.filter(market__code__in=codes, item__upstream_id__in=content_ids).values_list(
-        *_POSITION_COLUMNS
-    )
+    market_codes = {code for code in codes if is_market_code(code)}
+    rows: list[Any] = []
+    if market_codes:
+        rows.extend(
+            Position.objects.filter(
+                market__code__in=market_codes, item__upstream_id__in=content_ids
+            ).values_list(*_POSITION_COLUMNS)
+        )
+    if codes - market_codes:
+        rows.extend(_group_position_rows(codes - market_codes, content_ids))
     items = {}
     for row in rows:
         # Markets x content ids can select pairs nobody asked for; keep the asked ones.
@@ -229,6 +334,13 @@ def _position_keys(market: str | None) -> Iterator[str]:
     if market is not None:
         queryset = queryset.filter(market__code=market)
     for code, content_id in queryset.values_list("market__code", "item__upstream_id").iterator(
+        chunk_size=2000
+    ):
+        yield position_key(code, content_id)
+    group_rows = GroupPosition.objects.order_by("group__code", "item__upstream_id")
+    if market is not None:
+        group_rows = group_rows.filter(group__code=market)
+    for code, content_id in group_rows.values_list("group__code", "item__upstream_id").iterator(
         chunk_size=2000
     ):
         yield position_key(code, content_id)

@@ -54,6 +54,34 @@ def iso_time(value: Any, where: Any = "UTC") -> SafeString | str:
     return market_time(parsed, where)
 
 
+# The resolver's precedence steps (DESIGN "Groups, rights and binding rules"), as editors say them.
+STEP_LABELS = {
+    0: "rights",
+    1: "binding rule",
+    2: "market position",
+    3: "group position",
+    4: "hide rule",
+    5: "promote rule",
+    6: "market default",
+}
+
+
+@register.filter
+def decided_by(decision: Any, market: Any = None) -> str:
+    """ "Step 3, group position · group DACH": which step decided and whose rule or position it was."""
+    step = getattr(decision, "step", None)
+    if step is None:
+        return ""
+    text = f"Step {step}, {STEP_LABELS.get(step, '')}"
+    source = getattr(decision, "source", "")
+    code = getattr(market, "code", market)
+    if source and source != code:
+        text += f" · group {source}"
+    if getattr(decision, "binding", False):
+        text += " (binding)"
+    return text
+
+
 @register.filter
 def badge_class(state: str) -> str:
     """Return the CSS class of a state badge (unknown states look neutral)."""
@@ -156,9 +184,10 @@ def board_rows(rows: Any, market: Any, selectable: bool, now: datetime) -> SafeS
             verdict = (
                 f'<span class="badge {badge_class(decision.state)}">{escape(decision.state)}</span>'
                 f'<span class="why">{escape(decision.reason)}</span>'
+                f'<span class="sub decided">{escape(decided_by(decision, market))}</span>'
             )
             position = state.position
-            if position is not None and position.state != "default" and decision.decided_by != "position":
+            if position is not None and position.state != "default" and decision.step != 2:
                 if position.starts_at is not None and position.starts_at > now:
                     when = f"from {_time_html(position.starts_at, zone)}"
                 else:

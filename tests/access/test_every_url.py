@@ -31,6 +31,7 @@ from content.labels.services import (
     section_mapping_set,
 )
 from content.services import PositionChange, position_set, positions_bulk_set
+from markets.groups.services import group_create, group_rule_create
 from markets.models import Market
 from portal.audit.models import AuditEntry
 from portal.notifications.models import Notification, Receipt, WebhookDelivery, WebhookEndpoint
@@ -165,6 +166,8 @@ def world(
         actor=editor, markets=[au], item_ids=[other.pk], change=PositionChange(state="promoted", boost=2)
     )
     set_gateway(None)
+    group = group_create(actor=None, code="APAC", name="Asia Pacific", members=[au])
+    group_rule = group_rule_create(actor=None, group=group, action="hide", match_sources=["gossip"])
     from portal.change_requests.services import Operation, request_create
 
     change_request = request_create(
@@ -192,6 +195,9 @@ def world(
         "markets:code": au.code,
         "markets:rule_id": rule.pk,
         "markets:position_id": pin.pk,
+        "groups:code": group.code,
+        "groups:rule_id": group_rule.pk,
+        "groups:item_id": item.pk,
         "labels:image_id": image.pk,
         "labels:kind": "thumb",
         "labels:label_id": ImageLabel.objects.get(image=image).pk,

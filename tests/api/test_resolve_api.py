@@ -31,6 +31,9 @@ def test_default_visible(
         "visible": True,
         "state": "visible",
         "decided_by": "default",
+        "step": 6,
+        "source": "AU",
+        "binding": False,
         "boost": 0,
         "slot": None,
         "rule_id": None,
@@ -127,6 +130,6 @@ def test_resolve_reads_in_constant_queries(
             market=markets["AU"], action="promote", boost=n + 1, match_tags=[], match_sources=[f"s{n}"]
         )
     client = client_for("editor")
-    # session, user, grants, market, item, item tags, rules, position, the item's blocked images
-    with django_assert_max_num_queries(9):
+    # session, user, grants, market, item, item tags, rules, groups, position, the item's blocked images
+    with django_assert_max_num_queries(10):
         assert resolve(client, "content_id=vid-ocean").status_code == 200

@@ -28,8 +28,8 @@ def test_rights_and_binding_rules_are_counted_per_market_and_reason(
     items += [ContentItemFactory(tag_slugs=["ocean"]) for _ in range(20)]
     ids = [i.pk for i in items]
 
-    # Rules (one query), then per 1,000 items: the items and their tags
-    with django_assert_max_num_queries(3):
+    # Rules and the markets' groups (two queries), then per 1,000 items: the items and their tags
+    with django_assert_max_num_queries(4):
         found = positions_overridden(markets=[de, fr], item_ids=ids, state="shown", at=AT)
 
     by_key = {(o.market_code, o.reason): o.count for o in found}

@@ -29,7 +29,8 @@ from accounts.partners.gateway.sqlite_limits import SQLiteStorage
 from accounts.partners.models import Partner, PartnerApiKey, QuotaTopUp, UsagePlan
 from accounts.partners.services import IssuedKey, PlanInput, key_issue, partner_create, plan_create
 from content.labels.models import ImageAsset, MarketModerationPolicy, Section, SectionMapping
-from markets.models import Market, Rule
+from markets.groups.services import group_create
+from markets.models import GroupRule, Market, MarketGroup, Rule
 from portal.audit.models import AuditEntry
 from portal.submit_once import FIELD
 from tests.factories import TagFactory
@@ -81,6 +82,16 @@ def world(admin_user: User, au: Market, django_capture_on_commit_callbacks: Any)
     TagFactory(slug="hunting")
     section = Section.objects.create(name="Wildlife")
     return World(admin_user, partner, plan, key, section)
+
+
+def _apac() -> MarketGroup:
+    """A group with AU, made once (the create-form cases need one to add a rule to)."""
+    group = MarketGroup.objects.filter(code="APAC").first()
+    if group is None:
+        group = group_create(
+            actor=None, code="APAC", name="Asia Pacific", members=[Market.objects.get(code="AU")]
+        )
+    return group
 
 
 def _png() -> bytes:
@@ -159,6 +170,16 @@ CASES: dict[str, Case] = {
         lambda w: "/markets/AU/rules/new/",
         lambda w: {"action": "hide", "match_tags": "hunting", "note": "youth protection"},
         lambda: Rule.objects.count(),
+    ),
+    "groups:create": Case(
+        lambda w: "/groups/new/",
+        lambda w: {"code": "EU", "name": "European Union", "priority": "20", "members": ["AU"]},
+        lambda: MarketGroup.objects.count(),
+    ),
+    "groups:rule_create": Case(
+        lambda w: f"/groups/{_apac().code}/rules/new/",
+        lambda w: {"action": "hide", "match_sources": "gossip", "note": "court order"},
+        lambda: GroupRule.objects.count(),
     ),
     "markets:new": Case(
         lambda w: "/markets/new/",

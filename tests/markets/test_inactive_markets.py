@@ -78,6 +78,11 @@ NOT_MARKET_WRITES = {
     "positions_bulk_set": "refuses inactive markets one by one (test below)",
     "approvals_needed": "a check, writes nothing",
     "policy_for": "a read",
+    "rule_field_errors": "a check, writes nothing",
+    "group_rule_update": "a group's rule: one row of the group, not of any one market",
+    "group_rule_delete": "a group's rule: one row of the group, not of any one market",
+    "group_member_add": "membership is the group's: a market may join while inactive, nothing in it changes",
+    "group_member_remove": "membership is the group's: a market may leave while inactive, as it may join",
 }
 
 

@@ -20,8 +20,8 @@ from django.urls import reverse
 
 from accounts.models import ApiToken, User
 from accounts.services import api_token_create
-from content.models import ContentItem, Position, Tag
-from markets.models import Market, Rule
+from content.models import ContentItem, GroupPosition, Position, Tag
+from markets.models import GroupRule, Market, MarketGroup, Rule
 from portal.audit.models import AuditEntry
 from portal.shared_tables.models import OutboxEntry
 from tests.factories import ContentItemFactory, MarketFactory, PositionFactory, RuleFactory, TagFactory
@@ -59,7 +59,11 @@ def rows(superuser: User) -> dict[type[Model], Model]:
     item = ContentItemFactory()
     api_token_create(actor=superuser, user=superuser, name="script")
     OutboxEntry.objects.create(kind="market", key="AU", version=1)
+    group = MarketGroup.objects.create(code="APAC", name="Asia Pacific")
     seeded = {
+        MarketGroup: group,
+        GroupRule: GroupRule.objects.create(group=group, action="hide", match_sources=["gossip"]),
+        GroupPosition: GroupPosition.objects.create(group=group, item=item, state="hidden"),
         Market: market,
         Rule: RuleFactory(market=market),
         ContentItem: item,

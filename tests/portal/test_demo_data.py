@@ -53,3 +53,20 @@ def test_demo_users_log_in_with_the_demo_password() -> None:
     manager = User.objects.get(username="au-manager")
     assert set(markets_for(manager, Action.EDIT_RULES).values_list("code", flat=True)) == {"AU", "AU-OPTUS"}
     assert can(User.objects.get(username="reviewer"), Action.REVIEW_LABELS)
+
+
+def test_demo_groups_with_rules_and_positions_once() -> None:
+    from content.models import GroupPosition
+    from markets.models import GroupRule, MarketGroup
+
+    call_command("demo_data", items=300)
+    counts = (MarketGroup.objects.count(), GroupRule.objects.count(), GroupPosition.objects.count())
+    call_command("demo_data", items=300, force=True)
+    assert (MarketGroup.objects.count(), GroupRule.objects.count(), GroupPosition.objects.count()) == counts
+    assert set(MarketGroup.objects.values_list("code", flat=True)) == {"EU", "DACH", "LATAM", "APAC"}
+    dach = MarketGroup.objects.get(code="DACH")
+    assert sorted(dach.members.values_list("code", flat=True)) == ["AT", "CH", "DE"]
+    assert GroupPosition.objects.filter(group__code="EU", state="promoted").count() == 40
+    # Lukas manages DACH as a group, so CH too
+    lukas = User.objects.get(username="de-manager")
+    assert can(lukas, Action.EDIT_RULES, Market.objects.get(code="CH"))

@@ -118,7 +118,7 @@ def test_all_matching_above_the_cap_changes_nothing(client, monkeypatch: pytest.
     ("data", "message"),
     [
         ({"markets": ["AU"]}, "Select at least one item"),
-        ({"item": ["1"], "markets": []}, "This field is required"),
+        ({"item": ["1"], "markets": []}, "Choose at least one market or group."),
         (
             {"item": ["1"], "markets": ["AU"], "action": "promote"},
             "Promoting needs a boost between 1 and 1000.",

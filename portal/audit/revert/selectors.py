@@ -43,7 +43,14 @@ WHY_NOT = {
     "market.create": "A market cannot be deleted from the portal; deactivate it in its settings instead.",
     "content": "Content items come from ingestion; a revert would be overwritten by the next import.",
     "tag": "Tags are edited on the item's page.",
+    "group_position": "Group positions are not reverted from the audit log yet; set it again on the "
+    "group's page or the bulk panel.",
+    "group_rule": "Group rules are not reverted from the audit log yet; change it on the group's page.",
+    "group": "Group changes are not reverted from the audit log yet; change the group on its page.",
 }
+# Entries of these object types are never reverted, whatever their action (a group position's
+# action is position.set, like a market's).
+NOT_REVERTED_TYPES = frozenset({"group_position", "group_rule", "group"})
 
 
 class Outcome(StrEnum):
@@ -169,7 +176,11 @@ def revert_plan(*, user: Any, entries: Sequence[AuditEntry]) -> RevertPlan:
         reverted.update(AuditEntry.objects.filter(reverts_id__in=chunk).values_list("reverts_id", flat=True))
     codes = {e.market_code for e in entries if e.market_code}
     markets = {m.code: m for m in Market.objects.filter(code__in=codes)}
-    position_entries = [e for e in entries if REVERTABLE.get(e.action) == "positions"]
+    position_entries = [
+        e
+        for e in entries
+        if REVERTABLE.get(e.action) == "positions" and e.object_type not in NOT_REVERTED_TYPES
+    ]
     upstream = sorted({e.object_id for e in position_entries})
     items: dict[str, int] = {}
     for chunk in _chunks(upstream):
@@ -204,7 +215,7 @@ def _plan_entry(
     rules: dict[int, Rule],
     reverted: set[int],
 ) -> RevertStep:
-    kind = REVERTABLE.get(entry.action)
+    kind = None if entry.object_type in NOT_REVERTED_TYPES else REVERTABLE.get(entry.action)
     if kind is None:
         why = WHY_NOT.get(entry.action) or WHY_NOT.get(entry.object_type)
         return RevertStep(entry, Outcome.NOT_REVERTABLE, why or f"{entry.action} changes cannot be reverted.")

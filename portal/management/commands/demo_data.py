@@ -24,10 +24,12 @@ from content.services import (
     ContentRow,
     PositionChange,
     content_upsert_bulk,
+    group_positions_bulk_set,
     position_set,
     positions_bulk_set,
 )
-from markets.models import Market, Rule, Visibility
+from markets.groups.services import group_create, group_rule_create
+from markets.models import Market, MarketGroup, Rule, Visibility
 from markets.services import market_create, rule_create, rule_update
 
 DEMO_PASSWORD = "meridian-demo"
@@ -254,6 +256,7 @@ class Command(BaseCommand):
         self._users(markets)
         self._content(items)
         self._rules_and_positions(markets)
+        self._groups(markets)
         self._rights_and_binding(markets)
         self._change_requests(markets)
         self._upcoming_windows(markets)
@@ -294,6 +297,9 @@ class Command(BaseCommand):
             kind, channel = wanted[user.username]
             if not Preference.objects.filter(user=user, kind=kind, channel=channel).exists():
                 preferences_set(user=user, choices={(kind, channel): True})
+
+    def _groups(self, markets: dict[str, Market]) -> None:
+        _load_groups(markets, self.stdout.write)
 
     def _change_requests(self, markets: dict[str, Market]) -> None:
         """AU-OPTUS and DE rules need one approval (AU-OPTUS positions too), and Ana's launch pins
@@ -374,6 +380,7 @@ class Command(BaseCommand):
             and ImageAsset.objects.exists()
             and Partner.objects.exists()
             and ContentItem.objects.filter(upstream_id=NOT_IN_FR_ID).exists()
+            and MarketGroup.objects.exists()
         )
 
     def _markets(self) -> dict[str, Market]:
@@ -590,3 +597,88 @@ class Command(BaseCommand):
             note="Wildlife week",
             via="command",
         )
+
+
+# Market groups: (code, name, priority, members, description). A lower priority number is stronger.
+GROUPS: list[tuple[str, str, int, list[str], str]] = [
+    ("DACH", "Germany, Austria, Switzerland", 10, ["DE", "AT", "CH"], "German-speaking markets."),
+    ("EU", "European Union", 20, ["DE", "AT", "FR", "ES", "IT", "NL", "SE", "PL"], "EU member markets."),
+    ("LATAM", "Latin America", 20, ["BR", "MX", "AR"], "Spanish- and Portuguese-speaking Americas."),
+    ("APAC", "Asia Pacific", 30, ["AU", "IN", "JP", "KR", "SG", "ID", "NZ"], "Asia and the Pacific."),
+]
+
+
+def _load_groups(markets: dict[str, Market], write: Any) -> None:
+    """Groups EU, DACH, LATAM and APAC with a few rules and positions; Lukas manages DACH (idempotent)."""
+    if MarketGroup.objects.exists():
+        return
+    now = timezone.now()
+    groups = {
+        code: group_create(
+            actor=None,
+            code=code,
+            name=name,
+            priority=priority,
+            description=description,
+            members=[markets[m] for m in members if m in markets],
+            via="command",
+        )
+        for code, name, priority, members, description in GROUPS
+    }
+    group_rule_create(
+        actor=None,
+        group=groups["EU"],
+        action="promote",
+        match_tags=["ocean"],
+        boost=2,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=14),
+        note="Ocean Week across the EU",
+        via="command",
+    )
+    group_rule_create(
+        actor=None,
+        group=groups["LATAM"],
+        action="promote",
+        match_tags=["wildlife"],
+        boost=1,
+        note="Amazon wildlife season",
+        via="command",
+    )
+    group_rule_create(
+        actor=None,
+        group=groups["APAC"],
+        action="hide",
+        match_tags=["hunting"],
+        note="Hunting stays out of APAC feeds",
+        via="command",
+    )
+    recent = list(ContentItem.objects.order_by("-published_at").values_list("pk", flat=True)[:60])
+    # Mia's journey: 40 items promoted in the whole EU for a week, in one bulk action.
+    group_positions_bulk_set(
+        actor=None,
+        group=groups["EU"],
+        item_ids=recent[20:60],
+        change=PositionChange(
+            state="promoted", boost=5, reason="Ocean Week", ends_at=now + timedelta(days=7)
+        ),
+        via="command",
+    )
+    group_positions_bulk_set(
+        actor=None,
+        group=groups["DACH"],
+        item_ids=recent[12:15],
+        change=PositionChange(state="hidden", reason="Not cleared for German-speaking markets"),
+        via="command",
+    )
+    group_positions_bulk_set(
+        actor=None,
+        group=groups["LATAM"],
+        item_ids=recent[15:18],
+        change=PositionChange(state="shown", reason="Spanish dub available"),
+        via="command",
+    )
+    lukas = User.objects.filter(username="de-manager").first()
+    if lukas is not None:
+        membership_grant(actor=None, user=lukas, role=Role.MARKET_MANAGER, group=groups["DACH"])
+    write(f"Demo groups: {', '.join(sorted(groups))}.")

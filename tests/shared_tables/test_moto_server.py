@@ -59,7 +59,9 @@ def test_create_makes_on_demand_tables_with_the_contracts_keys(
 
     # Then DynamoDB (as boto3 sees it) has the four tables, on demand, keyed as documented
     client = boto3.client("dynamodb")
-    names = [n for n in client.list_tables()["TableNames"] if n.startswith("meridian-it-")]
+    # ListTables answers 100 names a page, and the session's moto server holds other tests' tables.
+    pages = client.get_paginator("list_tables").paginate()
+    names = [n for page in pages for n in page["TableNames"] if n.startswith("meridian-it-")]
     assert sorted(names) == [
         "meridian-it-content",
         "meridian-it-images",

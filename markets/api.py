@@ -23,7 +23,8 @@ from content.labels.selectors import reason_with_image_blocks
 from content.models import ContentItem
 from content.selectors import content_get, image_blocks_by_item, item_states
 from markets.filters import MarketFilter, RuleFilter
-from markets.models import Market, Rule
+from markets.groups.services import market_create_in_groups
+from markets.models import Market, MarketGroup, Rule
 from markets.selectors import market_get, market_list
 from markets.serializers import (
     DecisionSerializer,
@@ -36,7 +37,6 @@ from markets.serializers import (
 )
 from markets.services import (
     market_activate,
-    market_create,
     market_deactivate,
     market_update,
     rule_create,
@@ -159,7 +159,17 @@ class MarketViewSet(viewsets.GenericViewSet[Market]):
                 source = market_get(user=request.user, code=source_code)
             except Market.DoesNotExist:
                 raise ValidationError({"copy_rules_from": [f"There is no market {source_code!r}."]}) from None
-        market = market_create(actor=api_actor(request), copy_rules_from=source, via="api", **data)
+        codes = list(dict.fromkeys(data.pop("groups", [])))
+        groups = {g.code: g for g in MarketGroup.objects.filter(code__in=codes, active=True)}
+        if unknown := [code for code in codes if code not in groups]:
+            raise ValidationError({"groups": [f"There is no active market group {', '.join(unknown)}."]})
+        market = market_create_in_groups(
+            actor=api_actor(request),
+            groups=[groups[code] for code in codes],
+            copy_from=source,
+            via="api",
+            **data,
+        )
         response = Response(MarketSerializer(market).data, status=status.HTTP_201_CREATED)
         response["Location"] = f"{request.path}{market.code}/"
         return with_etag(response, "market", market.version)

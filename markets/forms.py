@@ -58,9 +58,22 @@ class MarketCreateForm(forms.Form):
         initial=Visibility.VISIBLE,
         help_text="Opt-in suits a partner edition: it shows only what is shown, promoted or pinned.",
     )
+    groups = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Market groups to join (their rules and positions then apply here). A copy also "
+        "joins the copied market's groups.",
+    )
 
-    def __init__(self, *args: Any, market_codes: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        market_codes: list[tuple[str, str]],
+        group_codes: list[tuple[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["groups"].choices = group_codes or []  # type: ignore[attr-defined]
         self.fields["copy_rules_from"].choices = [("", "Start with no rules"), *market_codes]  # type: ignore[attr-defined]
         self.fields["timezone"].choices = [  # type: ignore[attr-defined]
             ("", "Same as the copied market (else UTC)"),

@@ -60,7 +60,16 @@ class MarketCreateSerializer(StrictFieldsMixin, serializers.Serializer[Market]):
     timezone = StrictCharField(max_length=64, required=False, help_text="IANA name, e.g. `Europe/Berlin`.")
     default_visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
     copy_rules_from = StrictCharField(
-        max_length=32, required=False, help_text="The code of the market whose rules (and settings) to copy."
+        max_length=32,
+        required=False,
+        help_text="The code of the market whose rules (and settings) to copy; the new market also "
+        "joins its groups.",
+    )
+    groups = serializers.ListField(
+        child=StrictCharField(max_length=32),
+        required=False,
+        max_length=100,
+        help_text="Codes of market groups the new market joins.",
     )
 
 

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.access import AccessDenied, Action, can, require, require_active
 from accounts.models import User
-from markets.models import GroupRule, Market, Rule, RuleAction, Visibility
+from markets.models import GroupRule, Market, MarketGroup, Rule, RuleAction, Visibility
 from markets.vocabulary import ContentType, known_tags
 from portal.audit.services import AuditRecord, audit_bulk, audit_record, snapshot
 from portal.errors import Conflict
@@ -74,11 +74,11 @@ def _check_version(kind: str, stored: int, expected: int | None, current: dict[s
 
 
 def _market_code_errors(code: str) -> dict[str, list[str]]:
-    """Field errors for a new market's code: malformed, or taken by another market."""
-    # Seam for market groups (branch `groups`): a market code may never equal a group code;
-    # that check joins this one.
+    """Field errors for a new market's code: taken by another market or by a market group."""
     if Market.objects.filter(code=code).exists():
         return {"code": [f"There is already a market {code}: choose another code."]}
+    if MarketGroup.objects.filter(code=code).exists():
+        return {"code": [f"{code} is a market group's code; choose another code."]}
     return {}
 
 
@@ -134,8 +134,7 @@ def market_create(
         with transaction.atomic():
             market.save()
             copied = _copy_rules(actor=actor, source=source, market=market, via=via) if source else 0
-            # Seam for market groups (branch `groups`): copying also places the new market in the
-            # source's groups (and a `groups` argument in more), here in the same transaction.
+            # A copy also joins the source's groups: markets.groups.services.market_create_in_groups.
             after = snapshot(market, MARKET_FIELDS)
             if source is not None:
                 after["copied_from"] = {"market": source.code, "rules": copied}

@@ -20,12 +20,12 @@ from content.models import Position
 from content.selectors import market_dashboard_counts, market_pins, market_preview, preview_rows
 from content.services.pins import pins_reorder
 from markets.forms import MarketCreateForm, MarketSettingsForm, PreviewForm, RuleForm
-from markets.groups.selectors import market_groups
+from markets.groups.selectors import group_list, market_groups
+from markets.groups.services import market_create_in_groups
 from markets.models import Market, Rule
 from markets.selectors import market_get, market_list, market_rules
 from markets.services import (
     market_activate,
-    market_create,
     market_deactivate,
     market_update,
     rule_create,
@@ -81,23 +81,28 @@ def market_new(request: HttpRequest) -> HttpResponse:
     """Create a market or partner edition, empty or starting from another market's rules."""
     require(request.user, Action.MANAGE_MARKETS)
     choices = [(m.code, f"{m.code} — {m.name}") for m in market_list(user=request.user)]
+    groups = {g.code: g for g in group_list(user=request.user) if g.active}
+    group_choices = [(code, f"{code} — {g.name}") for code, g in groups.items()]
     if request.method == "GET":
-        form = MarketCreateForm(initial=_copy_initial(request), market_codes=choices)
+        form = MarketCreateForm(
+            initial=_copy_initial(request), market_codes=choices, group_codes=group_choices
+        )
         return page(request, "markets/new.html", {"form": form})
-    form = MarketCreateForm(request.POST, market_codes=choices)
+    form = MarketCreateForm(request.POST, market_codes=choices, group_codes=group_choices)
     if not form.is_valid():
         return page(request, "markets/new.html", {"form": form}, status=422)
     data = form.cleaned_data
     source = market_get(user=request.user, code=data["copy_rules_from"]) if data["copy_rules_from"] else None
     try:
-        market = market_create(
+        market = market_create_in_groups(
             actor=actor_of(request),
+            groups=[groups[code] for code in data["groups"]],
+            copy_from=source,
             code=data["code"],
             name=data["name"],
             languages=data["languages"],
             timezone=data["timezone"] or None,
             default_visibility=data["default_visibility"],
-            copy_rules_from=source,
         )
     except ValidationError as exc:
         add_service_errors(form, exc)

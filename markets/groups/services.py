@@ -19,7 +19,7 @@ from django.db import transaction
 from accounts.access import Action, require, require_in_group
 from accounts.models import User
 from markets.models import GroupMember, GroupRule, Market, MarketGroup
-from markets.services import RULE_FIELDS, rule_field_errors
+from markets.services import RULE_FIELDS, market_create, rule_field_errors
 from portal.audit.services import AuditRecord, audit_bulk, audit_record, snapshot
 from portal.errors import Conflict
 from portal.shared_tables.models import OutboxKind
@@ -222,6 +222,31 @@ def group_member_add(*, actor: User | None, group: MarketGroup, market: Market, 
     """
     joined, _ = group_members_set(actor=actor, group=group, add=[market], via=via)
     return bool(joined)
+
+
+def market_create_in_groups(
+    *,
+    actor: User | None,
+    groups: Sequence[MarketGroup] = (),
+    copy_from: Market | None = None,
+    via: str = "portal",
+    **fields: Any,
+) -> Market:
+    """Create a market (markets.services.market_create, with `fields`) and put it in `groups`.
+
+    With `copy_from`, the new market starts as a copy of that market's rules and settings
+    (market_create's `copy_rules_from`) and also joins every active group the source is in. One
+    transaction; each membership is audited ("DE-TELEKOM joined DACH"). Raises as market_create
+    and group_members_set (only admins create markets and change members).
+    """
+    with transaction.atomic():
+        market = market_create(actor=actor, copy_rules_from=copy_from, via=via, **fields)
+        wanted = list(groups)
+        if copy_from is not None:
+            wanted += list(MarketGroup.objects.filter(member_links__market=copy_from, active=True))
+        for group in dict.fromkeys(wanted):
+            group_member_add(actor=actor, group=group, market=market, via=via)
+    return market
 
 
 def group_member_remove(

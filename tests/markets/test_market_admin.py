@@ -308,3 +308,55 @@ def test_a_role_granted_on_a_new_partner_edition_shows_it_to_its_holder(
 
     # Then he sees it and may edit its rules
     assert can(lukas, Action.VIEW_MARKET, telekom) and can(lukas, Action.EDIT_RULES, telekom)
+
+
+# --- New markets and market groups ---------------------------------------------------------------
+
+
+def test_a_copy_joins_the_source_s_groups_and_the_groups_asked_for(
+    admin_user: User, dach: Any, dach_markets: dict[str, Market], fr: Market
+) -> None:
+    from markets.groups.services import group_create, market_create_in_groups
+
+    # Given DE in DACH, a retired group DE was in, and EU without DE
+    old = group_create(actor=None, code="OLDDE", name="Old", priority=5, members=[dach_markets["DE"]])
+    old.active = False
+    old.save()
+    eu = group_create(actor=None, code="EU", name="European Union", priority=50, members=[fr])
+
+    # When an admin creates DE-TELEKOM as a copy of DE, joining EU too
+    telekom = market_create_in_groups(
+        actor=admin_user, code="DE-TELEKOM", name="Telekom", copy_from=dach_markets["DE"], groups=[eu]
+    )
+
+    # Then it is in DACH (the source's active group) and EU, each membership audited
+    assert sorted(telekom.market_groups.values_list("code", flat=True)) == ["DACH", "EU"]
+    joined = AuditEntry.objects.filter(object_repr__contains="DE-TELEKOM joined").count()
+    assert joined == 2
+
+
+def test_a_market_cannot_take_a_group_s_code(admin_user: User, dach: Any) -> None:
+    with pytest.raises(ValidationError) as refused:
+        market_create(actor=admin_user, code="DACH", name="Not a market", languages=["de"])
+    assert "market group" in str(refused.value.message_dict["code"])
+
+
+def test_the_api_creates_a_market_in_groups_and_refuses_unknown_ones(admin_user: User, dach: Any) -> None:
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    bad = client.post(
+        "/api/v1/markets/",
+        {"code": "LI", "name": "Liechtenstein", "languages": ["de"], "groups": ["NOPE"]},
+        format="json",
+    )
+    assert bad.status_code == 400 and "NOPE" in str(bad.json()["groups"])
+    assert not Market.objects.filter(code="LI").exists()
+    made = client.post(
+        "/api/v1/markets/",
+        {"code": "LI", "name": "Liechtenstein", "languages": ["de"], "groups": ["DACH"]},
+        format="json",
+    )
+    assert made.status_code == 201
+    assert list(Market.objects.get(code="LI").market_groups.values_list("code", flat=True)) == ["DACH"]

@@ -184,3 +184,14 @@ def test_settings_show_the_status_read_only_to_managers(
 
     html = login(admin_user).get("/markets/AU/settings/").content.decode()
     assert 'href="/markets/AU/deactivate/"' in html
+
+
+def test_the_new_market_page_offers_the_groups_to_join(admin_user: User, dach: Any) -> None:
+    # Given DACH, when an admin opens the page, then it is offered; choosing it makes LI a member
+    client = login(admin_user)
+    assert 'value="DACH"' in client.get("/markets/new/").content.decode()
+    response = client.post(
+        "/markets/new/", {**new_market(code="LI", name="Liechtenstein"), "groups": ["DACH"]}
+    )
+    assert response.status_code == 302
+    assert list(Market.objects.get(code="LI").market_groups.values_list("code", flat=True)) == ["DACH"]

@@ -60,6 +60,9 @@ def pages_of(role: str) -> list[str]:
         "/schedule/AU/",
         "/schedule/calendar/",
         f"/audit/batches/{bulk}/revert/",
+        "/groups/",
+        "/groups/APAC/",
+        "/groups/APAC/?preview=AU",
     ]
     manage = [
         "/markets/AU/settings/",
@@ -99,6 +102,11 @@ def pages_of(role: str) -> list[str]:
             "/markets/new/?copy=DE",
             "/markets/AU/deactivate/",
             "/markets/AU/activate/",
+            "/groups/new/",
+            "/groups/EU/",
+            "/groups/EU/settings/",
+            "/groups/EU/members/",
+            "/groups/EU/rules/new/",
         ]
         return board + market + manage + labels + moderation + partners + own
     return {

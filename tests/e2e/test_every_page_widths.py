@@ -105,7 +105,6 @@ def pages_of(role: str) -> list[str]:
             "/groups/new/",
             "/groups/EU/",
             "/groups/EU/settings/",
-            "/groups/EU/members/",
             "/groups/EU/rules/new/",
         ]
         return board + market + manage + labels + moderation + partners + own

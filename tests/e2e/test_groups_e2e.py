@@ -71,6 +71,8 @@ def test_mia_promotes_40_items_across_the_eu_and_every_member_previews_them(
 
     # Then one group position per item is written (not one per member), and no market position
     expect(page.locator("#bulk-summary")).to_contain_text("40 positions set")
+    # and the board (showing DE, a member) says the group decided
+    expect(page.locator("#board-results tbody tr").first).to_contain_text("Promoted by group EU position")
     shot(page, "e2e-groups-2-summary")
     assert GroupPosition.objects.filter(group__code="EU", state="promoted", boost=5).count() == 40
     assert not Position.objects.exists()

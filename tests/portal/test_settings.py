@@ -12,8 +12,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for Playwright; it must not leak into a
-    # production check (Django rightly warns about it there).
-    dropped = ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    # production check (Django rightly warns about it there). The settings' defaults are what is
+    # tested, so a runner's MERIDIAN_VAR_DIR (CI's parallel pass moves it) goes too.
+    dropped = (
+        "DATABASE_URL",
+        "DJANGO_SETTINGS_MODULE",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+        "MERIDIAN_VAR_DIR",
+    )
     base = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, "manage.py", *args],

@@ -15,7 +15,7 @@ groups G(m)), item c and time t, the first step that applies decides:
 6. m's default: visible, or hidden in an opt-in market.
 """
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -579,6 +579,10 @@ class MarketResolver:
                 for content_id, spec in by_item.items():
                     group_by_item.setdefault(content_id, {})[code] = spec
 
+        # The items with a position of the market or of a group: one membership test per item.
+        decided_slowly: Container[str] = (
+            positions.keys() | group_by_item.keys() if group_by_item else positions
+        )
         decisions = self._decisions
         bucket_of_rank = [bucket_for(decision) for decision in decisions]
         decide_one = self.decide
@@ -593,7 +597,7 @@ class MarketResolver:
             # `in` then a subscript for the few items with a position: cheaper than a .get() call
             # for every item.
             key = candidate.content_id
-            if candidate.rights is not None or key in positions or key in group_by_item:
+            if key in decided_slowly or candidate.rights is not None:
                 decision = decide_one(
                     candidate,
                     positions.get(key),

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from accounts.access import AccessDenied, Action, can_view_group, grants_for, require_in_group
+from accounts.access import AccessDenied, Action, can, can_view_group, grants_for, require_in_group
 from markets.models import GroupMember, GroupRule, Market, MarketGroup
 from positioning.resolver import GroupSpec, RuleSpec
 
@@ -50,6 +50,16 @@ def group_get(*, user: Any, code: str, action: Action = Action.VIEW_MARKET) -> M
         else:
             require_in_group(user, action, group)
     return group
+
+
+def group_with_members(code: str) -> MarketGroup | None:
+    """Return the group `code` with its members prefetched, or None (no access check: the caller's)."""
+    return _groups_with_members().filter(code=code.strip().upper()).first()
+
+
+def group_members_viewable(*, user: Any, group: MarketGroup) -> list[Market]:
+    """Return the group's members `user` may view, by code (uses the prefetched members)."""
+    return [link.market for link in group.member_links.all() if can(user, Action.VIEW_MARKET, link.market)]
 
 
 def group_member_codes(group: MarketGroup) -> list[str]:

@@ -6,11 +6,11 @@ from typing import Any
 
 from django import forms
 
-from markets.models import Market
+from markets.models import Market, MarketGroup
 from portal.schedule.selectors import KIND_LABELS, Edge, EventKind, ScheduleFilter
 
-# The kinds that have a source today; the change-request and rights areas add theirs.
-FILTERABLE_KINDS = (EventKind.POSITION, EventKind.EMBARGO, EventKind.RULE)
+# The kinds a user can filter on (scheduled change requests are listed under "Any").
+FILTERABLE_KINDS = (EventKind.POSITION, EventKind.EMBARGO, EventKind.RULE, EventKind.RIGHTS)
 
 
 class ScheduleFilterForm(forms.Form):
@@ -26,10 +26,27 @@ class ScheduleFilterForm(forms.Form):
         choices=[("", "Both"), (Edge.STARTS.value, "Starts"), (Edge.ENDS.value, "Ends")],
     )
 
-    def __init__(self, *args: Any, markets: list[Market], fixed_market: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        markets: list[Market],
+        fixed_market: bool = False,
+        group: MarketGroup | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.markets = {m.code: m for m in markets}
-        self.fields["market"].choices = [("", "All my markets"), *((m.code, m.code) for m in markets)]  # type: ignore[attr-defined]  # Field stubs lack .choices
+        self.group = group
+        if group is not None:
+            # A group's page: the group's own windows, or one member's, or all of them.
+            choices = [
+                ("", f"{group.code} and its members"),
+                (group.code, f"{group.code}'s own windows (UTC)"),
+                *((m.code, m.code) for m in markets),
+            ]
+        else:
+            choices = [("", "All my markets"), *((m.code, m.code) for m in markets)]
+        self.fields["market"].choices = choices  # type: ignore[attr-defined]  # Field stubs lack .choices
         if fixed_market:
             del self.fields["market"]
 
@@ -38,6 +55,17 @@ class ScheduleFilterForm(forms.Form):
         kind = data.get("kind") or ""
         return ScheduleFilter(kinds=frozenset({kind}) if kind else frozenset(), edge=data.get("edge") or "")
 
+    def _chosen(self) -> str:
+        return (self.cleaned_data.get("market") or "") if self.is_valid() else ""
+
     def chosen_markets(self) -> list[Market]:
-        code = (self.cleaned_data.get("market") or "") if self.is_valid() else ""
+        code = self._chosen()
+        if self.group is not None and code == self.group.code:
+            return []
         return [self.markets[code]] if code else list(self.markets.values())
+
+    def chosen_groups(self) -> list[MarketGroup]:
+        """The group whose own windows are shown (a group's page), unless one member is chosen."""
+        if self.group is None or self._chosen() not in ("", self.group.code):
+            return []
+        return [self.group]

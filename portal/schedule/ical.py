@@ -61,7 +61,8 @@ def calendar_text(*, name: str, events: Iterable[ScheduleEvent], host: str, now:
         "X-PUBLISHED-TTL:PT1H",
     ]
     for event in events:
-        detail = f"{KIND_LABELS[event.kind]} in {event.market_code}."
+        where = f"group {event.market_code} (UTC)" if event.is_group else event.market_code
+        detail = f"{KIND_LABELS[event.kind]} in {where}."
         if event.detail:
             detail += f" {event.detail}"
         lines += [

@@ -1,10 +1,13 @@
 """The schedule: what starts or ends in a market's next days, grouped by the market's local day.
 
 Each kind of window comes from one *source*: a function from a `ScheduleQuery` to events.
-`SOURCES` lists them: positions (with embargoes), rules and scheduled change requests. Rights
-windows are added by appending their source, and group schedules by passing a group's member markets (plus the
-group's own windows, from its source) in the query: the pages, filters and the calendar feed
-need no change.
+`SOURCES` lists them: positions (with embargoes), rules, scheduled change requests, content
+rights windows, and the windows of market groups. A group's schedule passes the group in the
+query's `groups` and its member markets (those the user may view) in `markets`: the pages,
+filters and the calendar feed need no change.
+
+Days: a market's events sit on the market's local day (its time zone); a group has no time zone,
+so its own events (group positions and group rules) are in UTC.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
-from content.models import Position, PositionState
-from markets.models import Market, Rule
+from content.models import ContentItem, GroupPosition, Position, PositionState
+from markets.models import GroupRule, Market, MarketGroup, Rule
 from portal.change_requests.models import ChangeRequest, RequestState
 
 DAYS_AHEAD = 30
+# A group has no time zone: its own windows are shown (and grouped by day) in UTC.
+GROUP_TIMEZONE = "UTC"
 
 
 class EventKind(StrEnum):
@@ -65,6 +70,8 @@ class ScheduleEvent:
     uid: str
     sequence: int = 0
     link: str = ""
+    # The event is a market group's own window (market_code is then the group's code; UTC).
+    is_group: bool = False
 
     @property
     def title(self) -> str:
@@ -86,11 +93,13 @@ class ScheduleEvent:
 
 @dataclass(frozen=True)
 class ScheduleQuery:
-    """Which markets and which span a source reads (the markets are the caller's to scope)."""
+    """Which markets (and groups) and which span a source reads (the caller scopes them)."""
 
     markets: Sequence[Market]
     since: datetime
     until: datetime
+    # Groups whose own windows are read (a group's schedule); market sources ignore them.
+    groups: Sequence[MarketGroup] = ()
 
 
 Source = Callable[[ScheduleQuery], Iterable[ScheduleEvent]]
@@ -113,6 +122,8 @@ def _in_span(query: ScheduleQuery) -> Q:
 
 def position_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
     """Position windows; a hide that ends is an embargo (the item shows from then on)."""
+    if not query.markets:
+        return
     rows = (
         Position.objects.filter(market__in=query.markets)
         .exclude(state=PositionState.DEFAULT)
@@ -134,12 +145,7 @@ def position_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
     )
     for row in rows:
         embargo = row.state == PositionState.HIDDEN and row.ends_at is not None
-        what = {
-            PositionState.HIDDEN: "Hide",
-            PositionState.SHOWN: "Show",
-            PositionState.PROMOTED: f"Promotion (boost {row.boost})",
-            PositionState.PINNED: f"Pin to slot {row.slot}",
-        }.get(PositionState(row.state), row.state)
+        what = _position_what(row.state, row.boost, row.slot)
         for edge, at in _edges(row.starts_at, row.ends_at, query):
             if embargo:
                 summary = f"Embargo {'lifts' if edge == Edge.ENDS else 'starts'}"
@@ -160,13 +166,29 @@ def position_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
             )
 
 
+def _position_what(state: str, boost: int, slot: int | None) -> str:
+    return {
+        PositionState.HIDDEN: "Hide",
+        PositionState.SHOWN: "Show",
+        PositionState.PROMOTED: f"Promotion (boost {boost})",
+        PositionState.PINNED: f"Pin to slot {slot}",
+    }.get(PositionState(state), state)
+
+
+def _rule_what(rule: Rule | GroupRule) -> str:
+    what = f"Rule #{rule.pk}: {rule.get_action_display().lower()} {rule.match_summary}"
+    if rule.boost:
+        what += f" (boost {rule.boost})"
+    return what
+
+
 def rule_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
     """Rule windows."""
+    if not query.markets:
+        return
     rows = Rule.objects.filter(market__in=query.markets).filter(_in_span(query)).select_related("market")
     for rule in rows:
-        what = f"Rule #{rule.pk}: {rule.get_action_display().lower()} {rule.match_summary}"
-        if rule.boost:
-            what += f" (boost {rule.boost})"
+        what = _rule_what(rule)
         for edge, at in _edges(rule.starts_at, rule.ends_at, query):
             yield ScheduleEvent(
                 at=at,
@@ -185,6 +207,8 @@ def rule_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
 
 def change_request_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
     """Change requests waiting to apply at a set time (submitted or approved)."""
+    if not query.markets:
+        return
     rows = (
         ChangeRequest.objects.filter(
             market__in=query.markets,
@@ -213,8 +237,117 @@ def change_request_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
         )
 
 
-# Every source of the schedule; the rights area appends its own.
-SOURCES: list[Source] = [position_events, rule_events, change_request_events]
+def rights_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
+    """Content rights windows: an item's licence starts or ends in each market it concerns (the
+    `allow` list, or every market but the `deny` list), on that market's local day.
+
+    One query, whatever the number of markets or items: the allow and deny lists are matched here
+    (JSON lists cannot be matched by SQLite and PostgreSQL alike).
+    """
+    if not query.markets:
+        return
+    in_span = Q(rights_starts_at__gte=query.since, rights_starts_at__lt=query.until) | Q(
+        rights_ends_at__gte=query.since, rights_ends_at__lt=query.until
+    )
+    rows = (
+        ContentItem.objects.filter(in_span)
+        .only(
+            "upstream_id",
+            "title",
+            "rights_allow",
+            "rights_deny",
+            "rights_starts_at",
+            "rights_ends_at",
+            "version",
+        )
+        .order_by("pk")
+    )
+    for item in rows:
+        allow, deny = set(item.rights_allow or ()), set(item.rights_deny or ())
+        concerned = [m for m in query.markets if (not allow or m.code in allow) and m.code not in deny]
+        if not concerned:
+            continue
+        detail = "; ".join(item.rights_summary)
+        for edge, at in _edges(item.rights_starts_at, item.rights_ends_at, query):
+            summary = "Licence starts" if edge == Edge.STARTS else "Licence ends (not shown from then)"
+            for market in concerned:
+                yield ScheduleEvent(
+                    at=at,
+                    edge=edge,
+                    kind=EventKind.RIGHTS,
+                    market_code=market.code,
+                    timezone=market.timezone,
+                    summary=summary,
+                    subject=item.title,
+                    detail=detail,
+                    uid=f"rights-{market.code}-{item.upstream_id}-{edge}",
+                    sequence=item.version,
+                    link=f"/content/{item.upstream_id}",
+                )
+
+
+def group_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
+    """The query's groups' own windows: group positions and group rules, in UTC (two queries)."""
+    if not query.groups:
+        return
+    positions = (
+        GroupPosition.objects.filter(group__in=query.groups)
+        .exclude(state=PositionState.DEFAULT)
+        .filter(_in_span(query))
+        .select_related("item", "group")
+        .only(
+            "state",
+            "boost",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "version",
+            "item__upstream_id",
+            "item__title",
+            "group__code",
+        )  # fmt: skip
+    )
+    for row in positions:
+        embargo = row.state == PositionState.HIDDEN and row.ends_at is not None
+        what = _position_what(row.state, row.boost, None)
+        for edge, at in _edges(row.starts_at, row.ends_at, query):
+            summary = f"Embargo {'lifts' if edge == Edge.ENDS else 'starts'}" if embargo else f"{what} {edge}"
+            yield ScheduleEvent(
+                at=at,
+                edge=edge,
+                kind=EventKind.EMBARGO if embargo else EventKind.POSITION,
+                market_code=row.group.code,
+                timezone=GROUP_TIMEZONE,
+                summary=summary,
+                subject=row.item.title,
+                detail=row.reason,
+                uid=f"group-position-{row.group.code}-{row.item.upstream_id}-{edge}",
+                sequence=row.version,
+                link=f"/content/{row.item.upstream_id}",
+                is_group=True,
+            )
+    rules = GroupRule.objects.filter(group__in=query.groups).filter(_in_span(query)).select_related("group")
+    for rule in rules:
+        what = _rule_what(rule)
+        for edge, at in _edges(rule.starts_at, rule.ends_at, query):
+            yield ScheduleEvent(
+                at=at,
+                edge=edge,
+                kind=EventKind.RULE,
+                market_code=rule.group.code,
+                timezone=GROUP_TIMEZONE,
+                summary=f"Group {what[0].lower()}{what[1:]} {'starts' if edge == Edge.STARTS else 'ends'}",
+                subject="",
+                detail=rule.note,
+                uid=f"group-rule-{rule.pk}-{edge}",
+                sequence=rule.version,
+                link=f"/groups/{rule.group.code}/#rules",
+                is_group=True,
+            )
+
+
+# Every source of the schedule, one per kind of window.
+SOURCES: list[Source] = [position_events, rule_events, change_request_events, rights_events, group_events]
 
 
 @dataclass(frozen=True)
@@ -229,15 +362,17 @@ def schedule_events(
     since: datetime,
     until: datetime,
     where: ScheduleFilter = ScheduleFilter(),  # noqa: B008  (frozen, shared safely)
+    groups: Sequence[MarketGroup] = (),
 ) -> list[ScheduleEvent]:
-    """Return the events of `markets` in [since, until), in time order, filtered by `where`.
+    """Return the events of `markets` (and the own windows of `groups`) in [since, until), in
+    time order, filtered by `where`.
 
-    The caller scopes `markets` to what the user may view (one query per source, whatever the
-    number of markets or events).
+    The caller scopes `markets` and `groups` to what the user may view (one query per source,
+    whatever the number of markets or events).
     """
-    if not markets:
+    if not markets and not groups:
         return []
-    query = ScheduleQuery(markets=markets, since=since, until=until)
+    query = ScheduleQuery(markets=markets, since=since, until=until, groups=groups)
     events = [event for source in SOURCES for event in source(query)]
     if where.kinds:
         events = [e for e in events if e.kind in where.kinds]

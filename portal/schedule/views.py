@@ -1,4 +1,4 @@
-"""The schedule pages (overall and per market) and the calendar feed links page."""
+"""The schedule pages (overall, per market and per market group) and the calendar feed links page."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import Action, require
-from markets.models import Market
+from accounts.access import Action, can, require
+from markets.groups.selectors import group_get, group_list, group_members_viewable
+from markets.models import Market, MarketGroup
 from markets.selectors import market_get, market_list
 from portal.pages import actor_of, page, portal_view
 from portal.schedule.forms import ScheduleFilterForm
@@ -22,11 +23,20 @@ from portal.schedule.services import calendar_feed_create, calendar_feed_revoke
 PAGE_SIZE = 100
 
 
-def _schedule(request: HttpRequest, markets: list[Market], market: Market | None) -> HttpResponse:
-    form = ScheduleFilterForm(request.GET, markets=markets, fixed_market=market is not None)
+def _schedule(
+    request: HttpRequest,
+    markets: list[Market],
+    market: Market | None,
+    *,
+    group: MarketGroup | None = None,
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
+    form = ScheduleFilterForm(request.GET, markets=markets, fixed_market=market is not None, group=group)
     since, until = upcoming_span()
     chosen = [market] if market is not None else form.chosen_markets()
-    events = schedule_events(markets=chosen, since=since, until=until, where=form.schedule_filter())
+    events = schedule_events(
+        markets=chosen, groups=form.chosen_groups(), since=since, until=until, where=form.schedule_filter()
+    )
     paginator = Paginator(events, PAGE_SIZE)
     current = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
@@ -41,6 +51,8 @@ def _schedule(request: HttpRequest, markets: list[Market], market: Market | None
         "days_ahead": DAYS_AHEAD,
         "since": since,
         "until": until,
+        "group": group,
+        **(extra or {}),
     }
     return page(request, "schedule/schedule.html", context, fragment="schedule/_days.html")
 
@@ -50,7 +62,9 @@ def _schedule(request: HttpRequest, markets: list[Market], market: Market | None
 def schedule_overview(request: HttpRequest) -> HttpResponse:
     """What starts or ends in the next 30 days in every market the user may view."""
     require(request.user, Action.VIEW_MARKET)
-    return _schedule(request, list(market_list(user=request.user)), None)
+    # The groups the user sees, for links to their schedules (one query; members not needed).
+    groups = list(group_list(user=request.user).prefetch_related(None).values_list("code", flat=True))
+    return _schedule(request, list(market_list(user=request.user)), None, extra={"group_codes": groups})
 
 
 @portal_view
@@ -62,12 +76,33 @@ def schedule_market(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @portal_view
+@require_GET
+def schedule_group(request: HttpRequest, group_code: str) -> HttpResponse:
+    """What starts or ends in the next 30 days for a market group: its own windows (group positions
+    and group rules, in UTC) and its members' windows (each in the member's local time).
+
+    Whoever sees the group sees its own windows (they apply in every member); members' windows are
+    shown for the members the user may view (a DE manager sees DACH's and DE's, not AT's).
+    """
+    try:
+        group = group_get(user=request.user, code=group_code[:64])
+    except MarketGroup.DoesNotExist:
+        raise Http404(f"There is no group {group_code[:64]}.") from None
+    members = [link.market for link in group.member_links.all()]
+    shown = group_members_viewable(user=request.user, group=group)
+    hidden = [m.code for m in members if m not in shown]
+    extra = {"hidden_members": hidden, "can_manage": can(request.user, Action.MANAGE_MARKETS)}
+    return _schedule(request, shown, None, group=group, extra=extra)
+
+
+@portal_view
 @require_http_methods(["GET", "POST"])
 def calendar_feeds(request: HttpRequest) -> HttpResponse:
     """The user's calendar feed link: make a new one (shown once, per market) or see the current one."""
     user = actor_of(request)
     require(user, Action.VIEW_MARKET)
     markets = list(market_list(user=user))
+    groups = list(group_list(user=user).prefetch_related(None).values_list("code", flat=True))
     context: dict[str, Any] = {
         "tokens": list(CalendarFeedToken.objects.filter(user=user)[:20]),
         "markets": markets,
@@ -83,6 +118,15 @@ def calendar_feeds(request: HttpRequest) -> HttpResponse:
                 ),
             )
             for m in markets
+        ]
+        context["group_feeds"] = [
+            (
+                code,
+                request.build_absolute_uri(
+                    reverse("calendar-group-feed", kwargs={"secret": issued.secret, "code": code})
+                ),
+            )
+            for code in groups
         ]
         response = page(request, "schedule/calendar.html", context)
         # The secret is in this page only: no cache may keep it.

@@ -183,6 +183,7 @@ def world(
         "audit:entry_id": AuditEntry.objects.filter(action="position.set").order_by("id").first().pk,
         "audit:batch": bulk.batch,
         "schedule:code": au.code,
+        "schedule:group_code": group.code,
         "schedule:pk": calendar_feed_create(actor=editor).token.pk,
         "accounts:pk": token.pk,
         "partners:pk": partner.pk,

@@ -13,8 +13,10 @@ from content.services.base import (
 )
 from content.services.group_positions import (
     GROUP_POSITION_FIELDS,
+    GroupPositionRestore,
     group_position_set,
     group_positions_bulk_set,
+    group_positions_restore,
 )
 from content.services.ingestion import (
     NO_RIGHTS,
@@ -56,6 +58,7 @@ __all__ = [
     "ContentRow",
     "EARLIEST_PUBLISHED",
     "GROUP_POSITION_FIELDS",
+    "GroupPositionRestore",
     "MAX_UPSERT_ROWS",
     "NO_RIGHTS",
     "POSITION_FIELDS",
@@ -68,6 +71,7 @@ __all__ = [
     "content_upsert_bulk",
     "group_position_set",
     "group_positions_bulk_set",
+    "group_positions_restore",
     "item_tags_update",
     "pins_reorder",
     "position_reset",

@@ -323,8 +323,12 @@ def _validate_group_rule(rule: GroupRule, *, check_past: bool = True) -> None:
         raise ValidationError(errors)
 
 
-def _rule_audit(action: str, rule: GroupRule, before: dict[str, Any] | None) -> AuditRecord:
+def _rule_audit(
+    action: str, rule: GroupRule, before: dict[str, Any] | None, reverts: int | None = None
+) -> AuditRecord:
     binding = " (binding)" if rule.binding else ""
+    # The version rides along so that a revert can tell whether the rule changed since.
+    after = {**snapshot(rule, GROUP_RULE_FIELDS), "version": rule.version}
     return AuditRecord(
         action=action,
         object_type="group_rule",
@@ -332,7 +336,8 @@ def _rule_audit(action: str, rule: GroupRule, before: dict[str, Any] | None) -> 
         object_repr=f"{rule.group.code}: {rule.action} {rule.match_summary}{binding}",
         market_code=rule.group.code,
         before=before,
-        after=snapshot(rule, GROUP_RULE_FIELDS) if action != "group_rule.delete" else None,
+        after=after if action != "group_rule.delete" else None,
+        reverts=reverts,
     )
 
 
@@ -350,12 +355,14 @@ def group_rule_create(
     ends_at: datetime | None = None,
     note: str = "",
     via: str = "portal",
+    reverts: int | None = None,
 ) -> GroupRule:
     """Add a hide or promote rule to a group (one row, one shared-table write).
 
-    Raises AccessDenied unless `actor` may edit rules in the group (market manager of every
-    member, a role on the group, or admin); ValidationError as for a market's rule, or a binding
-    rule that does not hide.
+    `reverts` names the audit entry this change undoes (a revert of a deleted rule). Raises
+    AccessDenied unless `actor` may edit rules in the group (market manager of every member, a
+    role on the group, or admin); ValidationError as for a market's rule, or a binding rule that
+    does not hide.
     """
     if actor is not None:
         require_in_group(actor, Action.EDIT_RULES, group)
@@ -378,7 +385,7 @@ def group_rule_create(
         rule.group = locked
         rule.save()
         _bump_group(locked)
-        audit_record(actor=actor, record=_rule_audit("group_rule.create", rule, None), via=via)
+        audit_record(actor=actor, record=_rule_audit("group_rule.create", rule, None, reverts), via=via)
     return rule
 
 
@@ -388,6 +395,7 @@ def group_rule_update(
     rule: GroupRule,
     expected_version: int | None = None,
     via: str = "portal",
+    reverts: int | None = None,
     **changes: Any,
 ) -> GroupRule:
     """Change a group rule's action, match, boost, binding, window or note (the keywords given).
@@ -403,7 +411,8 @@ def group_rule_update(
         locked_group = _lock_group(rule.group)
         current = GroupRule.objects.select_for_update().get(pk=rule.pk)
         current.group = locked_group
-        before = snapshot(current, GROUP_RULE_FIELDS)
+        fields_before = snapshot(current, GROUP_RULE_FIELDS)
+        before = {**fields_before, "version": current.version}
         _check_version("rule", current.version, expected_version, before)
         old_window = (current.starts_at, current.ends_at)
         for field, value in changes.items():
@@ -413,18 +422,23 @@ def group_rule_update(
                 value = (value or "").strip()
             setattr(current, field, value)
         _validate_group_rule(current, check_past=(current.starts_at, current.ends_at) != old_window)
-        if snapshot(current, GROUP_RULE_FIELDS) == before:
+        if snapshot(current, GROUP_RULE_FIELDS) == fields_before:
             return current
         current.version += 1
         current.author = actor if actor is not None else current.author
         current.save()
         _bump_group(locked_group)
-        audit_record(actor=actor, record=_rule_audit("group_rule.update", current, before), via=via)
+        audit_record(actor=actor, record=_rule_audit("group_rule.update", current, before, reverts), via=via)
     return current
 
 
 def group_rule_delete(
-    *, actor: User | None, rule: GroupRule, expected_version: int | None = None, via: str = "portal"
+    *,
+    actor: User | None,
+    rule: GroupRule,
+    expected_version: int | None = None,
+    via: str = "portal",
+    reverts: int | None = None,
 ) -> None:
     """Delete a group rule; the group's shared item is republished without it.
 
@@ -436,9 +450,9 @@ def group_rule_delete(
         locked_group = _lock_group(rule.group)
         current = GroupRule.objects.select_for_update().get(pk=rule.pk)
         current.group = locked_group
-        before = snapshot(current, GROUP_RULE_FIELDS)
+        before = {**snapshot(current, GROUP_RULE_FIELDS), "version": current.version}
         _check_version("rule", current.version, expected_version, before)
-        record = _rule_audit("group_rule.delete", current, before)
+        record = _rule_audit("group_rule.delete", current, before, reverts)
         current.delete()
         _bump_group(locked_group)
         audit_record(actor=actor, record=record, via=via)

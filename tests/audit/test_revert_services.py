@@ -348,17 +348,14 @@ def test_a_rule_revert_follows_the_market_s_rule_policy(admin_user: User, au: Ma
     assert ChangeRequest.objects.get(pk=result.requests[0][1]).state == "submitted"
 
 
-def test_group_changes_say_they_are_not_reverted_here(admin_user: User, dach: Any) -> None:
-    # Given a group position and a group rule (audited under the group's code)
-    from content.services import group_position_set
-    from markets.groups.services import group_rule_create
+def test_group_settings_changes_say_why_they_are_not_reverted(admin_user: User, dach: Any) -> None:
+    # Given a group renamed (audited under the group's code); its positions and rules are
+    # revertable (tests/audit/test_revert_groups.py), its settings and members are not
+    from markets.groups.services import group_update
 
-    item = ContentItemFactory(upstream_id="alps-1")
-    group_position_set(actor=admin_user, group=dach, item=item, change=PositionChange(state="hidden"))
-    group_rule_create(actor=admin_user, group=dach, action="hide", match_sources=["gossip"])
-    # When their revert is previewed, then each says why it is not reverted (not "no such market")
-    for object_type in ("group_position", "group_rule"):
-        entry = AuditEntry.objects.get(object_type=object_type)
-        plan = revert_preview(user=admin_user, target=RevertTarget(entry_id=entry.pk))
-        assert plan.steps[0].outcome == Outcome.NOT_REVERTABLE
-        assert "not reverted from the audit log yet" in plan.steps[0].reason
+    group_update(actor=admin_user, group=dach, name="DACH markets")
+    entry = AuditEntry.objects.get(action="group.update")
+    # When its revert is previewed, then it says why (not "no such market")
+    plan = revert_preview(user=admin_user, target=RevertTarget(entry_id=entry.pk))
+    assert plan.steps[0].outcome == Outcome.NOT_REVERTABLE
+    assert "change the group on its page" in plan.steps[0].reason

@@ -8,6 +8,10 @@ alone unless the user forces them.
 Every revert's change set passes through one function, `inverse_changes_submit`: the changes of
 a market whose approval policy asks for review of them become a submitted change request there
 (reverts respect approvals), and the rest apply at once.
+
+Group positions and group rules go through the group services. A group change that a member's
+approval policy would review is refused the way the group pages refuse it
+(`group_approval_refusal`), and listed per entry as refused with that reason.
 """
 
 from __future__ import annotations
@@ -22,8 +26,15 @@ from django.db import transaction
 from accounts.access import Action, require
 from accounts.models import User
 from content.models import ContentItem
-from content.services import PositionChange, PositionRestore, positions_restore
-from markets.models import Market, Rule
+from content.services import (
+    GroupPositionRestore,
+    PositionChange,
+    PositionRestore,
+    group_positions_restore,
+    positions_restore,
+)
+from markets.groups.services import group_rule_create, group_rule_delete, group_rule_update
+from markets.models import GroupRule, Market, MarketGroup, Rule
 from markets.services import market_update, rule_create, rule_delete, rule_update
 from portal.audit.revert.selectors import (
     Outcome,
@@ -34,19 +45,26 @@ from portal.audit.revert.selectors import (
     revert_plan,
 )
 from portal.change_requests.models import ApprovalPolicy
-from portal.change_requests.services import Operation, approvals_needed, changes_defer
+from portal.change_requests.services import (
+    Operation,
+    approvals_needed,
+    changes_defer,
+    group_approval_refusal,
+)
 from portal.errors import Conflict
 
 
 @dataclass
 class InverseChangeSet:
-    """The changes one revert makes: position restores (applied in bulk) and other steps."""
+    """The changes one revert makes: position restores of markets and of groups (each applied in
+    bulk) and other steps (rules, group rules, market settings)."""
 
     positions: list[PositionRestore] = field(default_factory=list)
     others: list[tuple[RevertStep, bool]] = field(default_factory=list)  # (step, forced)
+    group_positions: list[GroupPositionRestore] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.positions) + len(self.others)
+        return len(self.positions) + len(self.others) + len(self.group_positions)
 
 
 @dataclass(frozen=True)
@@ -79,7 +97,19 @@ def inverse_change_set(plan: RevertPlan, *, force: Collection[int] = ()) -> Inve
         forced = step.outcome == Outcome.CHANGED_SINCE and step.entry.pk in force
         if step.outcome != Outcome.REVERT and not forced:
             continue
-        if step.kind == "positions":
+        if step.kind == "group positions":
+            assert step.group is not None and step.item_id is not None and step.restore is not None
+            changes.group_positions.append(
+                GroupPositionRestore(
+                    group=step.group,
+                    item_id=step.item_id,
+                    content_id=step.entry.object_id,
+                    change=PositionChange(**step.restore),
+                    expected_version=None if forced else (step.entry.after or {}).get("version"),
+                    reverts=step.entry.pk,
+                )
+            )
+        elif step.kind == "positions":
             assert step.market is not None and step.item_id is not None and step.restore is not None
             changes.positions.append(
                 PositionRestore(
@@ -106,7 +136,18 @@ def _apply_other(actor: User, step: RevertStep, forced: bool, via: str) -> None:
     """Undo one rule or market-settings entry through its service (raises as the service does)."""
     entry, restore = step.entry, step.restore or {}
     version = None if forced else step.version
-    if entry.action == "rule.create":
+    if entry.action == "group_rule.create":
+        group_rule = GroupRule.objects.select_related("group").get(pk=int(entry.object_id))
+        group_rule_delete(actor=actor, rule=group_rule, expected_version=version, via=via, reverts=entry.pk)
+    elif entry.action == "group_rule.update":
+        group_rule = GroupRule.objects.select_related("group").get(pk=int(entry.object_id))
+        group_rule_update(
+            actor=actor, rule=group_rule, expected_version=version, via=via, reverts=entry.pk, **restore
+        )
+    elif entry.action == "group_rule.delete":
+        assert step.group is not None
+        group_rule_create(actor=actor, group=step.group, via=via, reverts=entry.pk, **restore)
+    elif entry.action == "rule.create":
         rule = Rule.objects.select_related("market").get(pk=int(entry.object_id))
         rule_delete(actor=actor, rule=rule, expected_version=version, via=via, reverts=entry.pk)
     elif entry.action in ("rule.update", "rule.binding_set", "rule.binding_clear"):
@@ -149,11 +190,14 @@ def _file_for_approval(
     for restore in changes.positions:
         markets[restore.market.pk] = restore.market
         restores.setdefault(restore.market.pk, []).append(restore)
+    direct = InverseChangeSet(group_positions=changes.group_positions)
     for step, forced in changes.others:
+        if step.group is not None:
+            direct.others.append((step, forced))  # a group's: see _group_refusals
+            continue
         market = _step_market(step)
         markets[market.pk] = market
         others.setdefault(market.pk, []).append((step, forced))
-    direct = InverseChangeSet()
     filed: list[tuple[str, int]] = []
     # One query for every market's policy, however many markets the revert touches.
     policies = {p.market_id: p for p in ApprovalPolicy.objects.filter(market_id__in=list(markets))}
@@ -186,6 +230,42 @@ def _file_for_approval(
     return direct, filed
 
 
+def _group_refusals(changes: InverseChangeSet) -> tuple[InverseChangeSet, list[RevertFailure]]:
+    """Split off the group changes that a member market's approval policy would review: they are
+    refused, one failure per entry, as the group pages refuse them (groups have no change
+    requests of their own here)."""
+    groups: dict[int, MarketGroup] = {}
+    positions: dict[int, list[GroupPositionRestore]] = {}
+    rules: dict[int, list[tuple[RevertStep, bool]]] = {}
+    for restore in changes.group_positions:
+        groups[restore.group.pk] = restore.group
+        positions.setdefault(restore.group.pk, []).append(restore)
+    kept = InverseChangeSet(positions=changes.positions)
+    for step, forced in changes.others:
+        if step.group is None:
+            kept.others.append((step, forced))
+            continue
+        groups[step.group.pk] = step.group
+        rules.setdefault(step.group.pk, []).append((step, forced))
+    refused: list[RevertFailure] = []
+    for pk, group in groups.items():
+        mine, steps = positions.get(pk, []), rules.get(pk, [])
+        why = group_approval_refusal(group, positions=len(mine), bulk=len(mine) > 1) if mine else None
+        if why:
+            refused += [
+                RevertFailure(r.reverts or 0, f"{r.content_id} in group {group.code}", group.code, why)
+                for r in mine
+            ]
+        else:
+            kept.group_positions += mine
+        why = group_approval_refusal(group, rules=True) if steps else None
+        if why:
+            refused += [_failure(step, why) for step, _ in steps]
+        else:
+            kept.others += steps
+    return kept, refused
+
+
 def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str = "portal") -> RevertResult:
     """Make a revert's inverse changes, through the services, in one transaction.
 
@@ -195,17 +275,32 @@ def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str =
     reported, not raised.
     """
     result = RevertResult()
+    batch = uuid.uuid4()
     with transaction.atomic():
+        changes, result.refused = _group_refusals(changes)
         changes, result.requests = _file_for_approval(actor, changes, via)
+        restored_sets = []
         if changes.positions:
-            restored = positions_restore(actor=actor, restores=changes.positions, via=via, batch=uuid.uuid4())
+            restored_sets.append(
+                ("", positions_restore(actor=actor, restores=changes.positions, via=via, batch=batch))
+            )
+        if changes.group_positions:
+            restored_sets.append(
+                (
+                    "group ",
+                    group_positions_restore(
+                        actor=actor, restores=changes.group_positions, via=via, batch=batch
+                    ),
+                )
+            )
+        for where, restored in restored_sets:
             result.reverted += restored.changed
             result.unchanged += restored.unchanged
-            result.batch = restored.batch
+            result.batch = result.batch or restored.batch
             for refusal in restored.refused:
                 failure = RevertFailure(
                     refusal.reverts or 0,
-                    f"{refusal.content_id} in {refusal.market_code}",
+                    f"{refusal.content_id} in {where}{refusal.market_code}",
                     refusal.market_code,
                     refusal.reason,
                 )
@@ -217,7 +312,7 @@ def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str =
                     _apply_other(actor, step, forced, via)
             except Conflict as exc:
                 result.skipped.append(_failure(step, str(exc)))
-            except (PermissionDenied, ValidationError, Rule.DoesNotExist) as exc:
+            except (PermissionDenied, ValidationError, Rule.DoesNotExist, GroupRule.DoesNotExist) as exc:
                 message = "; ".join(getattr(exc, "messages", [])) or str(exc)
                 result.refused.append(_failure(step, message))
             else:

@@ -40,3 +40,29 @@ def test_the_demo_has_upcoming_windows_and_a_revertable_bulk_change() -> None:
         user=User.objects.get(username="editor"), target=RevertTarget(batch=uuid.UUID(str(batch)))
     )
     assert len(plan.to_revert) == 40
+
+
+def test_the_demo_has_group_and_rights_windows_and_a_revertable_group_bulk_change() -> None:
+    from markets.models import MarketGroup
+
+    call_command("demo_data", items=300)
+    since, until = upcoming_span()
+    dach = MarketGroup.objects.prefetch_related("member_links__market").get(code="DACH")
+    members = [link.market for link in dach.member_links.all()]
+    events = schedule_events(markets=members, groups=[dach], since=since, until=until)
+    # DACH's own windows (UTC) and the live series' licence in its members (their local days)
+    own = [e for e in events if e.is_group]
+    assert any(e.title.startswith("Embargo starts") for e in own) and all(e.timezone == "UTC" for e in own)
+    assert any("Alpine wildlife weekend" == e.detail for e in own)
+    rights = [e for e in events if e.kind == EventKind.RIGHTS and e.subject == "Alps live: the season opener"]
+    assert {e.market_code for e in rights} == {"DE", "AT", "CH"} and {e.edge for e in rights} == {
+        "starts",
+        "ends",
+    }
+    # Lukas' bulk change in DACH can be reverted by him from the audit log
+    lukas = User.objects.get(username="de-manager")
+    batch = AuditEntry.objects.filter(actor_name="de-manager", object_type="group_position").values_list(
+        "batch", flat=True
+    )[0]
+    plan = revert_preview(user=lukas, target=RevertTarget(batch=uuid.UUID(str(batch))))
+    assert len(plan.to_revert) == 3

@@ -260,6 +260,7 @@ class Command(BaseCommand):
         self._rights_and_binding(markets)
         self._change_requests(markets)
         self._upcoming_windows(markets)
+        self._group_and_rights_windows(markets)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {Market.objects.count()} markets, {ContentItem.objects.count()} items, "
@@ -546,6 +547,72 @@ class Command(BaseCommand):
             )
 
     @transaction.atomic
+    def _group_and_rights_windows(self, markets: dict[str, Market]) -> None:
+        """What the group schedule, the rights events and the group revert show: a live series
+        licensed in DACH's markets for two weeks from next Monday (UTC), DACH's "Alpine wildlife
+        weekend" rule, and Lukas' hiding 3 items in DACH for five days from tomorrow (one bulk
+        change, revertable from the audit log). Loaded once (the live series marks it)."""
+        if ContentItem.objects.filter(upstream_id=ALPS_LIVE_ID).exists():
+            return
+        dach = MarketGroup.objects.filter(code="DACH").first()
+        lukas = User.objects.filter(username="de-manager").first()
+        now = timezone.now()
+        monday = _next_monday_utc(now)
+        content_upsert_bulk(
+            actor=None,
+            rows=[
+                ContentRow(
+                    upstream_id=ALPS_LIVE_ID,
+                    content_type="video",
+                    title="Alps live: the season opener",
+                    summary="Licensed in Germany, Austria and Switzerland for two weeks.",
+                    url=f"https://media.example.com/videos/{ALPS_LIVE_ID}",
+                    source="natgeo-tv",
+                    language="de",
+                    published_at=datetime(2026, 6, 1, 8, 0, tzinfo=UTC),
+                    tags=("travel",),
+                    rights=ContentRights(
+                        allow=("DE", "AT", "CH"), starts_at=monday, ends_at=monday + timedelta(days=14)
+                    ),
+                )
+            ],
+            via="command",
+        )
+        if dach is None or lukas is None:
+            return
+        saturday = monday + timedelta(days=5, hours=8)
+        group_rule_create(
+            actor=None,
+            group=dach,
+            action="promote",
+            match_tags=["wildlife"],
+            boost=1,
+            starts_at=saturday,
+            ends_at=saturday + timedelta(days=2),
+            note="Alpine wildlife weekend",
+            via="command",
+        )
+        tomorrow = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(6), tzinfo=UTC)
+        hidden = list(
+            ContentItem.objects.filter(content_type="article")
+            .exclude(group_positions__group=dach)
+            .order_by("-published_at")
+            .values_list("pk", flat=True)[20:23]
+        )
+        group_positions_bulk_set(
+            actor=lukas,
+            group=dach,
+            item_ids=hidden,
+            change=PositionChange(
+                state="hidden",
+                starts_at=tomorrow,
+                ends_at=tomorrow + timedelta(days=5),
+                reason="Alpine week: legal review",
+            ),
+            via="command",
+        )
+
+    @transaction.atomic
     def _upcoming_windows(self, markets: dict[str, Market]) -> None:
         """What the schedule and the revert show: Mia's "Ocean Week" bulk promotion from tomorrow
         06:00 in Sydney, an embargo in AT lifting on Friday 18:00 Vienna time, and a DE rule for
@@ -597,6 +664,14 @@ class Command(BaseCommand):
             note="Wildlife week",
             via="command",
         )
+
+
+ALPS_LIVE_ID = "ng-rights-alps-live"
+
+
+def _next_monday_utc(now: datetime) -> datetime:
+    day = now.astimezone(UTC).date()
+    return datetime.combine(day + timedelta(days=7 - day.weekday()), time(0), tzinfo=UTC)
 
 
 # Market groups: (code, name, priority, members, description). A lower priority number is stronger.

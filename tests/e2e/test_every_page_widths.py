@@ -63,6 +63,7 @@ def pages_of(role: str) -> list[str]:
         "/groups/",
         "/groups/APAC/",
         "/groups/APAC/?preview=AU",
+        "/schedule/groups/APAC/",
     ]
     manage = [
         "/markets/AU/settings/",

@@ -10,7 +10,7 @@ from accounts.access import Action, can, markets_for
 from accounts.models import User
 from content.models import ContentItem, Position
 from markets.models import Market, Rule
-from portal.management.commands.demo_data import FROM_2027_ID, NOT_IN_FR_ID, rights_rows
+from portal.management.commands.demo_data import ALPS_LIVE_ID, FROM_2027_ID, NOT_IN_FR_ID, rights_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,9 @@ def test_demo_data_is_idempotent_and_complete() -> None:
         Rule.objects.count(),
         Position.objects.count(),
     ) == counts
-    assert counts[0] >= 31 and counts[1] == 300 + len(rights_rows())
+    # the items with rights, and the live series licensed in DACH's markets (the group schedule)
+    assert counts[0] >= 31 and counts[1] == 300 + len(rights_rows()) + 1
+    assert ContentItem.objects.get(upstream_id=ALPS_LIVE_ID).rights_allow == ["AT", "CH", "DE"]
     optus = Market.objects.get(code="AU-OPTUS")
     assert optus.is_opt_in
     assert Rule.objects.filter(market__code="DE", match_tags=["hunting"], binding=True).exists()

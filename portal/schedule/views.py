@@ -102,7 +102,6 @@ def calendar_feeds(request: HttpRequest) -> HttpResponse:
     user = actor_of(request)
     require(user, Action.VIEW_MARKET)
     markets = list(market_list(user=user))
-    groups = list(group_list(user=user).prefetch_related(None).values_list("code", flat=True))
     context: dict[str, Any] = {
         "tokens": list(CalendarFeedToken.objects.filter(user=user)[:20]),
         "markets": markets,
@@ -119,6 +118,7 @@ def calendar_feeds(request: HttpRequest) -> HttpResponse:
             )
             for m in markets
         ]
+        groups = list(group_list(user=user).prefetch_related(None).values_list("code", flat=True))
         context["group_feeds"] = [
             (
                 code,

@@ -53,7 +53,7 @@ def test_the_demo_has_group_and_rights_windows_and_a_revertable_group_bulk_chang
     # DACH's own windows (UTC) and the live series' licence in its members (their local days)
     own = [e for e in events if e.is_group]
     assert any(e.title.startswith("Embargo starts") for e in own) and all(e.timezone == "UTC" for e in own)
-    assert any("Alpine wildlife weekend" == e.detail for e in own)
+    assert any(e.detail == "Alpine wildlife weekend" for e in own)
     rights = [e for e in events if e.kind == EventKind.RIGHTS and e.subject == "Alps live: the season opener"]
     assert {e.market_code for e in rights} == {"DE", "AT", "CH"} and {e.edge for e in rights} == {
         "starts",

@@ -40,8 +40,8 @@ class ScheduleFilterForm(forms.Form):
         if group is not None:
             # A group's page: the group's own windows, or one member's, or all of them.
             choices = [
-                ("", f"{group.code} and its members"),
-                (group.code, f"{group.code}'s own windows (UTC)"),
+                ("", f"{group.code} + members"),
+                (group.code, f"{group.code} only (UTC)"),
                 *((m.code, m.code) for m in markets),
             ]
         else:

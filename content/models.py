@@ -57,7 +57,21 @@ class ContentItem(models.Model):
 
     class Meta:
         ordering = ["-published_at", "-id"]
-        indexes = [models.Index(fields=["-published_at", "-id"], name="content_recent_idx")]
+        indexes = [
+            models.Index(fields=["-published_at", "-id"], name="content_recent_idx"),
+            # The schedule's rights source asks "which licences start or end in the next 30 days":
+            # partial indexes hold only the few items with a window, not the million without.
+            models.Index(
+                fields=["rights_starts_at"],
+                name="content_rights_start_idx",
+                condition=models.Q(rights_starts_at__isnull=False),
+            ),
+            models.Index(
+                fields=["rights_ends_at"],
+                name="content_rights_end_idx",
+                condition=models.Q(rights_ends_at__isnull=False),
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(rights_starts_at__isnull=True)

@@ -9,8 +9,8 @@ from django import forms
 from markets.models import Market, MarketGroup
 from portal.schedule.selectors import KIND_LABELS, Edge, EventKind, ScheduleFilter
 
-# The kinds a user can filter on (scheduled change requests are listed under "Any").
-FILTERABLE_KINDS = (EventKind.POSITION, EventKind.EMBARGO, EventKind.RULE, EventKind.RIGHTS)
+# The kinds a user can filter on: every kind the schedule shows.
+FILTERABLE_KINDS = tuple(EventKind)
 
 
 class ScheduleFilterForm(forms.Form):

@@ -267,3 +267,15 @@ def test_scheduled_change_requests_are_on_the_schedule_until_they_apply(
     ]
     assert requests[0].summary == f"Change request #{launch.pk} applies (if approved by then)"
     assert requests[0].local_clock == "06:00"
+
+    # And the schedule page can show scheduled change requests alone
+    window = ContentItemFactory(title="Reef week")
+    position_set(
+        actor=editor, market=de, item=window,
+        change=PositionChange(state="promoted", boost=1, starts_at=NOW + timedelta(days=2)),
+    )  # fmt: skip
+    everything = _client(editor).get("/schedule/").content.decode()
+    assert "Launch pins" in everything and "Reef week" in everything
+    page = _client(editor).get("/schedule/?kind=change_request").content.decode()
+    assert '<option value="change_request" selected>Scheduled change request</option>' in page
+    assert "Launch pins" in page and "Reef week" not in page

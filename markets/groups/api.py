@@ -7,7 +7,6 @@ market managers of every member (or of the group).
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -41,7 +40,8 @@ from markets.models import GroupRule, MarketGroup
 from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
-from portal.change_requests.services import group_approval_refusal
+from portal.change_requests.api import deferred_response
+from portal.change_requests.services import Operation, group_approvals_needed, group_changes_defer
 
 GROUP_CODE_PARAMETER = OpenApiParameter(
     "group", OpenApiTypes.STR, OpenApiParameter.PATH, description="Group code, e.g. DACH or EU."
@@ -65,11 +65,14 @@ def group_or_404(request: Request, code: str, action: Action = Action.VIEW_MARKE
         raise NotFound(f"There is no group {code!r}.") from None
 
 
-def _refuse_unapproved(group: MarketGroup) -> None:
-    """Raise a 400 when a member market's approval policy reviews rule changes (see
-    `group_approval_refusal`)."""
-    if why := group_approval_refusal(group, rules=True):
-        raise ValidationError({"__all__": [why]})
+def _deferred(request: Request, group: MarketGroup, operation: Operation, title: str) -> Response:
+    """202: the group change needs approval (the group's or a member's policy) and is now a
+    submitted group change request."""
+    return deferred_response(
+        group_changes_defer(
+            actor=api_actor(request), group=group, operations=[operation], title=title, submit=True, via="api"
+        )
+    )
 
 
 class GroupCursorPagination(DefaultCursorPagination):
@@ -234,7 +237,13 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
         found = group_or_404(request, group, Action.EDIT_RULES)
         payload = GroupRuleWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        _refuse_unapproved(found)
+        if group_approvals_needed(found, rules=True):
+            return _deferred(
+                request,
+                found,
+                Operation.rule_create(**payload.validated_data),
+                f"New {payload.validated_data['action']} rule in group {found.code}",
+            )
         rule = group_rule_create(actor=api_actor(request), group=found, via="api", **payload.validated_data)
         return self._render(rule, status.HTTP_201_CREATED)
 
@@ -246,7 +255,13 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
         version = expected_version(request, "rule")
         payload = GroupRuleWriteSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        _refuse_unapproved(rule.group)
+        if group_approvals_needed(rule.group, rules=True):
+            return _deferred(
+                request,
+                rule.group,
+                Operation.rule_update(rule, expected_version=version, **payload.validated_data),
+                f"Change to rule #{rule.pk} in group {rule.group.code}",
+            )
         rule = group_rule_update(
             actor=api_actor(request), rule=rule, expected_version=version, via="api", **payload.validated_data
         )
@@ -254,7 +269,13 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
 
     def destroy(self, request: Request, group: str, pk: int) -> Response:
         rule = self._rule(pk, Action.EDIT_RULES)
-        _refuse_unapproved(rule.group)
+        if group_approvals_needed(rule.group, rules=True):
+            return _deferred(
+                request,
+                rule.group,
+                Operation.rule_delete(rule, expected_version=expected_version(request, "rule")),
+                f"Delete rule #{rule.pk} in group {rule.group.code}",
+            )
         group_rule_delete(
             actor=api_actor(request), rule=rule, expected_version=expected_version(request, "rule"), via="api"
         )

@@ -102,10 +102,12 @@ class ChangeRequestViewSet(viewsets.GenericViewSet[ChangeRequest]):
         payload = ChangeRequestCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        require(api_actor(request), Action.VIEW_MARKET, data["market"])
+        if data["market"] is not None:
+            require(api_actor(request), Action.VIEW_MARKET, data["market"])
         cr = request_create(
             actor=api_actor(request),
             market=data["market"],
+            group=data["group"],
             title=data["title"],
             description=data["description"],
             apply_at=data["apply_at"],

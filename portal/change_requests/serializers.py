@@ -230,3 +230,15 @@ class RejectSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
 
 class CommentWriteSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     body = StrictCharField(max_length=NOTE_MAX)
+
+
+class ApprovalPolicySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """A market's or a group's approval policy (`settings` is always false for a group)."""
+
+    approvals_required = serializers.ChoiceField(choices=[0, 1, 2])
+    rules = serializers.BooleanField(required=False, default=False)
+    settings = serializers.BooleanField(required=False, default=False)
+    positions = serializers.BooleanField(required=False, default=False)
+    bulk_threshold = StrictIntegerField(
+        min_value=1, max_value=1_000_000, required=False, allow_null=True, default=None
+    )

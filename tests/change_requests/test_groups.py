@@ -78,7 +78,9 @@ def test_the_strictest_of_the_groups_and_the_members_policies_wins(
     assert AuditEntry.objects.filter(action="approval_policy.update", market_code="DACH").count() == 2
 
 
-def test_who_sets_a_groups_policy(dach: MarketGroup, dach_markets: dict[str, Market], dach_editor: User) -> None:
+def test_who_sets_a_groups_policy(
+    dach: MarketGroup, dach_markets: dict[str, Market], dach_editor: User
+) -> None:
     de_manager = person("de-only", Role.MARKET_MANAGER, dach_markets["DE"])
     editor = person("dach-editor", Role.EDITOR, *dach_markets.values())
     for refused in (de_manager, editor):
@@ -95,7 +97,9 @@ def test_a_group_change_a_member_reviews_is_queued_and_applies_through_the_group
 ) -> None:
     # Given a draft group request from two forms (a new rule, a hidden item)
     cr = group_changes_defer(
-        actor=dach_editor, group=reviewed, operations=[Operation.rule_create(action="hide", match_sources=["x"])]
+        actor=dach_editor,
+        group=reviewed,
+        operations=[Operation.rule_create(action="hide", match_sources=["x"])],
     )
     same = group_changes_defer(actor=dach_editor, group=reviewed, operations=[_hide(items[0])])
     assert same.pk == cr.pk and cr.group == reviewed and cr.market is None
@@ -197,7 +201,9 @@ def test_who_may_approve_a_group_request(
     assert request_approve(actor=group_manager, request=cr).state == RequestState.APPLIED
 
 
-def test_a_group_request_refuses_pins_and_settings(reviewed: MarketGroup, dach_editor: User, items: list) -> None:
+def test_a_group_request_refuses_pins_and_settings(
+    reviewed: MarketGroup, dach_editor: User, items: list
+) -> None:
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError):
@@ -216,5 +222,7 @@ def test_a_group_request_needs_the_group_right_to_be_made(
     de_manager = person("de-only", Role.MARKET_MANAGER, dach_markets["DE"])
     with pytest.raises(AccessDenied):
         group_changes_defer(
-            actor=de_manager, group=reviewed, operations=[Operation.rule_create(action="hide", match_sources=["z"])]
+            actor=de_manager,
+            group=reviewed,
+            operations=[Operation.rule_create(action="hide", match_sources=["z"])],
         )

@@ -203,7 +203,7 @@ def group_members(request: HttpRequest, code: str) -> HttpResponse:
 def group_rule_new(request: HttpRequest, code: str) -> HttpResponse:
     """Add a hide or promote rule to a group (market managers of every member, or admins)."""
     group = _group_or_404(request, code, Action.EDIT_RULES)
-    context = _rights(request, group)
+    context = {**_rights(request, group), "needs_approval": group_need(group, rules=True)}
     if request.method == "GET":
         context["form"] = GroupRuleForm(initial={"action": "hide"})
         return page(request, "markets/groups/rule_form.html", context)
@@ -252,7 +252,7 @@ def group_rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpRespon
     """Change a group rule's action, binding, match, boost, window or note."""
     group = _group_or_404(request, code, Action.EDIT_RULES)
     rule = get_object_or_404(GroupRule.objects.select_related("group"), pk=rule_id, group=group)
-    context = {**_rights(request, group), "rule": rule}
+    context = {**_rights(request, group), "rule": rule, "needs_approval": group_need(group, rules=True)}
     if request.method == "GET":
         context["form"] = GroupRuleForm(initial=_rule_initial(rule))
         return page(request, "markets/groups/rule_form.html", context)

@@ -53,6 +53,7 @@ def test_a_group_rule_form_save_becomes_a_draft_group_request(reviewed: MarketGr
     c = login(manager)
     page = c.get("/groups/DACH/").content.decode()
     assert 'id="group-approvals"' in page and "rule changes need 1 approval (AT)" in page
+    assert 'id="needs-approval"' in c.get("/groups/DACH/rules/new/").content.decode()
     response = c.post("/groups/DACH/rules/new/", {"action": "hide", "match_sources": "gossip"})
     cr = ChangeRequest.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/requests/{cr.pk}/"

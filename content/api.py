@@ -483,6 +483,7 @@ def _bulk_operations(item_ids: list[int], change: PositionChange) -> list[Operat
         parameters=[POSITION_CONTENT_ID_PARAMETER, if_match_parameter("position")],
         responses={
             200: GroupPositionSerializer,
+            202: _POSITION_WRITE_RESPONSES[202],
             404: _POSITION_WRITE_RESPONSES[404],
             412: _POSITION_WRITE_RESPONSES[412],
         },
@@ -565,6 +566,11 @@ class GroupPositionViewSet(viewsets.GenericViewSet[GroupPosition]):
         request=GroupPositionBulkSerializer,
         responses={
             200: PositionBulkResultSerializer,
+            202: OpenApiResponse(
+                ChangeRequestSerializer,
+                description="The group's or a member's approval policy needs approval: one submitted group "
+                "change request holds the changes instead.",
+            ),
             400: OpenApiResponse(description="Field errors (a pin, too many ids…); nothing written."),
         },
     )

@@ -41,6 +41,7 @@ from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 from portal.change_requests.api import deferred_response
+from portal.change_requests.serializers import ChangeRequestSerializer
 from portal.change_requests.services import Operation, group_approvals_needed, group_changes_defer
 
 GROUP_CODE_PARAMETER = OpenApiParameter(
@@ -50,6 +51,11 @@ _WRITE_RESPONSES = {
     400: OpenApiResponse(description="Field errors; nothing changed."),
     412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
 }
+_DEFERRED = OpenApiResponse(
+    ChangeRequestSerializer,
+    description="The group's approval policy, or a member market's, needs approval: a submitted group "
+    "change request was made instead.",
+)
 
 
 def group_or_404(request: Request, code: str, action: Action = Action.VIEW_MARKET) -> MarketGroup:
@@ -192,19 +198,19 @@ class GroupMembersView(APIView):
     create=extend_schema(
         summary="Add a rule to a group",
         request=GroupRuleWriteSerializer,
-        responses={201: GroupRuleSerializer, 400: _WRITE_RESPONSES[400]},
+        responses={201: GroupRuleSerializer, 202: _DEFERRED, 400: _WRITE_RESPONSES[400]},
     ),
     retrieve=extend_schema(summary="Read a group rule", description='ETag: `"rule-<version>"`.'),
     partial_update=extend_schema(
         summary="Change some of a group rule's fields",
         parameters=[if_match_parameter("rule")],
         request=GroupRuleWriteSerializer(partial=True),
-        responses={200: GroupRuleSerializer, **_WRITE_RESPONSES},
+        responses={200: GroupRuleSerializer, 202: _DEFERRED, **_WRITE_RESPONSES},
     ),
     destroy=extend_schema(
         summary="Delete a group rule",
         parameters=[if_match_parameter("rule")],
-        responses={204: None, 412: _WRITE_RESPONSES[412]},
+        responses={204: None, 202: _DEFERRED, 412: _WRITE_RESPONSES[412]},
     ),
 )
 @extend_schema(parameters=[GROUP_CODE_PARAMETER])

@@ -37,7 +37,9 @@ def test_a_group_rule_change_becomes_a_request_that_an_admin_approves(
             ("CH", "Switzerland", "Europe/Zurich"),
         )
     ]
-    dach = group_create(actor=None, code="DACH", name="Germany, Austria, Switzerland", priority=10, members=members)
+    dach = group_create(
+        actor=None, code="DACH", name="Germany, Austria, Switzerland", priority=10, members=members
+    )
     now = timezone.now()
     ContentItem.objects.bulk_create(
         ContentItem(

@@ -214,10 +214,12 @@ def group_need(
     policy and the policy of every member market that would review it (a group never slips past a
     member's approvals). One query."""
     policies = list(
-        ApprovalPolicy.objects.filter(Q(group=group) | Q(market__group_links__group=group))
-        .select_related("market")
-        .order_by("group_id", "market__code")
+        ApprovalPolicy.objects.filter(Q(group=group) | Q(market__group_links__group=group)).select_related(
+            "market"
+        )
     )
+    # The members by code, then the group's own.
+    policies.sort(key=lambda p: (p.group_id is not None, p.market.code if p.market else ""))
     approvals = 0
     reviewed_by: list[str] = []
     for policy in policies:

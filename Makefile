@@ -50,6 +50,7 @@ check: venv
 	$(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=portal.settings.production SECRET_KEY=$$($(PY) -c "import secrets; print(secrets.token_urlsafe(50))") \
 	  DATABASE_URL=sqlite:///tmp/meridian-check.sqlite3 ALLOWED_HOSTS=meridian.example.com SHARED_TABLES_PREFIX=meridian-prod- \
+	  DEFAULT_FROM_EMAIL="Meridian <notifications@meridian.example.com>" NOTIFICATIONS_SITE_URL=https://meridian.example.com \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 test: lint check

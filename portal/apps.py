@@ -6,7 +6,7 @@ class PortalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from portal import tasks
+        from portal import checks, tasks  # noqa: F401 (checks: registers the deployment checks)
 
         # Inline locally (the tests and `make run` see published state at once); on Lambda an
         # async invocation, so the user's request never waits on the tables.

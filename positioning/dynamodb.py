@@ -12,6 +12,7 @@ write capacity, and pathologically slow on the emulator) nor BatchWriteItem (no 
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -132,6 +133,32 @@ def _write_units(item: Item) -> float:
     return float(max(1, math.ceil(item_size(item) / 1024)))
 
 
+# Reads whose answers are parsed with json.loads instead of botocore's shape walker.
+FAST_PARSED_READS = ("BatchGetItem", "GetItem", "Query", "Scan")
+
+
+def parse_read_as_json(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """Parse a successful read's JSON body with json.loads, before botocore's parser runs.
+
+    botocore walks the answer against the service model, value by value: ≈0.15 ms of CPU per
+    item, most of what a feed of 1,000 candidates costs the reader besides the wait. For these
+    reads the JSON answer already is the parsed answer (AttributeValue maps stay maps, numbers
+    stay strings); only binary values would differ, and the shared tables store none. The body
+    is handed to botocore as `{}` so that it parses nothing; its result is then updated with
+    ours. Errors (status ≠ 200) are left to botocore, and the CRC32 check reads the raw HTTP
+    response, which this does not touch.
+    """
+    if response_dict.get("status_code") != 200:
+        return
+    body = response_dict.get("body")
+    if not body:
+        return
+    customized_response_dict.update(json.loads(body))
+    response_dict["body"] = b"{}"
+
+
 class DynamoTables:
     """Shared tables on DynamoDB, named `<prefix><table>`, written by `threads` parallel puts."""
 
@@ -179,12 +206,18 @@ class DynamoTables:
             # One client serves overlapping drains (after-commit tasks, the sweep) and the reader's
             # parallel reads: room for a few of them at once, so connections are reused, not dropped.
             max_pool_connections=max(32, 4 * self.threads),
+            # Every request is built by this class from checked items; botocore's walk over
+            # each parameter again costs CPU on every read and write and finds nothing.
+            parameter_validation=False,
         )
         try:
             # A session of our own: boto3's default session is not thread-safe to create from.
-            return boto3.session.Session().client("dynamodb", config=config)
+            client = boto3.session.Session().client("dynamodb", config=config)
         except BotoCoreError as exc:  # no region, bad configuration
             raise TablesUnavailable(f"Cannot create a DynamoDB client: {exc}") from exc
+        for operation in FAST_PARSED_READS:
+            client.meta.events.register(f"before-parse.dynamodb.{operation}", parse_read_as_json)
+        return client
 
     def table_name(self, table: str) -> str:
         if table not in KEY_ATTRIBUTES:

@@ -37,6 +37,8 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://meridian@db.internal:5432/meridian",
     "ALLOWED_HOSTS": "meridian.example.com",
     "SHARED_TABLES_PREFIX": "meridian-prod-",
+    "DEFAULT_FROM_EMAIL": "Meridian <notifications@meridian.example.com>",
+    "NOTIFICATIONS_SITE_URL": "https://meridian.example.com",
 }
 
 
@@ -44,6 +46,44 @@ def test_production_check_deploy_has_no_warnings() -> None:
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_check_deploy_warns_about_local_email_settings() -> None:
+    # Given production settings that kept the local sender and no site address
+    env = {k: v for k, v in PRODUCTION.items() if k not in ("DEFAULT_FROM_EMAIL", "NOTIFICATIONS_SITE_URL")}
+
+    # When the deployment checks run
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    # Then both are named, and the check fails
+    assert result.returncode != 0
+    assert "meridian.W001" in result.stderr and "meridian@localhost" in result.stderr
+    assert "meridian.W002" in result.stderr
+
+
+def test_local_email_backends_need_no_sender_check() -> None:
+    # Given a stage that writes emails to its log instead of sending them
+    env = {k: v for k, v in PRODUCTION.items() if k not in ("DEFAULT_FROM_EMAIL", "NOTIFICATIONS_SITE_URL")}
+    env["EMAIL_BACKEND"] = "django.core.mail.backends.console.EmailBackend"
+
+    # When the deployment checks run, then they pass
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_zappa_stage_sets_a_real_sender_and_site_address() -> None:
+    # Given the deployed stages' environments
+    import json
+
+    stages = json.loads((ROOT / "zappa_settings.json").read_text())
+    for name, stage in stages.items():
+        variables = stage.get("aws_environment_variables", {})
+        if variables.get("DJANGO_SETTINGS_MODULE") != "portal.settings.production":
+            continue
+        # Then each passes the deployment email checks
+        env = {**PRODUCTION, **{k: variables[k] for k in ("DEFAULT_FROM_EMAIL", "NOTIFICATIONS_SITE_URL")}}
+        result = _manage("check", "--deploy", "--tag", "meridian", "--fail-level", "WARNING", env=env)
+        assert result.returncode == 0, (name, result.stdout + result.stderr)
 
 
 def test_production_requires_a_secret_key() -> None:

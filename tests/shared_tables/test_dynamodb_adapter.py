@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from positioning.dynamodb import DynamoTables, from_attribute, to_attribute
+from positioning.dynamodb import DynamoTables, from_attribute, from_item, parse_read_as_json, to_attribute
 from positioning.tables import PutRequest, PutStatus, SharedTablesError, TablesUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +75,112 @@ def test_the_client_uses_standard_retries_timeouts_and_the_endpoint_variable(
 def test_attribute_values_round_trip(value: Any) -> None:
     # Given a JSON-like value, when it is converted to an AttributeValue and back, then it is unchanged
     assert from_attribute(to_attribute(value)) == value
+
+
+ALL_KINDS = {
+    "content_id": "c-kinds",
+    "text": "naïve ✓",
+    "empty": "",
+    "whole": 2**62,
+    "negative": -7,
+    "fraction": 0.00001,
+    "yes": True,
+    "no": False,
+    "nothing": None,
+    "tags": ["ocean", "reef"],
+    "mixed": [1, "a", None, {"deep": [1.25, {"x": "y"}]}],
+    "rights": {"allow": [], "deny": ["FR"], "not_before": None, "expires": "2027-01-01T00:00:00Z"},
+    "version": 3,
+}
+
+
+def test_reads_parsed_with_json_equal_botocores_own_parse(mocked: DynamoTables) -> None:
+    # Given an item holding every kind of value the shared tables store, and a position
+    stored = [
+        PutRequest("content", ALL_KINDS),
+        PutRequest("positions", {"market": "AU", "content_id": "c-kinds", "version": 1}),
+    ]
+    assert [r.status for r in mocked.put_if_newer(stored)] == [PutStatus.WRITTEN, PutStatus.WRITTEN]
+    # and a plain client without the fast path, reading the same tables
+    plain = boto3.session.Session().client("dynamodb", region_name="us-east-1")
+    assert plain.meta.events is not mocked.client.meta.events
+
+    # When each read goes through the adapter (json.loads) and through botocore's parser
+    fast = {
+        "get_item": mocked.get_item("content", ("c-kinds",)),
+        "batch_get": mocked.batch_get([("content", ("c-kinds",)), ("positions", ("AU", "c-kinds"))]),
+        "query": list(mocked.query_partition("positions", "AU")),
+        "scan": list(mocked.scan("content")),
+    }
+    slow_content = from_item(
+        plain.get_item(TableName="unit-content", Key={"content_id": {"S": "c-kinds"}})["Item"]
+    )
+    slow_position = from_item(
+        plain.query(
+            TableName="unit-positions",
+            KeyConditionExpression="market = :m",
+            ExpressionAttributeValues={":m": {"S": "AU"}},
+        )["Items"][0]
+    )
+
+    # Then every read gives the same values as botocore's parse, and those are what was stored
+    assert slow_content == ALL_KINDS
+    assert fast["get_item"] == slow_content
+    assert fast["batch_get"] == {
+        ("content", ("c-kinds",)): slow_content,
+        ("positions", ("AU", "c-kinds")): slow_position,
+    }
+    assert fast["query"] == [slow_position]
+    assert fast["scan"] == [slow_content]
+    # and the adapter's client does take the JSON path for each of the four reads
+    for operation in ("GetItem", "BatchGetItem", "Query", "Scan"):
+        answer = {"status_code": 200, "headers": {}, "body": b'{"Items": []}'}
+        parsed: dict[str, Any] = {}
+        mocked.client.meta.events.emit(
+            f"before-parse.dynamodb.{operation}", response_dict=answer, customized_response_dict=parsed
+        )
+        assert (parsed, answer["body"]) == ({"Items": []}, b"{}"), operation
+
+
+def test_requests_built_by_the_adapter_are_not_walked_by_botocores_validator(
+    mocked: DynamoTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given botocore's parameter validator, counted
+    from botocore.validate import ParamValidator
+
+    calls: list[str] = []
+    original = ParamValidator.validate
+
+    def counted(self: ParamValidator, params: Any, shape: Any) -> Any:
+        calls.append(shape.name)
+        return original(self, params, shape)
+
+    monkeypatch.setattr(ParamValidator, "validate", counted)
+
+    # When the adapter writes and reads, and a plain client reads once
+    mocked.put_if_newer([PutRequest("content", {"content_id": "c-1", "version": 1})])
+    mocked.batch_get([("content", ("c-1",))])
+    assert calls == []
+    boto3.session.Session().client("dynamodb", region_name="us-east-1").list_tables()
+
+    # Then only the plain client's request was validated (the adapter's are built from checked items)
+    assert calls == ["ListTablesInput"]
+
+
+def test_the_json_fast_path_handles_only_successful_answers() -> None:
+    # Given a successful answer and an error answer, as botocore hands them to before-parse
+    ok = {"status_code": 200, "headers": {}, "body": b'{"Item": {"a": {"N": "1"}}}'}
+    error = {"status_code": 400, "headers": {}, "body": b'{"__type": "ValidationException"}'}
+    ok_parsed: dict[str, Any] = {}
+    error_parsed: dict[str, Any] = {}
+
+    # When the hook sees them
+    parse_read_as_json(response_dict=ok, customized_response_dict=ok_parsed)
+    parse_read_as_json(response_dict=error, customized_response_dict=error_parsed)
+
+    # Then the success is parsed here and botocore is left an empty body; the error is botocore's
+    assert ok_parsed == {"Item": {"a": {"N": "1"}}} and ok["body"] == b"{}"
+    assert error_parsed == {} and error["body"] == b'{"__type": "ValidationException"}'
 
 
 def test_nan_cannot_be_stored() -> None:

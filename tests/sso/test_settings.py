@@ -35,6 +35,8 @@ def test_production_reads_the_oidc_client_secret_from_ssm(moto_server: str) -> N
             "DATABASE_URL": "sqlite:///tmp/meridian-sso-settings.sqlite3",
             "ALLOWED_HOSTS": "meridian.example.com",
             "SHARED_TABLES_PREFIX": "meridian-prod-",
+            "DEFAULT_FROM_EMAIL": "Meridian <notifications@meridian.example.com>",
+            "NOTIFICATIONS_SITE_URL": "https://meridian.example.com",
             "OIDC_ENABLED": "1",
             "OIDC_OP_ISSUER": "https://acme.okta.com",
             "OIDC_RP_CLIENT_ID": "meridian",

@@ -225,3 +225,40 @@ def test_lists_and_dashboard_hold_group_requests_in_few_queries(
     # Someone with no group right has no group request waiting for review
     plain = UserFactory(username="nobody")
     assert 'id="review-queue"' not in login(plain).get("/").content.decode()
+
+
+def test_a_group_position_reset_and_a_rule_deletion_join_the_draft_and_a_stale_edit_is_refused(
+    dach: MarketGroup, manager: User, admin_user: User, items: list[ContentItem]
+) -> None:
+    from content.services.group_positions import group_position_set
+    from markets.groups.services import group_rule_create, group_rule_update
+    from portal.change_requests.services import group_policy_set
+
+    position = group_position_set(
+        actor=None, group=dach, item=items[0], change=PositionChange(state="hidden")
+    )
+    rule = group_rule_create(actor=None, group=dach, action="hide", match_sources=["old"])
+    # The group's own policy reviews rules and positions (no member asks for it)
+    group_policy_set(actor=admin_user, group=dach, approvals_required=2, rules=True, positions=True)
+    c = login(manager)
+    reset = c.post(f"/groups/DACH/positions/{items[0].pk}/reset/", {"version": position.version})
+    cr = ChangeRequest.objects.get()
+    assert reset.status_code == 302 and reset["Location"] == f"/requests/{cr.pk}/"
+    deleted = c.post(f"/groups/DACH/rules/{rule.pk}/delete/", {"version": rule.version})
+    assert deleted.status_code == 302 and cr.operations.count() == 2
+    assert (
+        GroupPosition.objects.get(pk=position.pk).state == "hidden"
+        and GroupRule.objects.filter(pk=rule.pk).exists()
+    )
+    # An edit made from a version that changed meanwhile is refused, as a direct edit would be
+    stale_version = rule.version
+    group_rule_update(actor=None, rule=rule, note="meanwhile")
+    stale = c.post(
+        f"/groups/DACH/rules/{rule.pk}/",
+        {"version": stale_version, "action": "hide", "match_sources": "new"},
+    )
+    assert stale.status_code == 409 and cr.operations.count() == 2
+    # Submitted, it needs the group's two approvals
+    c.post(f"/requests/{cr.pk}/submit/")
+    cr.refresh_from_db()
+    assert cr.state == RequestState.SUBMITTED and cr.approvals_required == 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -63,7 +62,13 @@ from portal.api.etags import if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
 from portal.change_requests.api import deferred_response
 from portal.change_requests.serializers import ChangeRequestSerializer
-from portal.change_requests.services import Operation, approvals_needed, changes_defer, group_approval_refusal
+from portal.change_requests.services import (
+    Operation,
+    approvals_needed,
+    changes_defer,
+    group_approvals_needed,
+    group_changes_defer,
+)
 
 CONTENT_ID_PARAMETER = OpenApiParameter(
     "upstream_id", str, OpenApiParameter.PATH, description="The item's upstream (content) id."
@@ -478,6 +483,7 @@ def _bulk_operations(item_ids: list[int], change: PositionChange) -> list[Operat
         parameters=[POSITION_CONTENT_ID_PARAMETER, if_match_parameter("position")],
         responses={
             200: GroupPositionSerializer,
+            202: _POSITION_WRITE_RESPONSES[202],
             404: _POSITION_WRITE_RESPONSES[404],
             412: _POSITION_WRITE_RESPONSES[412],
         },
@@ -523,8 +529,18 @@ class GroupPositionViewSet(viewsets.GenericViewSet[GroupPosition]):
         version = expected_version_of(request, "position")
         payload = GroupPositionChangeSerializer(data=data)
         payload.is_valid(raise_exception=True)
-        if why := group_approval_refusal(found, positions=1):
-            raise ValidationError({"__all__": [why]})
+        if group_approvals_needed(found, positions=1):
+            change = PositionChange(**payload.validated_data)
+            return deferred_response(
+                group_changes_defer(
+                    actor=api_actor(request),
+                    group=found,
+                    operations=[Operation.position(item, change, expected_version=version)],
+                    title=f"Position of {item.upstream_id} in group {found.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         position = group_position_set(
             actor=api_actor(request),
             group=found,
@@ -550,6 +566,11 @@ class GroupPositionViewSet(viewsets.GenericViewSet[GroupPosition]):
         request=GroupPositionBulkSerializer,
         responses={
             200: PositionBulkResultSerializer,
+            202: OpenApiResponse(
+                ChangeRequestSerializer,
+                description="The group's or a member's approval policy needs approval: one submitted group "
+                "change request holds the changes instead.",
+            ),
             400: OpenApiResponse(description="Field errors (a pin, too many ids…); nothing written."),
         },
     )
@@ -561,10 +582,20 @@ class GroupPositionViewSet(viewsets.GenericViewSet[GroupPosition]):
         data = dict(payload.validated_data)
         content_ids: list[str] = list(dict.fromkeys(data.pop("content_ids")))
         item_ids = item_ids_by_upstream_id(content_ids)
-        if why := group_approval_refusal(found, positions=len(item_ids), bulk=True):
-            raise ValidationError({"__all__": [why]})
         change = PositionChange(**data)
         ids = [item_ids[cid] for cid in content_ids if cid in item_ids]
+        if group_approvals_needed(found, positions=len(ids), bulk=True):
+            items = ContentItem.objects.in_bulk(ids)
+            return deferred_response(
+                group_changes_defer(
+                    actor=api_actor(request),
+                    group=found,
+                    operations=[Operation.position(items[pk], change) for pk in ids if pk in items],
+                    title=f"Bulk change of {len(ids)} positions in group {found.code}",
+                    submit=True,
+                    via="api",
+                )
+            )
         result = group_positions_bulk_set(
             actor=api_actor(request), group=found, item_ids=ids, change=change, via="api"
         )

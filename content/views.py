@@ -58,7 +58,13 @@ from markets.selectors import market_get, market_list
 from markets.vocabulary import known_tags
 from portal.audit.selectors import item_history
 from portal.change_requests.pages import deferred
-from portal.change_requests.services import Operation, approvals_needed, changes_defer, group_approval_refusal
+from portal.change_requests.services import (
+    Operation,
+    approvals_needed,
+    changes_defer,
+    group_approvals_needed,
+    group_changes_defer,
+)
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
 from portal.pages import actor_of, is_htmx, page, portal_view
@@ -334,10 +340,6 @@ def bulk(request: HttpRequest) -> HttpResponse:
             total.batch = part.batch or total.batch
         for target in form.selected_groups():
             # One row per item for the whole group. Groups have no time zone: windows are UTC.
-            why = group_approval_refusal(target, positions=len(item_ids), bulk=True)
-            if why is not None:
-                total.refused.append(Refusal(market_code=target.code, reason=why, count=len(item_ids)))
-                continue
             if not can_in_group(user, Action.EDIT_POSITIONS, target):
                 total.refused.append(
                     Refusal(
@@ -348,6 +350,19 @@ def bulk(request: HttpRequest) -> HttpResponse:
                 )
                 continue
             group_change = form.change_for("UTC")
+            if group_approvals_needed(target, positions=len(item_ids), bulk=True):
+                # The group's policy or a member's asks for review: a group change request instead.
+                items = ContentItem.objects.in_bulk(item_ids)
+                deferred_requests.append(
+                    group_changes_defer(
+                        actor=actor_of(request),
+                        group=target,
+                        operations=[
+                            Operation.position(items[pk], group_change) for pk in item_ids if pk in items
+                        ],
+                    )
+                )
+                continue
             part = group_positions_bulk_set(
                 actor=actor_of(request), group=target, item_ids=item_ids, change=group_change, batch=batch
             )

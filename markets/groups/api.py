@@ -7,7 +7,6 @@ market managers of every member (or of the group).
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -41,7 +40,9 @@ from markets.models import GroupRule, MarketGroup
 from portal.api.actor import api_actor
 from portal.api.etags import expected_version, if_match_parameter, is_schema_view, with_etag
 from portal.api.pagination import DefaultCursorPagination
-from portal.change_requests.services import group_approval_refusal
+from portal.change_requests.api import deferred_response
+from portal.change_requests.serializers import ChangeRequestSerializer
+from portal.change_requests.services import Operation, group_approvals_needed, group_changes_defer
 
 GROUP_CODE_PARAMETER = OpenApiParameter(
     "group", OpenApiTypes.STR, OpenApiParameter.PATH, description="Group code, e.g. DACH or EU."
@@ -50,6 +51,11 @@ _WRITE_RESPONSES = {
     400: OpenApiResponse(description="Field errors; nothing changed."),
     412: OpenApiResponse(description="The If-Match ETag is stale; the body has the current values."),
 }
+_DEFERRED = OpenApiResponse(
+    ChangeRequestSerializer,
+    description="The group's approval policy, or a member market's, needs approval: a submitted group "
+    "change request was made instead.",
+)
 
 
 def group_or_404(request: Request, code: str, action: Action = Action.VIEW_MARKET) -> MarketGroup:
@@ -65,11 +71,14 @@ def group_or_404(request: Request, code: str, action: Action = Action.VIEW_MARKE
         raise NotFound(f"There is no group {code!r}.") from None
 
 
-def _refuse_unapproved(group: MarketGroup) -> None:
-    """Raise a 400 when a member market's approval policy reviews rule changes (see
-    `group_approval_refusal`)."""
-    if why := group_approval_refusal(group, rules=True):
-        raise ValidationError({"__all__": [why]})
+def _deferred(request: Request, group: MarketGroup, operation: Operation, title: str) -> Response:
+    """202: the group change needs approval (the group's or a member's policy) and is now a
+    submitted group change request."""
+    return deferred_response(
+        group_changes_defer(
+            actor=api_actor(request), group=group, operations=[operation], title=title, submit=True, via="api"
+        )
+    )
 
 
 class GroupCursorPagination(DefaultCursorPagination):
@@ -189,19 +198,19 @@ class GroupMembersView(APIView):
     create=extend_schema(
         summary="Add a rule to a group",
         request=GroupRuleWriteSerializer,
-        responses={201: GroupRuleSerializer, 400: _WRITE_RESPONSES[400]},
+        responses={201: GroupRuleSerializer, 202: _DEFERRED, 400: _WRITE_RESPONSES[400]},
     ),
     retrieve=extend_schema(summary="Read a group rule", description='ETag: `"rule-<version>"`.'),
     partial_update=extend_schema(
         summary="Change some of a group rule's fields",
         parameters=[if_match_parameter("rule")],
         request=GroupRuleWriteSerializer(partial=True),
-        responses={200: GroupRuleSerializer, **_WRITE_RESPONSES},
+        responses={200: GroupRuleSerializer, 202: _DEFERRED, **_WRITE_RESPONSES},
     ),
     destroy=extend_schema(
         summary="Delete a group rule",
         parameters=[if_match_parameter("rule")],
-        responses={204: None, 412: _WRITE_RESPONSES[412]},
+        responses={204: None, 202: _DEFERRED, 412: _WRITE_RESPONSES[412]},
     ),
 )
 @extend_schema(parameters=[GROUP_CODE_PARAMETER])
@@ -234,7 +243,13 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
         found = group_or_404(request, group, Action.EDIT_RULES)
         payload = GroupRuleWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        _refuse_unapproved(found)
+        if group_approvals_needed(found, rules=True):
+            return _deferred(
+                request,
+                found,
+                Operation.rule_create(**payload.validated_data),
+                f"New {payload.validated_data['action']} rule in group {found.code}",
+            )
         rule = group_rule_create(actor=api_actor(request), group=found, via="api", **payload.validated_data)
         return self._render(rule, status.HTTP_201_CREATED)
 
@@ -246,7 +261,13 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
         version = expected_version(request, "rule")
         payload = GroupRuleWriteSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        _refuse_unapproved(rule.group)
+        if group_approvals_needed(rule.group, rules=True):
+            return _deferred(
+                request,
+                rule.group,
+                Operation.rule_update(rule, expected_version=version, **payload.validated_data),
+                f"Change to rule #{rule.pk} in group {rule.group.code}",
+            )
         rule = group_rule_update(
             actor=api_actor(request), rule=rule, expected_version=version, via="api", **payload.validated_data
         )
@@ -254,7 +275,13 @@ class GroupRuleViewSet(viewsets.GenericViewSet[GroupRule]):
 
     def destroy(self, request: Request, group: str, pk: int) -> Response:
         rule = self._rule(pk, Action.EDIT_RULES)
-        _refuse_unapproved(rule.group)
+        if group_approvals_needed(rule.group, rules=True):
+            return _deferred(
+                request,
+                rule.group,
+                Operation.rule_delete(rule, expected_version=expected_version(request, "rule")),
+                f"Delete rule #{rule.pk} in group {rule.group.code}",
+            )
         group_rule_delete(
             actor=api_actor(request), rule=rule, expected_version=expected_version(request, "rule"), via="api"
         )

@@ -31,7 +31,13 @@ from markets.groups.services import (
 )
 from markets.models import GroupRule, MarketGroup
 from portal.bounds import whole_number
-from portal.change_requests.services import group_approval_refusal
+from portal.change_requests.pages import deferred
+from portal.change_requests.services import (
+    Operation,
+    group_approvals_needed,
+    group_changes_defer,
+    group_need,
+)
 from portal.errors import Conflict
 from portal.forms import add_service_errors, utc_to_wall
 from portal.pages import actor_of, page, portal_view
@@ -55,6 +61,7 @@ def _rights(request: HttpRequest, group: MarketGroup) -> dict[str, Any]:
         "can_manage": can(user, Action.MANAGE_MARKETS),
         "can_edit_rules": can_in_group(user, Action.EDIT_RULES, group),
         "can_edit_positions": can_in_group(user, Action.EDIT_POSITIONS, group),
+        "can_edit_policy": can_in_group(user, Action.EDIT_MARKET_SETTINGS, group),
     }
 
 
@@ -117,6 +124,8 @@ def group_detail(request: HttpRequest, code: str) -> HttpResponse:
             "preview_market": shown,
             "preview": preview,
             "members_form": GroupMembersForm(initial={"version": group.version}),
+            "rules_need": group_need(group, rules=True),
+            "positions_need": group_need(group, positions=1),
         }
     )
     return page(request, "markets/groups/detail.html", context)
@@ -194,7 +203,7 @@ def group_members(request: HttpRequest, code: str) -> HttpResponse:
 def group_rule_new(request: HttpRequest, code: str) -> HttpResponse:
     """Add a hide or promote rule to a group (market managers of every member, or admins)."""
     group = _group_or_404(request, code, Action.EDIT_RULES)
-    context = _rights(request, group)
+    context = {**_rights(request, group), "needs_approval": group_need(group, rules=True)}
     if request.method == "GET":
         context["form"] = GroupRuleForm(initial={"action": "hide"})
         return page(request, "markets/groups/rule_form.html", context)
@@ -202,9 +211,17 @@ def group_rule_new(request: HttpRequest, code: str) -> HttpResponse:
     context["form"] = form
     if not form.is_valid():
         return page(request, "markets/groups/rule_form.html", context, status=422)
-    if why := group_approval_refusal(group, rules=True):
-        form.add_error(None, why)
-        return page(request, "markets/groups/rule_form.html", context, status=422)
+    if group_approvals_needed(group, rules=True):
+        try:
+            cr = group_changes_defer(
+                actor=actor_of(request),
+                group=group,
+                operations=[Operation.rule_create(**form.service_kwargs())],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return page(request, "markets/groups/rule_form.html", context, status=422)
+        return deferred(request, cr, "This new rule")
     try:
         rule = group_rule_create(actor=actor_of(request), group=group, **form.service_kwargs())
     except ValidationError as exc:
@@ -235,7 +252,7 @@ def group_rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpRespon
     """Change a group rule's action, binding, match, boost, window or note."""
     group = _group_or_404(request, code, Action.EDIT_RULES)
     rule = get_object_or_404(GroupRule.objects.select_related("group"), pk=rule_id, group=group)
-    context = {**_rights(request, group), "rule": rule}
+    context = {**_rights(request, group), "rule": rule, "needs_approval": group_need(group, rules=True)}
     if request.method == "GET":
         context["form"] = GroupRuleForm(initial=_rule_initial(rule))
         return page(request, "markets/groups/rule_form.html", context)
@@ -243,9 +260,26 @@ def group_rule_edit(request: HttpRequest, code: str, rule_id: int) -> HttpRespon
     context["form"] = form
     if not form.is_valid():
         return page(request, "markets/groups/rule_form.html", context, status=422)
-    if why := group_approval_refusal(group, rules=True):
-        form.add_error(None, why)
-        return page(request, "markets/groups/rule_form.html", context, status=422)
+    if group_approvals_needed(group, rules=True):
+        try:
+            cr = group_changes_defer(
+                actor=actor_of(request),
+                group=group,
+                operations=[
+                    Operation.rule_update(
+                        rule, expected_version=form.cleaned_data.get("version"), **form.service_kwargs()
+                    )
+                ],
+            )
+        except Conflict as exc:
+            rule.refresh_from_db()
+            context["form"] = GroupRuleForm(initial=_rule_initial(rule))
+            context["conflict"] = exc
+            return page(request, "markets/groups/rule_form.html", context, status=409)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return page(request, "markets/groups/rule_form.html", context, status=422)
+        return deferred(request, cr, f"This change to rule #{rule.pk}")
     try:
         group_rule_update(
             actor=actor_of(request),
@@ -274,9 +308,17 @@ def group_rule_remove(request: HttpRequest, code: str, rule_id: int) -> HttpResp
     if request.method == "GET":
         return page(request, "markets/groups/rule_delete.html", {**_rights(request, group), "rule": rule})
     version = whole_number(request.POST.get("version"))
-    if why := group_approval_refusal(group, rules=True):
-        messages.error(request, why)
-        return redirect("groups:detail", code=group.code)
+    if group_approvals_needed(group, rules=True):
+        try:
+            cr = group_changes_defer(
+                actor=actor_of(request),
+                group=group,
+                operations=[Operation.rule_delete(rule, expected_version=version)],
+            )
+        except (Conflict, ValidationError) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+            return redirect("groups:detail", code=group.code)
+        return deferred(request, cr, f"Deleting rule #{rule.pk}")
     try:
         group_rule_delete(actor=actor_of(request), rule=rule, expected_version=version)
     except Conflict as exc:
@@ -292,9 +334,23 @@ def group_position_reset(request: HttpRequest, code: str, item_id: int) -> HttpR
     """Return an item to the rules and defaults in every member (the group's row is kept)."""
     group = _group_or_404(request, code, Action.EDIT_POSITIONS)
     item = get_object_or_404(ContentItem, pk=item_id)
-    if why := group_approval_refusal(group, positions=1):
-        messages.error(request, why)
-        return redirect("groups:detail", code=group.code)
+    if group_approvals_needed(group, positions=1):
+        try:
+            cr = group_changes_defer(
+                actor=actor_of(request),
+                group=group,
+                operations=[
+                    Operation.position(
+                        item,
+                        PositionChange(state=PositionState.DEFAULT),
+                        expected_version=whole_number(request.POST.get("version")),
+                    )
+                ],
+            )
+        except (Conflict, ValidationError) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", None) or [str(exc)]))
+            return redirect("groups:detail", code=group.code)
+        return deferred(request, cr, f"Resetting {item.upstream_id}")
     try:
         group_position_set(
             actor=actor_of(request),

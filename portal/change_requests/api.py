@@ -13,15 +13,20 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.access import Action, require
+from markets.groups.selectors import group_get
+from markets.models import Market, MarketGroup
+from markets.selectors import market_get
 from portal.api.actor import api_actor
 from portal.api.etags import is_schema_view
 from portal.api.pagination import DefaultCursorPagination
 from portal.change_requests.filters import ChangeRequestFilter
-from portal.change_requests.models import ChangeOperation, ChangeRequest
+from portal.change_requests.models import ApprovalPolicy, ChangeOperation, ChangeRequest
 from portal.change_requests.selectors import requests_visible
 from portal.change_requests.serializers import (
+    ApprovalPolicySerializer,
     ChangeRequestCreateSerializer,
     ChangeRequestSerializer,
     CommentSerializer,
@@ -29,6 +34,10 @@ from portal.change_requests.serializers import (
     RejectSerializer,
 )
 from portal.change_requests.services import (
+    group_policy_for,
+    group_policy_set,
+    policy_for,
+    policy_set,
     request_approve,
     request_comment,
     request_create,
@@ -102,10 +111,12 @@ class ChangeRequestViewSet(viewsets.GenericViewSet[ChangeRequest]):
         payload = ChangeRequestCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        require(api_actor(request), Action.VIEW_MARKET, data["market"])
+        if data["market"] is not None:
+            require(api_actor(request), Action.VIEW_MARKET, data["market"])
         cr = request_create(
             actor=api_actor(request),
             market=data["market"],
+            group=data["group"],
             title=data["title"],
             description=data["description"],
             apply_at=data["apply_at"],
@@ -165,3 +176,80 @@ class ChangeRequestViewSet(viewsets.GenericViewSet[ChangeRequest]):
             actor=api_actor(request), request=self._get(pk), body=payload.validated_data["body"], via="api"
         )
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+# --- approval policies ----------------------------------------------------------------------------
+
+
+def _policy_body(policy: ApprovalPolicy | None) -> dict[str, object]:
+    policy = policy or ApprovalPolicy()
+    return ApprovalPolicySerializer(
+        {
+            "approvals_required": policy.approvals_required,
+            "rules": policy.rules,
+            "settings": policy.settings,
+            "positions": policy.positions,
+            "bulk_threshold": policy.bulk_threshold,
+        }
+    ).data
+
+
+_POLICY_WRITE = {
+    200: ApprovalPolicySerializer,
+    400: OpenApiResponse(description="Field errors; nothing changed."),
+    403: OpenApiResponse(description="You may not set this policy."),
+    404: OpenApiResponse(description="No such market or group."),
+}
+
+
+class MarketPolicyView(APIView):
+    """A market's approval policy: what needs approval there, and how many approvals."""
+
+    def _market(self, request: Request, code: str, action: Action) -> Market:
+        try:
+            return market_get(user=request.user, code=code, action=action)
+        except Market.DoesNotExist:
+            raise NotFound(f"There is no market {code!r}.") from None
+
+    @extend_schema(summary="Read a market's approval policy", responses={200: ApprovalPolicySerializer})
+    def get(self, request: Request, code: str) -> Response:
+        return Response(_policy_body(policy_for(self._market(request, code, Action.VIEW_MARKET))))
+
+    @extend_schema(
+        summary="Set a market's approval policy (its market managers, admins)",
+        request=ApprovalPolicySerializer,
+        responses=_POLICY_WRITE,
+    )
+    def put(self, request: Request, code: str) -> Response:
+        market = self._market(request, code, Action.EDIT_MARKET_SETTINGS)
+        payload = ApprovalPolicySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        policy = policy_set(actor=api_actor(request), market=market, via="api", **payload.validated_data)
+        return Response(_policy_body(policy))
+
+
+class GroupPolicyView(APIView):
+    """A market group's approval policy. A group change needs the strictest of it and the policies
+    of the members that review such a change."""
+
+    def _group(self, request: Request, code: str, action: Action) -> MarketGroup:
+        try:
+            return group_get(user=request.user, code=code, action=action)
+        except MarketGroup.DoesNotExist:
+            raise NotFound(f"There is no group {code!r}.") from None
+
+    @extend_schema(summary="Read a group's approval policy", responses={200: ApprovalPolicySerializer})
+    def get(self, request: Request, group: str) -> Response:
+        return Response(_policy_body(group_policy_for(self._group(request, group, Action.VIEW_MARKET))))
+
+    @extend_schema(
+        summary="Set a group's approval policy (admins, managers of the group)",
+        request=ApprovalPolicySerializer,
+        responses=_POLICY_WRITE,
+    )
+    def put(self, request: Request, group: str) -> Response:
+        found = self._group(request, group, Action.EDIT_MARKET_SETTINGS)
+        payload = ApprovalPolicySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        policy = group_policy_set(actor=api_actor(request), group=found, via="api", **payload.validated_data)
+        return Response(_policy_body(policy))

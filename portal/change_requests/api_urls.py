@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from portal.change_requests.api import ChangeRequestViewSet
+from portal.change_requests.api import ChangeRequestViewSet, GroupPolicyView, MarketPolicyView
 
 _detail_actions = ("submit", "approve", "reject", "withdraw", "refresh", "comments")
 
@@ -25,4 +25,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         )
         for name in _detail_actions
     ],
+    path(
+        "markets/<str:code>/approval-policy/", MarketPolicyView.as_view(), name="api-market-approval-policy"
+    ),
+    path("groups/<str:group>/approval-policy/", GroupPolicyView.as_view(), name="api-group-approval-policy"),
 ]

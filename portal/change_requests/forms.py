@@ -67,3 +67,9 @@ class PolicyForm(forms.Form):
         label="Bulk changes over",
         help_text="Positions in one bulk action; empty: bulk changes follow the position setting.",
     )
+
+    def __init__(self, *args: Any, for_group: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if for_group:
+            # A group has rules and positions, no settings a request changes.
+            del self.fields["settings"]

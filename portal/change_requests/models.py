@@ -9,14 +9,18 @@ from portal.bounds import NOTE_MAX
 
 
 class ApprovalPolicy(models.Model):
-    """What needs approval in one market, and how many approvals.
+    """What needs approval in one market or one market group, and how many approvals.
 
-    Scoped to a market now; a market group will get its own nullable foreign key here (exactly one of
-    the two set), and the policy that applies to a market is then its own, else its group's.
+    Exactly one of `market` and `group` is set. A market's own changes follow its policy; a group's
+    changes follow the strictest of the group's policy and the policies of the members that would
+    review such a change (services.group_approvals_needed).
     """
 
     market = models.OneToOneField(
         "markets.Market", null=True, blank=True, on_delete=models.CASCADE, related_name="approval_policy"
+    )
+    group = models.OneToOneField(
+        "markets.MarketGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="approval_policy"
     )
     # 0: changes apply directly; 1 or 2: that many approvals by someone other than the author.
     approvals_required = models.PositiveSmallIntegerField(default=0)
@@ -36,10 +40,15 @@ class ApprovalPolicy(models.Model):
             models.CheckConstraint(
                 condition=models.Q(approvals_required__lte=2), name="policy_at_most_two_approvals"
             ),
+            models.CheckConstraint(
+                condition=models.Q(market__isnull=False, group__isnull=True)
+                | models.Q(market__isnull=True, group__isnull=False),
+                name="policy_market_or_group",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"Approval policy of {self.market}"
+        return f"Approval policy of {self.market or self.group}"
 
 
 class RequestState(models.TextChoices):
@@ -56,9 +65,15 @@ OPEN_STATES = (RequestState.DRAFT, RequestState.SUBMITTED, RequestState.APPROVED
 
 
 class ChangeRequest(models.Model):
-    """A set of changes to one market that applies only once approved (at `apply_at`, if given)."""
+    """A set of changes to one market, or to one market group (exactly one of the two), that
+    applies only once approved (at `apply_at`, if given)."""
 
-    market = models.ForeignKey("markets.Market", on_delete=models.CASCADE, related_name="change_requests")
+    market = models.ForeignKey(
+        "markets.Market", null=True, blank=True, on_delete=models.CASCADE, related_name="change_requests"
+    )
+    group = models.ForeignKey(
+        "markets.MarketGroup", null=True, blank=True, on_delete=models.CASCADE, related_name="change_requests"
+    )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=NOTE_MAX)
     author = models.ForeignKey(
@@ -86,10 +101,34 @@ class ChangeRequest(models.Model):
             models.Index(fields=["state", "apply_at"], name="cr_state_due_idx"),
             models.Index(fields=["market", "state"], name="cr_market_state_idx"),
             models.Index(fields=["author", "state"], name="cr_author_state_idx"),
+            models.Index(fields=["group", "state"], name="cr_group_state_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(market__isnull=False, group__isnull=True)
+                | models.Q(market__isnull=True, group__isnull=False),
+                name="request_market_or_group",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
+
+    @property
+    def is_group(self) -> bool:
+        return self.group_id is not None
+
+    @property
+    def scope_code(self) -> str:
+        """The market's code, or the group's."""
+        if self.group_id is not None and self.group is not None:
+            return self.group.code
+        return self.market.code if self.market is not None else ""
+
+    @property
+    def scope_timezone(self) -> str:
+        """Where its times are entered and shown: the market's zone; UTC for a group (as group windows)."""
+        return self.market.timezone if self.market is not None and self.group_id is None else "UTC"
 
 
 class OperationKind(models.TextChoices):
@@ -107,6 +146,10 @@ class ChangeOperation(models.Model):
     kind = models.CharField(max_length=16, choices=OperationKind.choices)
     item = models.ForeignKey("content.ContentItem", null=True, blank=True, on_delete=models.CASCADE)
     rule = models.ForeignKey("markets.Rule", null=True, blank=True, on_delete=models.SET_NULL)
+    # A group request's rule operations name a group rule instead.
+    group_rule = models.ForeignKey(
+        "markets.GroupRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The values the change sets (JSON-safe: datetimes as ISO text).
     values = models.JSONField(default=dict)
     # The object's version when the request was made or last refreshed (0: no position yet).

@@ -16,8 +16,9 @@ def deferred(request: HttpRequest, cr: ChangeRequest, what: str = "This change")
     """Say the change needs approval and was added to request `cr`, and go to the request's page."""
     messages.info(
         request,
-        f"{what} needs approval in {cr.market.code}: it was not saved yet but added to change request "
-        f"#{cr.pk} ({cr.title}). Check it, set when it should apply and submit it for review.",
+        f"{what} needs approval in {'group ' if cr.group_id else ''}{cr.scope_code}: it was not saved yet "
+        f"but added to change request #{cr.pk} ({cr.title}). Check it, set when it should apply and "
+        "submit it for review.",
     )
     url = reverse("change_requests:detail", args=[cr.pk])
     if is_htmx(request):

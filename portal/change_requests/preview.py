@@ -2,6 +2,7 @@
 
 "With" is computed by making the request's changes through the same services that apply it,
 inside a transaction that is always rolled back: what the preview shows is what applying does.
+A group request is previewed in one member market at a time (the page offers every member).
 """
 
 from __future__ import annotations
@@ -77,15 +78,29 @@ def _compare(without: list[Resolved], with_request: list[Resolved], limit: int) 
     return changes
 
 
-def request_preview(request: ChangeRequest, *, at: datetime, limit: int = PREVIEW_LIMIT) -> RequestPreview:
-    """The market at `at` without and with `request` (its changes made and rolled back)."""
-    market = Market.objects.get(pk=request.market_id)
+def request_preview(
+    request: ChangeRequest, *, at: datetime, limit: int = PREVIEW_LIMIT, member: Market | None = None
+) -> RequestPreview:
+    """The market at `at` without and with `request` (its changes made and rolled back); for a
+    group request, the member market `member`."""
+    if request.group_id is not None:
+        if member is None:
+            raise ValueError("A group request is previewed in one of its member markets.")
+        market = Market.objects.get(pk=member.pk)
+        return _preview(request, market, at=at, limit=limit)
+    market = Market.objects.get(pk=request.market_id or 0)
+    return _preview(request, market, at=at, limit=limit)
+
+
+def _preview(request: ChangeRequest, market: Market, *, at: datetime, limit: int) -> RequestPreview:
+    own_market = request.group_id is None
     without = market_preview(market=market, at=at, limit=limit, include_hidden=True)
     with_request: list[Resolved] = []
     error = ""
     try:
         with transaction.atomic():
-            request.market = market
+            if own_market:
+                request.market = market
             # No actor: a preview checks no rights and versions (the diff says what is stale).
             run_operations(request, actor=None, check_versions=False)
             market.refresh_from_db()
@@ -98,7 +113,8 @@ def request_preview(request: ChangeRequest, *, at: datetime, limit: int = PREVIE
             str(exc.message) if isinstance(exc, Conflict) else " ".join(getattr(exc, "messages", [str(exc)]))
         )
     market.refresh_from_db()
-    request.market = market
+    if own_market:
+        request.market = market
     visible_a = [r for r in without if r.decision.visible]
     visible_b = [r for r in with_request if r.decision.visible]
     hidden_b = {r.candidate.content_id: r for r in with_request if not r.decision.visible}

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
-from accounts.access import Action, can, markets_for
-from content.models import Position
-from markets.models import Market, Rule
+from accounts.access import Action, can, can_in_group, markets_for
+from content.models import GroupPosition, Position
+from markets.groups.selectors import group_list
+from markets.models import GroupMember, GroupRule, Market, Rule
 from portal.change_requests.models import (
     Approval,
     ChangeOperation,
@@ -30,12 +31,17 @@ KIND_ACTION: dict[str, Action] = {
 
 
 def requests_visible(*, user: Any) -> QuerySet[ChangeRequest]:
-    """Requests in the markets `user` may see (drafts only their author's), with counts annotated."""
+    """Requests in the markets and groups `user` may see (drafts only their author's), with counts
+    annotated. A group request's members are prefetched (who may review it depends on them)."""
     markets = markets_for(user, Action.VIEW_MARKET)
+    groups = group_list(user=user).values("pk")
     return (
-        ChangeRequest.objects.filter(market__in=markets)
+        ChangeRequest.objects.filter(Q(market__in=markets) | Q(group__in=groups))
         .exclude(Q(state=RequestState.DRAFT) & ~Q(author=user))
-        .select_related("market", "author")
+        .select_related("market", "group", "author")
+        .prefetch_related(
+            Prefetch("group__member_links", queryset=GroupMember.objects.only("group_id", "market_id"))
+        )
         .annotate(
             approval_count=Count("approvals", distinct=True),
             operation_count=Count("operations", distinct=True),
@@ -51,7 +57,8 @@ def request_list(
     if state:
         qs = qs.filter(state=state)
     if market:
-        qs = qs.filter(market__code=market.upper())
+        # A market's code or a group's.
+        qs = qs.filter(Q(market__code=market.upper()) | Q(group__code=market.upper()))
     if author:
         qs = qs.filter(author__username=author)
     return qs.order_by("-id")
@@ -79,6 +86,12 @@ def may_review(user: Any, request: ChangeRequest) -> bool:
     if request.author_id is not None and request.author_id == getattr(user, "pk", None):
         return False
     kinds = _touch_kinds(request)
+    if request.group_id is not None and request.group is not None:
+        # A group request: the right in the group (admins, a role on the group, or the right in
+        # every member market). A member's manager whose policy asked for the review qualifies when
+        # they hold it.
+        group = request.group
+        return bool(kinds) and all(can_in_group(user, KIND_ACTION[k], group) for k in kinds)
     return bool(kinds) and all(can(user, KIND_ACTION[k], request.market) for k in kinds)
 
 
@@ -130,20 +143,62 @@ def _settings_now(market_id: int) -> dict[str, Any]:
 SETTINGS_FIELDS = ("name", "languages", "timezone", "default_visibility")
 
 
+def _group_diff(request: ChangeRequest, ops: list[ChangeOperation]) -> list[OperationDiff]:
+    item_ids = [op.item_id for op in ops if op.item_id]
+    positions = dict(
+        GroupPosition.objects.filter(group_id=request.group_id, item_id__in=item_ids).values_list(
+            "item_id", "version"
+        )
+    )
+    rule_versions = dict(
+        GroupRule.objects.filter(pk__in=[op.group_rule_id for op in ops if op.group_rule_id]).values_list(
+            "pk", "version"
+        )
+    )
+    diffs = []
+    for op in ops:
+        current: int | None
+        if op.kind == OperationKind.POSITION:
+            current = positions.get(op.item_id or 0, 0)
+            title, cid = (op.item.title, op.item.upstream_id) if op.item else ("?", "")
+            label = f"Group position of {title} ({cid})"
+            rows = _rows(op.before, op.values)
+            rows = [r for r in rows if r[0] != "slot"]
+        elif op.kind == OperationKind.RULE_CREATE:
+            current = None
+            label = "New group rule"
+            rows = _rows(None, op.values)
+        else:
+            current = rule_versions.get(op.group_rule_id or 0)
+            label = f"Group rule #{op.group_rule_id}" + (
+                " (deleted)" if op.kind == OperationKind.RULE_DELETE else ""
+            )
+            rows = (
+                _rows(op.before, op.values)
+                if op.kind == OperationKind.RULE_UPDATE
+                else [(k, v, None) for k, v in (op.before or {}).items() if v not in (None, "", [])]
+            )
+        stale = op.base_version is not None and current != op.base_version
+        diffs.append(OperationDiff(op, label, rows, current, stale))
+    return diffs
+
+
 def request_diff(request: ChangeRequest) -> list[OperationDiff]:
     """Before → after per operation, and whether each object changed since its base (three queries)."""
     ops = list(request.operations.select_related("item", "rule").order_by("id"))
+    if request.group_id is not None:
+        return _group_diff(request, ops)
+    market_id = request.market_id
+    assert market_id is not None
     item_ids = [op.item_id for op in ops if op.item_id]
     positions = {
         p.item_id: p.version
-        for p in Position.objects.filter(market_id=request.market_id, item_id__in=item_ids).only(
-            "item_id", "version"
-        )
+        for p in Position.objects.filter(market_id=market_id, item_id__in=item_ids).only("item_id", "version")
     }
     rule_versions = dict(
         Rule.objects.filter(pk__in=[op.rule_id for op in ops if op.rule_id]).values_list("pk", "version")
     )
-    market_version = Market.objects.filter(pk=request.market_id).values_list("version", flat=True).first()
+    market_version = Market.objects.filter(pk=market_id).values_list("version", flat=True).first()
     diffs = []
     for op in ops:
         current: int | None
@@ -157,7 +212,7 @@ def request_diff(request: ChangeRequest) -> list[OperationDiff]:
             current = market_version
             label = "Market settings"
             rows = _rows(op.before, op.values)
-            now = _settings_now(request.market_id)
+            now = _settings_now(market_id)
             diffs.append(OperationDiff(op, label, rows, current, now != (op.before or {})))
             continue
         elif op.kind == OperationKind.RULE_CREATE:

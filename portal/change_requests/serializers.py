@@ -7,9 +7,10 @@ from typing import Any
 from rest_framework import serializers
 
 from content.models import ContentItem
-from content.serializers import PositionChangeSerializer
+from content.serializers import GroupPositionChangeSerializer, PositionChangeSerializer
 from content.services.positions import PositionChange
-from markets.models import Market, Rule
+from markets.groups.serializers import GroupRuleWriteSerializer
+from markets.models import GroupRule, Market, MarketGroup, Rule
 from markets.serializers import MarketUpdateSerializer, RuleWriteSerializer
 from portal.api.fields import AwareDateTimeField, StrictCharField, StrictFieldsMixin, StrictIntegerField
 from portal.bounds import NOTE_MAX
@@ -26,10 +27,11 @@ from portal.change_requests.services import MAX_OPERATIONS, Operation
 class OperationSerializer(serializers.ModelSerializer[ChangeOperation]):
     content_id = serializers.CharField(source="item.upstream_id", read_only=True, allow_null=True)
     rule_id = serializers.IntegerField(read_only=True, allow_null=True)
+    group_rule_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = ChangeOperation
-        fields = ["id", "kind", "content_id", "rule_id", "values", "base_version", "before"]
+        fields = ["id", "kind", "content_id", "rule_id", "group_rule_id", "values", "base_version", "before"]
         read_only_fields = fields
 
 
@@ -54,7 +56,8 @@ class CommentSerializer(serializers.ModelSerializer[Comment]):
 class ChangeRequestSerializer(serializers.ModelSerializer[ChangeRequest]):
     """A change request as the API shows it (operations, approvals and comments included)."""
 
-    market = serializers.CharField(source="market.code", read_only=True)
+    market = serializers.CharField(source="market.code", read_only=True, allow_null=True)
+    group = serializers.CharField(source="group.code", read_only=True, allow_null=True)
     author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
     operations = OperationSerializer(many=True, read_only=True)
     approvals = ApprovalSerializer(many=True, read_only=True)
@@ -65,6 +68,7 @@ class ChangeRequestSerializer(serializers.ModelSerializer[ChangeRequest]):
         fields = [
             "id",
             "market",
+            "group",
             "title",
             "description",
             "author",
@@ -96,7 +100,10 @@ class OperationWriteSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
 
 
 class ChangeRequestCreateSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
-    market = StrictCharField(max_length=32)
+    """A request on a `market` or on a `group` (exactly one of the two)."""
+
+    market = StrictCharField(max_length=32, required=False)
+    group = StrictCharField(max_length=32, required=False)
     title = StrictCharField(max_length=200)
     description = StrictCharField(max_length=NOTE_MAX, required=False, allow_blank=True, default="")
     apply_at = AwareDateTimeField(required=False, allow_null=True, default=None)
@@ -106,6 +113,10 @@ class ChangeRequestCreateSerializer(StrictFieldsMixin, serializers.Serializer[An
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("market" in attrs) == ("group" in attrs):
+            raise serializers.ValidationError({"market": ["Name a market or a group (one of the two)."]})
+        if "group" in attrs:
+            return self._validate_group(attrs)
         market = Market.objects.filter(code=str(attrs["market"]).upper()).first()
         if market is None:
             raise serializers.ValidationError({"market": [f"There is no market {attrs['market']!r}."]})
@@ -125,8 +136,64 @@ class ChangeRequestCreateSerializer(StrictFieldsMixin, serializers.Serializer[An
         if errors:
             raise serializers.ValidationError({"operations": errors})
         attrs["market"] = market
+        attrs["group"] = None
         attrs["operations"] = ops
         return attrs
+
+    def _validate_group(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        group = MarketGroup.objects.filter(code=str(attrs["group"]).strip().upper()).first()
+        if group is None:
+            raise serializers.ValidationError({"group": [f"There is no group {attrs['group']!r}."]})
+        content_ids = [o.get("content_id") for o in attrs["operations"] if o.get("content_id")]
+        items = {i.upstream_id: i for i in ContentItem.objects.filter(upstream_id__in=content_ids)}
+        rule_ids = [o.get("rule_id") for o in attrs["operations"] if o.get("rule_id")]
+        rules = {
+            r.pk: r for r in GroupRule.objects.filter(pk__in=rule_ids, group=group).select_related("group")
+        }
+        ops: list[Operation] = []
+        errors: dict[str, Any] = {}
+        for index, op in enumerate(attrs["operations"]):
+            try:
+                ops.append(_group_operation(op, items, rules))
+            except serializers.ValidationError as exc:
+                errors[str(index)] = exc.detail
+        if errors:
+            raise serializers.ValidationError({"operations": errors})
+        attrs["market"] = None
+        attrs["group"] = group
+        attrs["operations"] = ops
+        return attrs
+
+
+def _group_operation(
+    op: dict[str, Any], items: dict[str, ContentItem], rules: dict[int, GroupRule]
+) -> Operation:
+    """One operation of a group request: the values the group endpoints take."""
+    kind = op["kind"]
+    values = op.get("values") or {}
+    if kind == OperationKind.POSITION:
+        item = items.get(op.get("content_id") or "")
+        if item is None:
+            raise serializers.ValidationError({"content_id": ["Name an existing content item."]})
+        payload = GroupPositionChangeSerializer(data=values)
+        payload.is_valid(raise_exception=True)
+        return Operation.position(item, PositionChange(**payload.validated_data))
+    if kind == OperationKind.SETTINGS:
+        raise serializers.ValidationError(
+            {"kind": ["A group request changes positions and rules, not settings."]}
+        )
+    if kind == OperationKind.RULE_CREATE:
+        rule_values = GroupRuleWriteSerializer(data=values)
+        rule_values.is_valid(raise_exception=True)
+        return Operation.rule_create(**rule_values.validated_data)
+    rule = rules.get(op.get("rule_id") or 0)
+    if rule is None:
+        raise serializers.ValidationError({"rule_id": ["Name a rule of this group."]})
+    if kind == OperationKind.RULE_DELETE:
+        return Operation.rule_delete(rule)
+    partial = GroupRuleWriteSerializer(data=values, partial=True)
+    partial.is_valid(raise_exception=True)
+    return Operation.rule_update(rule, **partial.validated_data)
 
 
 def _operation(op: dict[str, Any], items: dict[str, ContentItem], rules: dict[int, Rule]) -> Operation:
@@ -163,3 +230,15 @@ class RejectSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
 
 class CommentWriteSerializer(StrictFieldsMixin, serializers.Serializer[Any]):
     body = StrictCharField(max_length=NOTE_MAX)
+
+
+class ApprovalPolicySerializer(StrictFieldsMixin, serializers.Serializer[Any]):
+    """A market's or a group's approval policy (`settings` is always false for a group)."""
+
+    approvals_required = serializers.ChoiceField(choices=[0, 1, 2])
+    rules = serializers.BooleanField(required=False, default=False)
+    settings = serializers.BooleanField(required=False, default=False)
+    positions = serializers.BooleanField(required=False, default=False)
+    bulk_threshold = StrictIntegerField(
+        min_value=1, max_value=1_000_000, required=False, allow_null=True, default=None
+    )

@@ -1,9 +1,10 @@
 """Writes for change requests: the approval policy, creating and moving requests, and applying them.
 
-A request holds operations (positions, rules, settings) on one market, each with the version of the
-object it was made from. Applying runs every operation through the very services a direct write
-uses (content.services.positions, markets.services), in one transaction, passing that version as
-the expected one: an object changed since fails the whole request and nothing changes.
+A request holds operations (positions, rules, settings) on one market, or (positions, rules) on one
+market group, each with the version of the object it was made from. Applying runs every operation
+through the very services a direct write uses (content.services.positions, markets.services; for a
+group content.services.group_positions, markets.groups.services), in one transaction, passing that
+version as the expected one: an object changed since fails the whole request and nothing changes.
 """
 
 from __future__ import annotations
@@ -20,11 +21,27 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.access import Action, can, require, require_active
+from accounts.access import (
+    AccessDenied,
+    Action,
+    can,
+    can_in_group,
+    can_view_group,
+    require,
+    require_active,
+    require_in_group,
+)
 from accounts.models import Membership, User
-from content.models import ContentItem, Position
+from content.models import ContentItem, GroupPosition, Position, PositionState
+from content.services.group_positions import PIN_REFUSED, group_position_set
 from content.services.positions import PositionChange, position_set
-from markets.models import Market, MarketGroup, Rule
+from markets.groups.services import (
+    GROUP_RULE_FIELDS,
+    group_rule_create,
+    group_rule_delete,
+    group_rule_update,
+)
+from markets.models import GroupRule, Market, MarketGroup, Rule
 from markets.services import (
     MARKET_FIELDS,
     RULE_FIELDS,
@@ -79,7 +96,8 @@ class Operation:
     kind: str
     values: dict[str, Any] = field(default_factory=dict)
     item: ContentItem | None = None
-    rule: Rule | None = None
+    # A market's rule, or a group's (in a group request).
+    rule: Rule | GroupRule | None = None
     # The version the caller edited (an API If-Match): a different stored version is a Conflict.
     expected_version: int | None = None
 
@@ -94,11 +112,13 @@ class Operation:
         return cls(OperationKind.RULE_CREATE, values)
 
     @classmethod
-    def rule_update(cls, rule: Rule, expected_version: int | None = None, **values: Any) -> Operation:
+    def rule_update(
+        cls, rule: Rule | GroupRule, expected_version: int | None = None, **values: Any
+    ) -> Operation:
         return cls(OperationKind.RULE_UPDATE, values, rule=rule, expected_version=expected_version)
 
     @classmethod
-    def rule_delete(cls, rule: Rule, expected_version: int | None = None) -> Operation:
+    def rule_delete(cls, rule: Rule | GroupRule, expected_version: int | None = None) -> Operation:
         return cls(OperationKind.RULE_DELETE, {}, rule=rule, expected_version=expected_version)
 
     @classmethod
@@ -133,8 +153,32 @@ def operation_change(op: ChangeOperation) -> PositionChange:
 
 
 def policy_for(market: Market) -> ApprovalPolicy | None:
-    """Return the policy that applies to `market` (its own; a group's, once groups exist)."""
+    """Return the policy of `market`'s own changes (a group's policy governs the group's changes)."""
     return ApprovalPolicy.objects.filter(market=market).first()
+
+
+def group_policy_for(group: MarketGroup) -> ApprovalPolicy | None:
+    """Return the group's own policy (see group_approvals_needed for what governs its changes)."""
+    return ApprovalPolicy.objects.filter(group=group).first()
+
+
+def _needed(
+    policy: ApprovalPolicy | None,
+    *,
+    positions: int = 0,
+    bulk: bool = False,
+    rules: bool = False,
+    settings: bool = False,
+) -> int:
+    if policy is None or not policy.approvals_required:
+        return 0
+    needs = (
+        (rules and policy.rules)
+        or (settings and policy.settings)
+        or (positions > 0 and policy.positions)
+        or (bulk and policy.bulk_threshold is not None and positions > policy.bulk_threshold)
+    )
+    return policy.approvals_required if needs else 0
 
 
 def approvals_needed(
@@ -151,41 +195,100 @@ def approvals_needed(
     `positions` is how many positions the change sets; `bulk` says it is one bulk action.
     """
     policy = policy if policy is not None else policy_for(market)
-    if policy is None or not policy.approvals_required:
-        return 0
-    needs = (
-        (rules and policy.rules)
-        or (settings and policy.settings)
-        or (positions > 0 and policy.positions)
-        or (bulk and policy.bulk_threshold is not None and positions > policy.bulk_threshold)
-    )
-    return policy.approvals_required if needs else 0
+    return _needed(policy, positions=positions, bulk=bulk, rules=rules, settings=settings)
 
 
-def group_approval_refusal(
+@dataclass(frozen=True)
+class GroupNeed:
+    """How many approvals a group change needs, and whose policies ask for them."""
+
+    approvals: int
+    # "group DACH", "DE", …: the policies that would review this change.
+    reviewed_by: list[str] = field(default_factory=list)
+
+
+def group_need(
     group: MarketGroup, *, positions: int = 0, bulk: bool = False, rules: bool = False
-) -> str | None:
-    """Return why a change in `group` cannot apply directly (a member market's approval policy
-    asks for review of such changes), or None.
-
-    Groups have no change requests of their own yet: a group change that a member's policy would
-    send for review is refused, so that a group never slips past a member's approvals.
-    """
-    members = list(Market.objects.filter(group_links__group=group).order_by("code"))
-    policies = {p.market_id: p for p in ApprovalPolicy.objects.filter(market__in=members)}
-    needing = [
-        m.code
-        for m in members
-        if m.pk in policies
-        and approvals_needed(m, positions=positions, bulk=bulk, rules=rules, policy=policies[m.pk]) > 0
-    ]
-    if not needing:
-        return None
-    what = "rules" if rules else "positions"
-    return (
-        f"{', '.join(needing)} {'needs' if len(needing) == 1 else 'need'} approval for {what}, so group "
-        f"{group.code} cannot change them directly: make the change in each market (a change request there)."
+) -> GroupNeed:
+    """The approvals a change of this shape needs in `group`: the strictest of the group's own
+    policy and the policy of every member market that would review it (a group never slips past a
+    member's approvals). One query."""
+    policies = list(
+        ApprovalPolicy.objects.filter(Q(group=group) | Q(market__group_links__group=group)).select_related(
+            "market"
+        )
     )
+    # The members by code, then the group's own.
+    policies.sort(key=lambda p: (p.group_id is not None, p.market.code if p.market else ""))
+    approvals = 0
+    reviewed_by: list[str] = []
+    for policy in policies:
+        needed = _needed(policy, positions=positions, bulk=bulk, rules=rules)
+        if needed:
+            approvals = max(approvals, needed)
+            reviewed_by.append(
+                f"group {group.code}" if policy.group_id else policy.market.code if policy.market else ""
+            )
+    return GroupNeed(approvals, reviewed_by)
+
+
+def group_approvals_needed(
+    group: MarketGroup, *, positions: int = 0, bulk: bool = False, rules: bool = False
+) -> int:
+    """Return how many approvals a change of this shape needs in `group` (0: it applies directly);
+    see group_need."""
+    return group_need(group, positions=positions, bulk=bulk, rules=rules).approvals
+
+
+_POLICY_FIELDS = ("approvals_required", "rules", "settings", "positions", "bulk_threshold")
+
+
+def _policy_errors(
+    approvals_required: int, rules: bool, settings: bool, positions: bool, bulk_threshold: int | None
+) -> None:
+    errors: dict[str, str] = {}
+    if approvals_required not in (0, 1, 2):
+        errors["approvals_required"] = "Choose 0 (changes apply directly), 1 or 2 approvals."
+    if bulk_threshold is not None and not 1 <= bulk_threshold <= 1_000_000:
+        errors["bulk_threshold"] = "Give a size between 1 and 1,000,000 positions, or none."
+    if approvals_required and not (rules or settings or positions or bulk_threshold is not None):
+        errors["__all__"] = "Say what needs approval: rules, settings, positions or bulk changes over a size."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _policy_write(
+    *,
+    actor: User | None,
+    lookup: dict[str, Any],
+    code: str,
+    values: dict[str, Any],
+    via: str,
+) -> ApprovalPolicy:
+    with transaction.atomic():
+        policy, _ = ApprovalPolicy.objects.select_for_update().get_or_create(**lookup)
+        before = snapshot(policy, _POLICY_FIELDS)
+        for name, value in values.items():
+            setattr(policy, name, value)
+        after = snapshot(policy, _POLICY_FIELDS)
+        if after == before and policy.updated_by_id is not None:
+            return policy
+        policy.updated_by = actor
+        policy.save()
+        audit_record(
+            actor=actor,
+            record=AuditRecord(
+                action="approval_policy.update",
+                object_type="approval_policy",
+                object_id=code,
+                object_repr=f"Approval policy of {code}",
+                market_code=code,
+                before=before,
+                after=after,
+            ),
+            via=via,
+        )
+    return policy
 
 
 def policy_set(
@@ -203,41 +306,83 @@ def policy_set(
     settings; ValidationError on a count other than 0, 1 or 2."""
     require_active(market)  # nothing is prepared in an inactive market
     require(actor, Action.EDIT_MARKET_SETTINGS, market)
-    errors: dict[str, str] = {}
-    if approvals_required not in (0, 1, 2):
-        errors["approvals_required"] = "Choose 0 (changes apply directly), 1 or 2 approvals."
-    if bulk_threshold is not None and not 1 <= bulk_threshold <= 1_000_000:
-        errors["bulk_threshold"] = "Give a size between 1 and 1,000,000 positions, or none."
-    if approvals_required and not (rules or settings or positions or bulk_threshold is not None):
-        errors["__all__"] = "Say what needs approval: rules, settings, positions or bulk changes over a size."
-    if errors:
-        raise ValidationError(errors)
-    fields = ("approvals_required", "rules", "settings", "positions", "bulk_threshold")
-    with transaction.atomic():
-        policy, _ = ApprovalPolicy.objects.select_for_update().get_or_create(market=market)
-        before = snapshot(policy, fields)
-        policy.approvals_required = approvals_required
-        policy.rules, policy.settings, policy.positions = rules, settings, positions
-        policy.bulk_threshold = bulk_threshold
-        after = snapshot(policy, fields)
-        if after == before and policy.updated_by_id is not None:
-            return policy
-        policy.updated_by = actor
-        policy.save()
-        audit_record(
-            actor=actor,
-            record=AuditRecord(
-                action="approval_policy.update",
-                object_type="approval_policy",
-                object_id=market.code,
-                object_repr=f"Approval policy of {market.code}",
-                market_code=market.code,
-                before=before,
-                after=after,
-            ),
-            via=via,
-        )
-    return policy
+    _policy_errors(approvals_required, rules, settings, positions, bulk_threshold)
+    values = {
+        "approvals_required": approvals_required,
+        "rules": rules,
+        "settings": settings,
+        "positions": positions,
+        "bulk_threshold": bulk_threshold,
+    }
+    return _policy_write(actor=actor, lookup={"market": market}, code=market.code, values=values, via=via)
+
+
+def group_policy_set(
+    *,
+    actor: User,
+    group: MarketGroup,
+    approvals_required: int,
+    rules: bool = False,
+    positions: bool = False,
+    bulk_threshold: int | None = None,
+    settings: bool = False,
+    via: str = "portal",
+) -> ApprovalPolicy:
+    """Set what needs approval in `group` (its rules, its positions, bulk changes over a size).
+
+    Raises AccessDenied unless `actor` manages the group's settings (admins, a market manager role
+    on the group or in every member); ValidationError on a count other than 0, 1 or 2, or on
+    `settings` (a group has no settings a request changes).
+    """
+    require_in_group(actor, Action.EDIT_MARKET_SETTINGS, group)
+    if settings:
+        raise ValidationError({"settings": "A group has no settings that need approval."})
+    _policy_errors(approvals_required, rules, False, positions, bulk_threshold)
+    values = {
+        "approvals_required": approvals_required,
+        "rules": rules,
+        "settings": False,
+        "positions": positions,
+        "bulk_threshold": bulk_threshold,
+    }
+    return _policy_write(actor=actor, lookup={"group": group}, code=group.code, values=values, via=via)
+
+
+# --- where a request applies: one market, or one market group ------------------------------------------
+
+Target = Market | MarketGroup
+
+
+def target_of(request: ChangeRequest) -> Target:
+    """The market or the group the request changes."""
+    if request.group_id is not None:
+        assert request.group is not None
+        return request.group
+    assert request.market is not None
+    return request.market
+
+
+def _may(user: User, kind: str, target: Target) -> bool:
+    if isinstance(target, MarketGroup):
+        return can_in_group(user, KIND_ACTION[kind], target)
+    return can(user, KIND_ACTION[kind], target)
+
+
+def _require_view(user: User, target: Target) -> None:
+    if isinstance(target, MarketGroup):
+        if not can_view_group(user, target):
+            raise AccessDenied(Action.VIEW_MARKET, group_code=target.code)
+        return
+    require(user, Action.VIEW_MARKET, target)
+
+
+def _require_open(target: Target) -> None:
+    """Nothing is prepared in an inactive market or a retired group."""
+    if isinstance(target, MarketGroup):
+        if not target.active:
+            raise ValidationError(f"Group {target.code} is retired; nothing is prepared in it.")
+        return
+    require_active(target)
 
 
 # --- capturing an operation's base ---------------------------------------------------------------------
@@ -249,8 +394,18 @@ def _position_before(position: Position | None) -> dict[str, Any] | None:
     return snapshot(position, ("state", "boost", "slot", "section", "starts_at", "ends_at", "reason"))
 
 
-def _capture(market: Market, op: ChangeOperation) -> None:
+def _group_position_before(position: GroupPosition | None) -> dict[str, Any] | None:
+    if position is None or not position.version:
+        return None
+    return snapshot(position, ("state", "boost", "section", "starts_at", "ends_at", "reason"))
+
+
+def _capture(target: Target, op: ChangeOperation) -> None:
     """Set the operation's base version and before-values from what is stored now."""
+    if isinstance(target, MarketGroup):
+        _capture_group(target, op)
+        return
+    market = target
     if op.kind == OperationKind.POSITION:
         position = Position.objects.filter(market=market, item_id=op.item_id).first()
         op.base_version = position.version if position is not None else 0
@@ -270,15 +425,37 @@ def _capture(market: Market, op: ChangeOperation) -> None:
         op.before = None
 
 
-def _validate(market: Market, op: Operation) -> None:
+def _capture_group(group: MarketGroup, op: ChangeOperation) -> None:
+    if op.kind == OperationKind.POSITION:
+        position = GroupPosition.objects.filter(group=group, item_id=op.item_id).first()
+        op.base_version = position.version if position is not None else 0
+        op.before = _group_position_before(position)
+    elif op.kind in (OperationKind.RULE_UPDATE, OperationKind.RULE_DELETE):
+        rule = (
+            GroupRule.objects.filter(pk=op.group_rule_id, group=group).first() if op.group_rule_id else None
+        )
+        if rule is None:
+            raise ValidationError({"rule": "This rule does not exist (any more) in this group."})
+        op.base_version = rule.version
+        op.before = snapshot(rule, GROUP_RULE_FIELDS)
+    else:
+        op.base_version = None
+        op.before = None
+
+
+def _validate(target: Target, op: Operation) -> None:
     if op.kind not in KIND_ACTION:
         raise ValidationError({"kind": f"Unknown operation {op.kind!r}."})
+    if isinstance(target, MarketGroup):
+        _validate_group(target, op)
+        return
+    market = target
     if op.kind == OperationKind.POSITION:
         if op.item is None:
             raise ValidationError({"item": "Name the content item."})
         PositionChange(**op.values).validate()
     elif op.kind in (OperationKind.RULE_UPDATE, OperationKind.RULE_DELETE) and (
-        op.rule is None or op.rule.market_id != market.pk
+        not isinstance(op.rule, Rule) or op.rule.market_id != market.pk
     ):
         raise ValidationError({"rule": f"Name a rule of {market.code}."})
     unknown: set[str] = set()
@@ -290,13 +467,37 @@ def _validate(market: Market, op: Operation) -> None:
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
 
 
+def _validate_group(group: MarketGroup, op: Operation) -> None:
+    if op.kind == OperationKind.SETTINGS:
+        raise ValidationError({"kind": "A group request changes positions and rules, not settings."})
+    if op.kind == OperationKind.POSITION:
+        if op.item is None:
+            raise ValidationError({"item": "Name the content item."})
+        if op.values.get("state") == PositionState.PINNED:
+            raise ValidationError({"state": PIN_REFUSED})
+        PositionChange(**op.values).validate()
+    elif op.kind in (OperationKind.RULE_UPDATE, OperationKind.RULE_DELETE) and (
+        not isinstance(op.rule, GroupRule) or op.rule.group_id != group.pk
+    ):
+        raise ValidationError({"rule": f"Name a rule of group {group.code}."})
+    if op.kind in (OperationKind.RULE_CREATE, OperationKind.RULE_UPDATE):
+        unknown = set(op.values) - set(GROUP_RULE_FIELDS)
+        if unknown:
+            raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+
+
 def _same_object(a: ChangeOperation, b: ChangeOperation) -> bool:
     if a.kind == OperationKind.POSITION and b.kind == OperationKind.POSITION:
         return a.item_id == b.item_id
     if a.kind == OperationKind.SETTINGS and b.kind == OperationKind.SETTINGS:
         return True
     rule_kinds = (OperationKind.RULE_UPDATE, OperationKind.RULE_DELETE)
-    return a.kind in rule_kinds and b.kind in rule_kinds and a.rule_id == b.rule_id
+    return (
+        a.kind in rule_kinds
+        and b.kind in rule_kinds
+        and a.rule_id == b.rule_id
+        and a.group_rule_id == b.group_rule_id
+    )
 
 
 def _touches(request: ChangeRequest, kinds: set[str]) -> None:
@@ -317,16 +518,19 @@ def _audit(
             object_type="change_request",
             object_id=str(request.pk),
             object_repr=f"#{request.pk} {request.title}",
-            market_code=request.market.code,
+            market_code=request.scope_code,
             after={"state": request.state, **after},
         ),
         via=via,
     )
 
 
-def _require_rights(user: User, market: Market, kinds: set[str]) -> None:
+def _require_rights(user: User, target: Target, kinds: set[str]) -> None:
     for kind in sorted(kinds):
-        require(user, KIND_ACTION[kind], market)
+        if isinstance(target, MarketGroup):
+            require_in_group(user, KIND_ACTION[kind], target)
+        else:
+            require(user, KIND_ACTION[kind], target)
 
 
 def _kinds(request: ChangeRequest) -> set[str]:
@@ -341,12 +545,13 @@ def request_add(
         raise RequestRefused("Only the author changes a request's content.")
     if request.state != RequestState.DRAFT:
         raise RequestRefused("Only a draft takes more changes; withdraw this one or start another.")
-    market = request.market
-    _require_rights(actor, market, {op.kind for op in operations})
+    target = target_of(request)
+    _require_rights(actor, target, {op.kind for op in operations})
     for op in operations:
-        _validate(market, op)
+        _validate(target, op)
     with transaction.atomic():
         locked = ChangeRequest.objects.select_for_update().get(pk=request.pk)
+        locked.market, locked.group = request.market, request.group
         existing = list(locked.operations.all())
         if len(existing) + len(operations) > MAX_OPERATIONS:
             raise ValidationError(f"A request holds at most {MAX_OPERATIONS:,} changes.")
@@ -355,10 +560,11 @@ def request_add(
                 request=locked,
                 kind=op.kind,
                 item=op.item,
-                rule=op.rule,
+                rule=op.rule if isinstance(op.rule, Rule) else None,
+                group_rule=op.rule if isinstance(op.rule, GroupRule) else None,
                 values=_to_json(op.values),
             )
-            _capture(market, row)
+            _capture(target, row)
             if op.expected_version is not None and op.expected_version != row.base_version:
                 raise Conflict(
                     f"This object was changed meanwhile (version {row.base_version}, you edited version "
@@ -381,24 +587,33 @@ def request_add(
     return request
 
 
+def _one_target(market: Market | None, group: MarketGroup | None) -> Target:
+    if (market is None) == (group is None):
+        raise ValidationError({"market": "Name a market or a group (one of the two)."})
+    return market if market is not None else group  # type: ignore[return-value]
+
+
 def request_create(
     *,
     actor: User,
-    market: Market,
     title: str,
     operations: Sequence[Operation],
+    market: Market | None = None,
+    group: MarketGroup | None = None,
     description: str = "",
     apply_at: datetime | None = None,
     submit: bool = False,
     via: str = "portal",
 ) -> ChangeRequest:
-    """Create a request (a draft, or submitted at once) holding `operations` on `market`.
+    """Create a request (a draft, or submitted at once) holding `operations` on `market` or on
+    `group` (exactly one of the two).
 
     Raises AccessDenied unless `actor` may make every change in it; ValidationError on bad values.
     """
-    require_active(market)  # nothing is prepared in an inactive market
-    require(actor, Action.VIEW_MARKET, market)
-    _require_rights(actor, market, {op.kind for op in operations})
+    target = _one_target(market, group)
+    _require_open(target)  # nothing is prepared in an inactive market or a retired group
+    _require_view(actor, target)
+    _require_rights(actor, target, {op.kind for op in operations})
     title = title.strip()
     errors: dict[str, str] = {}
     if not title:
@@ -414,10 +629,11 @@ def request_create(
     if errors:
         raise ValidationError(errors)
     for op in operations:
-        _validate(market, op)
+        _validate(target, op)
     with transaction.atomic():
         request = ChangeRequest.objects.create(
             market=market,
+            group=group,
             title=title,
             description=description.strip(),
             author=actor,
@@ -432,16 +648,21 @@ def request_create(
     return request
 
 
-def draft_for(*, actor: User, market: Market) -> ChangeRequest:
-    """Return `actor`'s newest draft in `market`, creating an empty one."""
-    require_active(market)  # nothing is prepared in an inactive market
-    require(actor, Action.VIEW_MARKET, market)
-    draft = ChangeRequest.objects.filter(market=market, author=actor, state=RequestState.DRAFT).first()
+def draft_for(
+    *, actor: User, market: Market | None = None, group: MarketGroup | None = None
+) -> ChangeRequest:
+    """Return `actor`'s newest draft in `market` (or `group`), creating an empty one."""
+    target = _one_target(market, group)
+    _require_open(target)  # nothing is prepared in an inactive market or a retired group
+    _require_view(actor, target)
+    scope: dict[str, Any] = {"group": group} if group is not None else {"market": market}
+    draft = ChangeRequest.objects.filter(**scope, author=actor, state=RequestState.DRAFT).first()
     if draft is not None:
         return draft
     with transaction.atomic():
+        where = f"group {target.code}" if group is not None else target.code
         draft = ChangeRequest.objects.create(
-            market=market, author=actor, title=f"Changes to {market.code} by {actor.get_username()}"
+            **scope, author=actor, title=f"Changes to {where} by {actor.get_username()}"
         )
         _audit(actor, "change_request.create", draft, title=draft.title)
     return draft
@@ -486,28 +707,31 @@ def _lock(request: ChangeRequest) -> ChangeRequest:
     """The request's row, locked until the transaction ends (its market and author joined, not locked)."""
     return (
         ChangeRequest.objects.select_for_update(of=("self",))
-        .select_related("market", "author")
+        .select_related("market", "group", "author")
         .get(pk=request.pk)
     )
 
 
 def _reviewers(request: ChangeRequest) -> list[User]:
     kinds = _kinds(request)
-    # Only people with a role in this market or everywhere can hold the rights (one query each after).
+    target = target_of(request)
+    # Only people with a role in this market (for a group: on the group or in a member) or
+    # everywhere can hold the rights (one query each after).
+    if isinstance(target, MarketGroup):
+        where = (
+            Q(group=target, market__isnull=True)
+            | Q(market__group_links__group=target)
+            | Q(market__isnull=True, group__isnull=True)
+        )
+    else:
+        where = Q(market=target) | Q(market__isnull=True, group__isnull=True)
     users = (
         User.objects.filter(is_active=True)
-        .filter(
-            Q(is_superuser=True)
-            | Q(
-                pk__in=Membership.objects.filter(Q(market=request.market) | Q(market__isnull=True)).values(
-                    "user"
-                )
-            )
-        )
+        .filter(Q(is_superuser=True) | Q(pk__in=Membership.objects.filter(where).values("user")))
         .exclude(pk=request.author_id or 0)
         .order_by("id")
     )
-    return [u for u in users if all(can(u, KIND_ACTION[k], request.market) for k in kinds)]
+    return [u for u in users if all(_may(u, k, target) for k in kinds)]
 
 
 def _notify(request: ChangeRequest, kind: EventKind, users: list[User], title: str, body: str = "") -> None:
@@ -521,8 +745,9 @@ def _notify(request: ChangeRequest, kind: EventKind, users: list[User], title: s
             body=body,
             link=reverse("change_requests:detail", args=[request.pk]),
             severity=severity,
+            # A group request names no market: its people are named (reviewers, author, approvers).
             market_id=request.market_id,
-            data={"request": request.pk, "state": request.state},
+            data={"request": request.pk, "state": request.state, "scope": request.scope_code},
         ),
         users=users,
     )
@@ -542,8 +767,9 @@ def request_submit(*, actor: User, request: ChangeRequest, via: str = "portal") 
             raise RequestRefused(f"A {locked.get_state_display().lower()} request cannot be submitted.")
         if not locked.operations.exists():
             raise ValidationError({"operations": "Add at least one change before submitting."})
-        _require_rights(actor, locked.market, _kinds(locked))
-        locked.approvals_required = max(1, (policy_for(locked.market) or ApprovalPolicy()).approvals_required)
+        target = target_of(locked)
+        _require_rights(actor, target, _kinds(locked))
+        locked.approvals_required = max(1, _approvals_for(locked, target))
         locked.state = RequestState.SUBMITTED
         locked.submitted_at = timezone.now()
         locked.save()
@@ -553,22 +779,39 @@ def request_submit(*, actor: User, request: ChangeRequest, via: str = "portal") 
             EventKind.REQUEST_SUBMITTED,
             _reviewers(locked),
             f"{actor.get_full_name() or actor.get_username()} asks for your review: {locked.title}",
-            f"Change request #{locked.pk} in {locked.market.code}.",
+            f"Change request #{locked.pk} in {_where(locked)}.",
         )
     request.refresh_from_db()
     return request
+
+
+def _where(request: ChangeRequest) -> str:
+    return f"group {request.scope_code}" if request.group_id is not None else request.scope_code
+
+
+def _approvals_for(request: ChangeRequest, target: Target) -> int:
+    """The approvals a request needs when submitted: the market's policy; for a group, the
+    strictest of the group's policy and of the members' policies that review what it changes."""
+    if isinstance(target, Market):
+        return (policy_for(target) or ApprovalPolicy()).approvals_required
+    positions = request.operations.filter(kind=OperationKind.POSITION).count()
+    needed = group_approvals_needed(
+        target, positions=positions, bulk=positions > 1, rules=request.touches_rules
+    )
+    return needed or (group_policy_for(target) or ApprovalPolicy()).approvals_required
 
 
 def _check_reviewer(actor: User, request: ChangeRequest) -> None:
     if request.author_id == actor.pk:
         raise RequestRefused("You cannot approve or reject your own change request.")
     kinds = _kinds(request)
-    missing = [k for k in sorted(kinds) if not can(actor, KIND_ACTION[k], request.market)]
+    target = target_of(request)
+    missing = [k for k in sorted(kinds) if not _may(actor, k, target)]
     if missing:
         raise RequestRefused(
             "You may not make every change in this request ("
             + ", ".join(str(OperationKind(k).label) for k in missing)
-            + f" in {request.market.code}), so you cannot approve or reject it."
+            + f" in {_where(request)}), so you cannot approve or reject it."
         )
 
 
@@ -578,7 +821,7 @@ def request_approve(
     """Approve a submitted request. With enough approvals it is approved, and applied now unless
     it waits for its apply time. Raises RequestRefused for the author, someone lacking a right in
     it, a second approval by the same person, or a request not waiting for review."""
-    require(actor, Action.VIEW_MARKET, request.market)
+    _require_view(actor, target_of(request))
     _check_reviewer(actor, request)
     with transaction.atomic():
         locked = _lock(request)
@@ -598,7 +841,7 @@ def request_approve(
                 EventKind.REQUEST_APPROVED,
                 _author(locked),
                 f"Approved: {locked.title}",
-                f"{actor.get_username()} approved change request #{locked.pk} in {locked.market.code}.",
+                f"{actor.get_username()} approved change request #{locked.pk} in {_where(locked)}.",
             )
     now = now or timezone.now()
     request.refresh_from_db()
@@ -611,7 +854,7 @@ def request_reject(
     *, actor: User, request: ChangeRequest, reason: str = "", via: str = "portal"
 ) -> ChangeRequest:
     """Reject a submitted or approved request (a reviewer, not the author)."""
-    require(actor, Action.VIEW_MARKET, request.market)
+    _require_view(actor, target_of(request))
     _check_reviewer(actor, request)
     with transaction.atomic():
         locked = _lock(request)
@@ -649,8 +892,8 @@ def request_withdraw(*, actor: User, request: ChangeRequest, via: str = "portal"
 
 
 def request_comment(*, actor: User, request: ChangeRequest, body: str, via: str = "portal") -> Comment:
-    """Comment on a request (anyone who may see its market)."""
-    require(actor, Action.VIEW_MARKET, request.market)
+    """Comment on a request (anyone who may see its market or group)."""
+    _require_view(actor, target_of(request))
     body = body.strip()
     if not body:
         raise ValidationError({"body": "Write a comment."})
@@ -679,8 +922,9 @@ def request_refresh(*, actor: User, request: ChangeRequest, via: str = "portal")
             RequestState.FAILED,
         ):
             raise RequestRefused(f"A {locked.get_state_display().lower()} request cannot be refreshed.")
+        target = target_of(locked)
         for op in locked.operations.all():
-            _capture(locked.market, op)
+            _capture(target, op)
             op.save(update_fields=["base_version", "before"])
         locked.approvals.all().delete()
         if locked.state != RequestState.DRAFT:
@@ -695,12 +939,44 @@ def request_refresh(*, actor: User, request: ChangeRequest, via: str = "portal")
 # --- applying -----------------------------------------------------------------------------------------
 
 
-def _label(op: ChangeOperation, market: Market) -> str:
+def _label(op: ChangeOperation, target: Target) -> str:
+    where = f"group {target.code}" if isinstance(target, MarketGroup) else target.code
     if op.kind == OperationKind.POSITION:
-        return f"The position of {op.item.upstream_id if op.item else '?'} in {market.code}"
+        return f"The position of {op.item.upstream_id if op.item else '?'} in {where}"
     if op.kind == OperationKind.SETTINGS:
-        return f"The settings of {market.code}"
-    return f"Rule #{op.rule_id} of {market.code}"
+        return f"The settings of {where}"
+    return f"Rule #{op.group_rule_id or op.rule_id} of {where}"
+
+
+def _run_group_operation(
+    group: MarketGroup, op: ChangeOperation, *, actor: User | None, expected: int | None, via: str
+) -> None:
+    """One operation of a group request, through the group services (markets.groups.services,
+    content.services.group_positions)."""
+    if op.kind == OperationKind.POSITION:
+        assert op.item is not None
+        group_position_set(
+            actor=actor,
+            group=group,
+            item=op.item,
+            change=operation_change(op),
+            expected_version=expected,
+            via=via,
+        )
+    elif op.kind == OperationKind.RULE_CREATE:
+        group_rule_create(actor=actor, group=group, via=via, **_from_json(op.values))
+    elif op.kind in (OperationKind.RULE_UPDATE, OperationKind.RULE_DELETE):
+        if op.group_rule is None:
+            raise Conflict(f"Rule of group {group.code} was deleted since the request was made.")
+        op.group_rule.group = group
+        if op.kind == OperationKind.RULE_UPDATE:
+            group_rule_update(
+                actor=actor, rule=op.group_rule, expected_version=expected, via=via, **_from_json(op.values)
+            )
+        else:
+            group_rule_delete(actor=actor, rule=op.group_rule, expected_version=expected, via=via)
+    else:
+        raise ValidationError("A group request changes positions and rules, not settings.")
 
 
 def run_operations(
@@ -708,48 +984,19 @@ def run_operations(
 ) -> None:
     """Make every operation of `request` through the direct-write services (inside the caller's
     transaction). Raises Conflict (an object changed since its base), ValidationError or AccessDenied."""
-    market = request.market
-    for op in request.operations.select_related("item", "rule").order_by("id"):
+    target = target_of(request)
+    for op in request.operations.select_related("item", "rule", "group_rule").order_by("id"):
         expected = op.base_version if check_versions else None
         try:
-            if op.kind == OperationKind.POSITION:
-                assert op.item is not None
-                position_set(
-                    actor=actor,
-                    market=market,
-                    item=op.item,
-                    change=operation_change(op),
-                    expected_version=expected,
-                    via=via,
-                )
-            elif op.kind == OperationKind.RULE_CREATE:
-                rule_create(actor=actor, market=market, via=via, **_from_json(op.values))
-            elif op.kind in (OperationKind.RULE_UPDATE, OperationKind.RULE_DELETE):
-                if op.rule is None:
-                    raise Conflict(f"Rule of {market.code} was deleted since the request was made.")
-                op.rule.market = market
-                if op.kind == OperationKind.RULE_UPDATE:
-                    rule_update(
-                        actor=actor, rule=op.rule, expected_version=expected, via=via, **_from_json(op.values)
-                    )
-                else:
-                    rule_delete(actor=actor, rule=op.rule, expected_version=expected, via=via)
+            if isinstance(target, MarketGroup):
+                _run_group_operation(target, op, actor=actor, expected=expected, via=via)
             else:
-                # The market's version also grows with every rule change, so settings are checked
-                # by their values: stale when a setting differs from what the request was made from.
-                locked = Market.objects.select_for_update().get(pk=market.pk)
-                now_values = snapshot(locked, SETTINGS_FIELDS)
-                if check_versions and op.before is not None and now_values != op.before:
-                    changed = sorted(k for k in now_values if now_values[k] != op.before.get(k))
-                    raise Conflict(
-                        f"The market's {', '.join(changed)} changed (version {locked.version}).",
-                        current=now_values,
-                    )
-                market_update(actor=actor, market=market, via=via, **op.values)
-                market.refresh_from_db()
+                _run_market_operation(
+                    target, op, actor=actor, expected=expected, via=via, check=check_versions
+                )
         except Conflict as exc:
             raise Conflict(
-                f"{_label(op, market)} changed since the request was made (it was at version "
+                f"{_label(op, target)} changed since the request was made (it was at version "
                 f"{op.base_version}). {exc.message} Refresh the request to build on the current version.",
                 current=exc.current,
             ) from exc
@@ -759,7 +1006,47 @@ def run_operations(
                 if hasattr(exc, "error_dict")
                 else " ".join(exc.messages)
             )
-            raise ValidationError(f"{_label(op, market)}: {messages}") from exc
+            raise ValidationError(f"{_label(op, target)}: {messages}") from exc
+
+
+def _run_market_operation(
+    market: Market, op: ChangeOperation, *, actor: User | None, expected: int | None, via: str, check: bool
+) -> None:
+    if op.kind == OperationKind.POSITION:
+        assert op.item is not None
+        position_set(
+            actor=actor,
+            market=market,
+            item=op.item,
+            change=operation_change(op),
+            expected_version=expected,
+            via=via,
+        )
+    elif op.kind == OperationKind.RULE_CREATE:
+        rule_create(actor=actor, market=market, via=via, **_from_json(op.values))
+    elif op.kind in (OperationKind.RULE_UPDATE, OperationKind.RULE_DELETE):
+        if op.rule is None:
+            raise Conflict(f"Rule of {market.code} was deleted since the request was made.")
+        op.rule.market = market
+        if op.kind == OperationKind.RULE_UPDATE:
+            rule_update(
+                actor=actor, rule=op.rule, expected_version=expected, via=via, **_from_json(op.values)
+            )
+        else:
+            rule_delete(actor=actor, rule=op.rule, expected_version=expected, via=via)
+    else:
+        # The market's version also grows with every rule change, so settings are checked
+        # by their values: stale when a setting differs from what the request was made from.
+        locked = Market.objects.select_for_update().get(pk=market.pk)
+        now_values = snapshot(locked, SETTINGS_FIELDS)
+        if check and op.before is not None and now_values != op.before:
+            changed = sorted(k for k in now_values if now_values[k] != op.before.get(k))
+            raise Conflict(
+                f"The market's {', '.join(changed)} changed (version {locked.version}).",
+                current=now_values,
+            )
+        market_update(actor=actor, market=market, via=via, **op.values)
+        market.refresh_from_db()
 
 
 def request_apply(*, request: ChangeRequest, now: datetime | None = None) -> ChangeRequest:
@@ -781,8 +1068,10 @@ def request_apply(*, request: ChangeRequest, now: datetime | None = None) -> Cha
         if locked is None or (locked.apply_at is not None and locked.apply_at > now):
             request.refresh_from_db()
             return request
-        market = Market.objects.get(pk=locked.market_id)
-        locked.market = market
+        if locked.group_id is not None:
+            locked.group = MarketGroup.objects.get(pk=locked.group_id)
+        else:
+            locked.market = Market.objects.get(pk=locked.market_id or 0)
         author = User.objects.filter(pk=locked.author_id or 0, is_active=True).first()
         try:
             with transaction.atomic():
@@ -813,7 +1102,7 @@ def request_apply(*, request: ChangeRequest, now: datetime | None = None) -> Cha
                 EventKind.REQUEST_APPLIED,
                 _author(locked) + [a.user for a in locked.approvals.select_related("user")],
                 f"Applied: {locked.title}",
-                f"Change request #{locked.pk} is now live in {market.code}.",
+                f"Change request #{locked.pk} is now live in {_where(locked)}.",
             )
     request.refresh_from_db()
     return request
@@ -841,7 +1130,7 @@ def requests_apply_due(*, now: datetime | None = None, limit: int = 100) -> DueR
         .values_list("pk", flat=True)[:limit]
     )
     for pk in list(due):
-        request = ChangeRequest.objects.select_related("market").get(pk=pk)
+        request = ChangeRequest.objects.select_related("market", "group").get(pk=pk)
         done = request_apply(request=request, now=now)
         if done.state == RequestState.APPLIED:
             report.applied.append(pk)
@@ -880,4 +1169,34 @@ def changes_defer(
         _validate(market, op)
     with transaction.atomic():
         draft = draft_for(actor=actor, market=market)
+        return request_add(actor=actor, request=draft, operations=operations, via=via)
+
+
+def group_changes_defer(
+    *,
+    actor: User,
+    group: MarketGroup,
+    operations: Sequence[Operation],
+    title: str = "",
+    submit: bool = False,
+    via: str = "portal",
+) -> ChangeRequest:
+    """Turn group changes that need approval (group_approvals_needed) into a group request instead
+    of writing them: from the portal they join the author's draft in the group; from the API
+    (`submit=True`) they become a request of their own, submitted at once."""
+    _require_open(group)
+    if submit:
+        return request_create(
+            actor=actor,
+            group=group,
+            title=title or f"Changes to group {group.code} by {actor.get_username()}",
+            operations=operations,
+            submit=True,
+            via=via,
+        )
+    _require_rights(actor, group, {op.kind for op in operations})
+    for op in operations:
+        _validate(group, op)
+    with transaction.atomic():
+        draft = draft_for(actor=actor, group=group)
         return request_add(actor=actor, request=draft, operations=operations, via=via)

@@ -16,5 +16,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<int:pk>/withdraw/", views.request_withdraw_view, name="withdraw"),
     path("<int:pk>/refresh/", views.request_refresh_view, name="refresh"),
     path("<int:pk>/comments/", views.request_comment_view, name="comment"),
+    path("policy/groups/<str:code>/", views.group_policy, name="group_policy"),
     path("policy/<str:code>/", views.policy, name="policy"),
 ]

@@ -8,12 +8,14 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import Action, can
+from accounts.access import Action, can, can_in_group
+from markets.groups.selectors import group_get
+from markets.models import Market, MarketGroup
 from markets.selectors import market_get
 from portal.change_requests.forms import (
     CommentForm,
@@ -33,6 +35,8 @@ from portal.change_requests.selectors import (
     request_list,
 )
 from portal.change_requests.services import (
+    group_policy_for,
+    group_policy_set,
     policy_for,
     policy_set,
     request_approve,
@@ -66,31 +70,46 @@ def request_index(request: HttpRequest) -> HttpResponse:
     return page(request, "change_requests/list.html", {"form": form, "page_obj": page_obj})
 
 
+def _preview_member(request: HttpRequest, cr: ChangeRequest) -> tuple[list[Market], Market | None]:
+    """A group request's members, and the one previewed (`?member=DE`, else the first)."""
+    if cr.group is None:
+        return [], cr.market
+    members = sorted(
+        (link.market for link in cr.group.member_links.select_related("market")), key=lambda m: m.code
+    )
+    wanted = (request.GET.get("member") or "").strip().upper()
+    return members, next((m for m in members if m.code == wanted), members[0] if members else None)
+
+
 def _detail_context(request: HttpRequest, cr: ChangeRequest, **extra: Any) -> dict[str, Any]:
     user = request.user
-    market = cr.market
+    members, market = _preview_member(request, cr)
+    zone = cr.scope_timezone
     is_author = cr.author_id == user.pk
     at_form = PreviewAtForm(request.GET or None)
     at = cr.apply_at or timezone.now()
     if at_form.is_valid() and at_form.cleaned_data.get("at"):
         try:
-            at = wall_to_utc(at_form.cleaned_data["at"], market.timezone, field="at") or at
+            at = wall_to_utc(at_form.cleaned_data["at"], zone, field="at") or at
         except ValidationError as exc:
             add_service_errors(at_form, exc)
     if not request.GET.get("at"):
-        at_form = PreviewAtForm(initial={"at": utc_to_wall(at, market.timezone)})
+        at_form = PreviewAtForm(initial={"at": utc_to_wall(at, zone)})
     diffs = request_diff(cr)
     open_state = cr.state in (RequestState.DRAFT, RequestState.SUBMITTED, RequestState.APPROVED)
     reviewer = may_review(user, cr)
     context = {
         "cr": cr,
         "market": market,
+        "group": cr.group,
+        "members": members,
+        "zone": zone,
         "diffs": diffs,
         "stale": any(d.stale for d in diffs),
         "open_or_failed": open_state or cr.state == RequestState.FAILED,
         "approvals": request_approvers(cr),
         "comments": list(cr.comments.select_related("author")),
-        "preview": request_preview(cr, at=at) if diffs else None,
+        "preview": request_preview(cr, at=at, member=market) if diffs and market is not None else None,
         "at_form": at_form,
         "is_author": is_author,
         "can_edit": is_author and cr.state in (RequestState.DRAFT, RequestState.SUBMITTED),
@@ -104,9 +123,9 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest, **extra: Any) -> di
             initial={
                 "title": cr.title,
                 "description": cr.description,
-                "apply_at": utc_to_wall(cr.apply_at, market.timezone),
+                "apply_at": utc_to_wall(cr.apply_at, zone),
             },
-            timezone=market.timezone,
+            timezone=zone,
         ),
         "comment_form": CommentForm(),
         "reject_form": RejectForm(),
@@ -128,7 +147,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """The author sets the title, description and apply time (submitting it too, if asked)."""
     cr = request_get(user=request.user, pk=pk)
-    form = RequestForm(request.POST, timezone=cr.market.timezone)
+    form = RequestForm(request.POST, timezone=cr.scope_timezone)
     if form.is_valid():
         try:
             request_update(
@@ -234,11 +253,32 @@ def request_comment_view(request: HttpRequest, pk: int) -> HttpResponse:
 def policy(request: HttpRequest, code: str) -> HttpResponse:
     """The market's approval policy (market managers and admins)."""
     market = market_get(user=request.user, code=code, action=Action.EDIT_MARKET_SETTINGS)
-    current = policy_for(market)
     context: dict[str, Any] = {
         "market": market,
         "can_edit_settings": can(request.user, Action.EDIT_MARKET_SETTINGS, market),
     }
+    return _policy_page(request, market, policy_for(market), context)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def group_policy(request: HttpRequest, code: str) -> HttpResponse:
+    """A market group's approval policy (admins and managers of the group)."""
+    try:
+        group = group_get(user=request.user, code=code, action=Action.EDIT_MARKET_SETTINGS)
+    except MarketGroup.DoesNotExist:
+        raise Http404(f"There is no group {code}.") from None
+    context: dict[str, Any] = {
+        "group": group,
+        "can_edit_policy": can_in_group(request.user, Action.EDIT_MARKET_SETTINGS, group),
+    }
+    return _policy_page(request, group, group_policy_for(group), context)
+
+
+def _policy_page(
+    request: HttpRequest, target: Market | MarketGroup, current: Any, context: dict[str, Any]
+) -> HttpResponse:
+    is_group = isinstance(target, MarketGroup)
     if request.method == "GET":
         initial = {
             "approvals_required": current.approvals_required if current else 0,
@@ -247,15 +287,19 @@ def policy(request: HttpRequest, code: str) -> HttpResponse:
             "positions": current.positions if current else False,
             "bulk_threshold": current.bulk_threshold if current else None,
         }
-        context["form"] = PolicyForm(initial=initial)
+        context["form"] = PolicyForm(initial=initial, for_group=is_group)
         return page(request, "change_requests/policy.html", context)
-    form = PolicyForm(request.POST)
+    form = PolicyForm(request.POST, for_group=is_group)
     context["form"] = form
     if form.is_valid():
         try:
-            policy_set(actor=actor_of(request), market=market, **form.cleaned_data)
-            messages.success(request, f"Approval policy of {market.code} saved.")
-            return redirect("change_requests:policy", code=market.code)
+            if isinstance(target, MarketGroup):
+                group_policy_set(actor=actor_of(request), group=target, **form.cleaned_data)
+                messages.success(request, f"Approval policy of group {target.code} saved.")
+                return redirect("change_requests:group_policy", code=target.code)
+            policy_set(actor=actor_of(request), market=target, **form.cleaned_data)
+            messages.success(request, f"Approval policy of {target.code} saved.")
+            return redirect("change_requests:policy", code=target.code)
         except ValidationError as exc:
             add_service_errors(form, exc)
     return page(request, "change_requests/policy.html", context, status=422)

@@ -220,7 +220,7 @@ def change_request_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
         .only("title", "state", "apply_at", "updated_at", "market__code", "market__timezone")
     )
     for request in rows:
-        assert request.apply_at is not None
+        assert request.apply_at is not None and request.market is not None  # market requests only
         waiting = "" if request.state == RequestState.APPROVED else " (if approved by then)"
         yield ScheduleEvent(
             at=request.apply_at,

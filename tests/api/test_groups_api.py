@@ -211,15 +211,15 @@ def test_a_members_approval_policy_is_not_bypassed_through_its_group(
         positions=True,
     )
     admin = client(admin_user)
-    # Then group positions and rules are refused with the reason, and nothing is written
+    # Then group positions and rules become submitted group requests (202), and nothing is written
     one = admin.put("/api/v1/groups/DACH/positions/alps-0/", {"state": "hidden"}, format="json")
-    assert one.status_code == 400 and "DE needs approval for positions" in str(one.json())
+    assert one.status_code == 202 and one.json()["group"] == "DACH" and one.json()["state"] == "submitted"
     bulk = admin.post(
         "/api/v1/groups/DACH/positions/bulk/", {"content_ids": ["alps-0"], "state": "hidden"}, format="json"
     )
-    assert bulk.status_code == 400
+    assert bulk.status_code == 202 and bulk.json()["market"] is None
     rule = admin.post("/api/v1/groups/DACH/rules/", {"action": "hide", "match_sources": ["x"]}, format="json")
-    assert rule.status_code == 400 and "DE needs approval for rules" in str(rule.json())
+    assert rule.status_code == 202 and rule.json()["approvals_required"] == 1
     assert not GroupPosition.objects.exists() and not GroupRule.objects.exists()
 
 

@@ -280,15 +280,19 @@ def test_mia_promotes_40_items_in_the_eu_for_a_week_and_every_eu_preview_shows_t
     assert not any(r.decision.state == "promoted" for r in later)
 
 
-def test_the_bulk_panel_refuses_a_group_whose_member_needs_approval(
+def test_the_bulk_panel_queues_a_group_change_whose_member_needs_approval(
     admin_user: User, dach: MarketGroup, items: list[ContentItem]
 ) -> None:
     from content.models import GroupPosition
+    from portal.change_requests.models import ChangeRequest
     from portal.change_requests.services import policy_set
 
     policy_set(actor=admin_user, market=Market.objects.get(code="AT"), approvals_required=1, positions=True)
     response = login(admin_user).post(
         "/content/bulk/", {"item": [str(items[0].pk)], "groups": ["DACH"], "action": "hide"}
     )
-    assert "AT needs approval for positions" in response.content.decode()
+    # The group change is not written: it is the admin's draft group request, linked from the summary
+    [cr] = ChangeRequest.objects.filter(group=dach)
+    assert cr.state == "draft" and cr.operations.count() == 1
+    assert f"group DACH: request #{cr.pk}" in response.content.decode()
     assert not GroupPosition.objects.exists()

@@ -320,7 +320,8 @@ class Command(BaseCommand):
             via="command",
         )
         policy_set(actor=sam, market=markets["DE"], approvals_required=1, rules=True, via="command")
-        if ChangeRequest.objects.exists():
+        self._group_change_request(sam)
+        if ChangeRequest.objects.filter(market__isnull=False).exists():
             return
         ana = User.objects.get(username="au-manager")
         optus = markets["AU-OPTUS"]
@@ -358,6 +359,30 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo change request: AU-OPTUS launch pins for {monday:%a %d %b %H:%M} waits for Sam."
         )
+
+    def _group_change_request(self, sam: User) -> None:
+        """DACH's rules need one approval (its own policy, as DE's), and Lukas's request to keep
+        hunting out of DACH feeds waits for Sam's review."""
+        from portal.change_requests.models import ChangeRequest
+        from portal.change_requests.services import Operation, group_policy_set, request_create
+
+        dach = MarketGroup.objects.filter(code="DACH").first()
+        lukas = User.objects.filter(username="de-manager").first()
+        if dach is None or lukas is None:
+            return
+        group_policy_set(actor=sam, group=dach, approvals_required=1, rules=True, via="command")
+        if ChangeRequest.objects.filter(group__isnull=False).exists():
+            return
+        request_create(
+            actor=lukas,
+            group=dach,
+            title="Hunting out of DACH feeds",
+            description="As in APAC: hunting stays out of the German-speaking markets.",
+            operations=[Operation.rule_create(action="hide", match_tags=["hunting"], note="Editorial line")],
+            submit=True,
+            via="command",
+        )
+        self.stdout.write("Demo group change request: a DACH hide rule waits for Sam.")
 
     def _traffic(self) -> None:
         """Keep a recent day of demo partner traffic (replaced, never added, when loaded again)."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from accounts.models import Role, User
+from accounts.models import Membership, Role, User
 from content.models import ContentItem, GroupPosition
 from content.services import PositionChange, group_position_set, group_positions_bulk_set
 from markets.groups.services import group_members_set, group_rule_create, group_rule_delete, group_rule_update
@@ -20,7 +20,7 @@ from portal.audit.revert.selectors import Outcome, RevertTarget, revert_preview
 from portal.audit.revert.services import revert_apply
 from portal.errors import NotFound
 from portal.shared_tables.models import OutboxEntry
-from tests.factories import ContentItemFactory, MarketFactory
+from tests.factories import ContentItemFactory, MarketFactory, UserFactory
 from tests.groups import person
 
 pytestmark = pytest.mark.django_db
@@ -177,10 +177,11 @@ def test_people_who_may_not_edit_the_group_are_refused_and_nothing_changes(
     assert response.get(f"/audit/{position_entry.pk}/revert/").status_code == 403
 
 
-def test_a_group_revert_that_a_members_policy_would_review_is_refused_per_entry(
+def test_a_group_revert_that_needs_approval_becomes_one_group_change_request(
     admin_user: User, dach: MarketGroup, dach_markets: dict[str, Market]
 ) -> None:
-    from portal.change_requests.services import policy_set
+    from portal.change_requests.models import ChangeRequest, RequestState
+    from portal.change_requests.services import policy_set, request_apply, request_approve
 
     # Given a DACH bulk change of 3 items and a rule, and AT now reviewing positions and rules
     items = ContentItemFactory.create_batch(3)
@@ -188,15 +189,32 @@ def test_a_group_revert_that_a_members_policy_would_review_is_refused_per_entry(
     group_rule_create(actor=admin_user, group=dach, action="hide", match_sources=["gossip"])
     policy_set(actor=admin_user, market=dach_markets["AT"], approvals_required=1, positions=True, rules=True)
 
-    # When the admin reverts them, then each is refused with the reason the group pages give
+    # When the admin reverts the bulk change, then nothing changes yet: one submitted DACH request
     _, result = revert_apply(actor=admin_user, target=RevertTarget(batch=batch))
-    assert result.reverted == 0 and len(result.refused) == 3 and result.requests == []
-    assert all("AT needs approval for positions" in f.reason for f in result.refused)
-    assert {f.object_repr for f in result.refused} == {f"{i.upstream_id} in group DACH" for i in items}
+    assert result.reverted == 0 and result.refused == []
+    request = ChangeRequest.objects.get()
+    assert result.requests == [("DACH", request.pk)]
+    assert (request.group, request.market, request.state) == (dach, None, RequestState.SUBMITTED)
+    assert request.title == "Revert of 3 changes in group DACH"
+    assert request.operations.count() == 3
+    assert GroupPosition.objects.filter(state="promoted").count() == 3
+
+    # And the rule's revert is a request of its own, the rule untouched meanwhile
     rule_entry = AuditEntry.objects.get(action="group_rule.create")
     _, result = revert_apply(actor=admin_user, target=RevertTarget(entry_id=rule_entry.pk))
-    assert result.reverted == 0 and "AT needs approval for rules" in result.refused[0].reason
-    assert GroupPosition.objects.filter(state="promoted").count() == 3 and GroupRule.objects.count() == 1
+    assert result.reverted == 0 and len(result.requests) == 1 and GroupRule.objects.count() == 1
+
+    # When another admin approves the first request and it applies
+    other = UserFactory(username="second-admin")
+    Membership.objects.create(user=other, role=Role.ADMIN, market=None)
+    request_approve(actor=other, request=request)
+    request.refresh_from_db()
+    request_apply(request=request)
+
+    # Then the 3 group positions are back to what they were (no position: default)
+    request.refresh_from_db()
+    assert request.state == RequestState.APPLIED
+    assert GroupPosition.objects.filter(state="promoted").count() == 0
 
 
 def test_group_settings_and_members_say_why_they_are_not_reverted(

@@ -9,9 +9,9 @@ Every revert's change set passes through one function, `inverse_changes_submit`:
 a market whose approval policy asks for review of them become a submitted change request there
 (reverts respect approvals), and the rest apply at once.
 
-Group positions and group rules go through the group services. A group change that a member's
-approval policy would review is refused the way the group pages refuse it
-(`group_approval_refusal`), and listed per entry as refused with that reason.
+Group positions and group rules go through the group services. A group change that needs
+approval (the group's own policy, or a member's that would review it) becomes one submitted group
+change request, as on the group pages.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from portal.change_requests.services import (
     Operation,
     approvals_needed,
     changes_defer,
-    group_approval_refusal,
+    group_approvals_needed,
+    group_changes_defer,
 )
 from portal.errors import Conflict
 
@@ -193,7 +194,7 @@ def _file_for_approval(
     direct = InverseChangeSet(group_positions=changes.group_positions)
     for step, forced in changes.others:
         if step.group is not None:
-            direct.others.append((step, forced))  # a group's: see _group_refusals
+            direct.others.append((step, forced))  # a group's: see _file_group_for_approval
             continue
         market = _step_market(step)
         markets[market.pk] = market
@@ -230,40 +231,58 @@ def _file_for_approval(
     return direct, filed
 
 
-def _group_refusals(changes: InverseChangeSet) -> tuple[InverseChangeSet, list[RevertFailure]]:
-    """Split off the group changes that a member market's approval policy would review: they are
-    refused, one failure per entry, as the group pages refuse them (groups have no change
-    requests of their own here)."""
+def _group_step_operation(step: RevertStep, forced: bool) -> Operation:
+    entry, restore = step.entry, step.restore or {}
+    version = None if forced else step.version
+    if entry.action == "group_rule.create":
+        rule = GroupRule.objects.get(pk=int(entry.object_id))
+        return Operation.rule_delete(rule, expected_version=version)
+    if entry.action == "group_rule.update":
+        rule = GroupRule.objects.get(pk=int(entry.object_id))
+        return Operation.rule_update(rule, expected_version=version, **restore)
+    return Operation.rule_create(**restore)
+
+
+def _file_group_for_approval(
+    actor: User, changes: InverseChangeSet, via: str
+) -> tuple[InverseChangeSet, list[tuple[str, int]]]:
+    """Split off the group changes that need approval (the group's own policy, or a member's that
+    would review them: `group_approvals_needed`); file each group's as one submitted group change
+    request, as the group pages and the API do."""
     groups: dict[int, MarketGroup] = {}
     positions: dict[int, list[GroupPositionRestore]] = {}
     rules: dict[int, list[tuple[RevertStep, bool]]] = {}
     for restore in changes.group_positions:
         groups[restore.group.pk] = restore.group
         positions.setdefault(restore.group.pk, []).append(restore)
-    kept = InverseChangeSet(positions=changes.positions)
+    direct = InverseChangeSet(positions=changes.positions)
     for step, forced in changes.others:
         if step.group is None:
-            kept.others.append((step, forced))
+            direct.others.append((step, forced))
             continue
         groups[step.group.pk] = step.group
         rules.setdefault(step.group.pk, []).append((step, forced))
-    refused: list[RevertFailure] = []
+    filed: list[tuple[str, int]] = []
     for pk, group in groups.items():
         mine, steps = positions.get(pk, []), rules.get(pk, [])
-        why = group_approval_refusal(group, positions=len(mine), bulk=len(mine) > 1) if mine else None
-        if why:
-            refused += [
-                RevertFailure(r.reverts or 0, f"{r.content_id} in group {group.code}", group.code, why)
-                for r in mine
-            ]
-        else:
-            kept.group_positions += mine
-        why = group_approval_refusal(group, rules=True) if steps else None
-        if why:
-            refused += [_failure(step, why) for step, _ in steps]
-        else:
-            kept.others += steps
-    return kept, refused
+        needed = group_approvals_needed(group, positions=len(mine), bulk=len(mine) > 1, rules=bool(steps))
+        if not needed:
+            direct.group_positions += mine
+            direct.others += steps
+            continue
+        items = ContentItem.objects.in_bulk([restore.item_id for restore in mine])
+        operations = [
+            Operation.position(items[r.item_id], r.change, expected_version=r.expected_version) for r in mine
+        ]
+        operations += [_group_step_operation(step, forced) for step, forced in steps]
+        reverted = sorted({r.reverts for r in mine if r.reverts} | {step.entry.pk for step, _ in steps})
+        plural = "s" if len(reverted) != 1 else ""
+        title = f"Revert of {len(reverted)} change{plural} in group {group.code}"
+        request = group_changes_defer(
+            actor=actor, group=group, operations=operations, title=title[:200], submit=True, via=via
+        )
+        filed.append((group.code, request.pk))
+    return direct, filed
 
 
 def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str = "portal") -> RevertResult:
@@ -277,8 +296,9 @@ def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str =
     result = RevertResult()
     batch = uuid.uuid4()
     with transaction.atomic():
-        changes, result.refused = _group_refusals(changes)
+        changes, group_requests = _file_group_for_approval(actor, changes, via)
         changes, result.requests = _file_for_approval(actor, changes, via)
+        result.requests += group_requests
         restored_sets = []
         if changes.positions:
             restored_sets.append(

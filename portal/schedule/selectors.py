@@ -206,34 +206,41 @@ def rule_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
 
 
 def change_request_events(query: ScheduleQuery) -> Iterable[ScheduleEvent]:
-    """Change requests waiting to apply at a set time (submitted or approved)."""
-    if not query.markets:
+    """Change requests waiting to apply at a set time (submitted or approved): the markets' own,
+    and the query's groups' (a group's schedule), those in UTC like the group's other windows."""
+    if not query.markets and not query.groups:
         return
     rows = (
         ChangeRequest.objects.filter(
-            market__in=query.markets,
+            Q(market__in=query.markets) | Q(group__in=query.groups),
             state__in=(RequestState.SUBMITTED, RequestState.APPROVED),
             apply_at__gte=query.since,
             apply_at__lt=query.until,
         )
-        .select_related("market")
-        .only("title", "state", "apply_at", "updated_at", "market__code", "market__timezone")
+        .select_related("market", "group")
+        .only("title", "state", "apply_at", "updated_at", "market__code", "market__timezone", "group__code")
     )
     for request in rows:
-        assert request.apply_at is not None and request.market is not None  # market requests only
+        assert request.apply_at is not None
+        if request.market is not None:
+            code, zone, is_group = request.market.code, request.market.timezone, False
+        else:
+            assert request.group is not None
+            code, zone, is_group = request.group.code, GROUP_TIMEZONE, True
         waiting = "" if request.state == RequestState.APPROVED else " (if approved by then)"
         yield ScheduleEvent(
             at=request.apply_at,
             edge=Edge.STARTS,
             kind=EventKind.CHANGE_REQUEST,
-            market_code=request.market.code,
-            timezone=request.market.timezone,
+            market_code=code,
+            timezone=zone,
             summary=f"Change request #{request.pk} applies{waiting}",
             subject=request.title,
             detail="",
             uid=f"change-request-{request.pk}",
             sequence=int(request.updated_at.timestamp()),
             link=f"/requests/{request.pk}/",
+            is_group=is_group,
         )
 
 

@@ -192,6 +192,37 @@ def test_group_events_are_the_groups_own_windows_in_utc(
     assert events[0].local_zone == "UTC"
 
 
+def test_a_scheduled_group_change_request_is_on_the_groups_schedule_in_utc(
+    dach_windows: dict[str, Any], dach: MarketGroup, dach_markets: dict[str, Market], admin_user: User
+) -> None:
+    from portal.change_requests.services import Operation, request_create
+
+    # Given a DACH rule request submitted to apply on Monday 05:00 UTC
+    monday = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+    request = request_create(
+        actor=admin_user,
+        group=dach,
+        title="DACH gossip rule",
+        operations=[Operation.rule_create(action="hide", match_sources=["gossip-weekly"])],
+        apply_at=monday,
+        submit=True,
+    )
+
+    # When DACH's schedule is read, then the request is one group event at its time, in UTC
+    since, until = upcoming_span()
+    events = schedule_events(markets=list(dach_markets.values()), groups=[dach], since=since, until=until)
+    requests = [e for e in events if e.kind == EventKind.CHANGE_REQUEST]
+    assert [(e.at, e.market_code, e.is_group, e.local_zone, e.link) for e in requests] == [
+        (monday, "DACH", True, "UTC", f"/requests/{request.pk}/")
+    ]
+    # And a member market's own schedule does not repeat it (it is the group's)
+    alone = schedule_events(markets=[dach_markets["DE"]], since=since, until=until)
+    assert not [e for e in alone if e.kind == EventKind.CHANGE_REQUEST]
+    page = Client()
+    page.force_login(admin_user)
+    assert "DACH gossip rule" in page.get("/schedule/groups/DACH/").content.decode()
+
+
 def test_the_group_page_for_an_admin_shows_the_group_and_every_member(
     dach_windows: dict[str, Any], admin_user: User, django_assert_max_num_queries: Any
 ) -> None:

@@ -10,6 +10,6 @@ class PortalConfig(AppConfig):
 
         # Inline locally (the tests and `make run` see published state at once); on Lambda an
         # async invocation, so the user's request never waits on the tables.
-        tasks.register("shared_tables.publish", "portal.shared_tables.publisher.publish_task")
+        tasks.register("shared_tables.publish", "portal.shared_tables.publisher.publish_task", coalesce=True)
         # Emails and webhook attempts after new notifications, a test event or a retry.
-        tasks.register("notifications.deliver", "portal.notifications.services.deliver_task")
+        tasks.register("notifications.deliver", "portal.notifications.services.deliver_task", coalesce=True)

@@ -14,6 +14,13 @@ Where the work runs:
   (TASKS_LOCAL_RUNNER = "inline": the test settings, for deterministic tests);
   `local="skip"` leaves the work to the scheduled sweep or a management command.
 Dispatch never fails the caller's request: a failure is logged, and the sweep catches up.
+
+A task registered with `coalesce=True` does all the work there is (drain the outbox, deliver
+what is due), so in the local pool it runs once at a time per process: a request that arrives
+during a run makes that run go once more when it ends (for work committed after it started),
+however many requests arrived. Under 50 commits a second that is one drain after another, not
+a queue of 50 drains of the same rows. (On Lambda each request is its own invocation; the
+drains claim their rows, see portal/shared_tables/publisher.py.)
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class Task:
     name: str
     path: str
     local: LocalPolicy
+    coalesce: bool = False
 
 
 _TASKS: dict[str, Task] = {}
@@ -48,9 +56,10 @@ class UnknownTask(LookupError):
     """No task is registered under that name."""
 
 
-def register(name: str, path: str, *, local: LocalPolicy = "run") -> None:
-    """Register the function at dotted `path` as the background task `name`."""
-    _TASKS[name] = Task(name=name, path=path, local=local)
+def register(name: str, path: str, *, local: LocalPolicy = "run", coalesce: bool = False) -> None:
+    """Register the function at dotted `path` as the background task `name` (see the module's
+    docstring for `coalesce`: only for tasks without arguments that do all the work there is)."""
+    _TASKS[name] = Task(name=name, path=path, local=local, coalesce=coalesce)
 
 
 def registered() -> dict[str, Task]:
@@ -81,7 +90,18 @@ def dispatch(name: str, **kwargs: Any) -> None:
             if settings.TASKS_LOCAL_RUNNER == "inline":
                 function(**kwargs)
             else:
-                future = _executor().submit(_run_in_background, name, function, kwargs)
+                if task.coalesce:
+                    with _pool_lock:
+                        if name in _running:
+                            _again.add(name)  # the running one goes once more when it ends
+                            return
+                        _running.add(name)
+                try:
+                    future = _executor().submit(_run_in_background, name, function, kwargs, task.coalesce)
+                except Exception:
+                    with _pool_lock:
+                        _running.discard(name)  # never started: the next request may start it
+                    raise
                 with _pool_lock:
                     _pending.add(future)
                 future.add_done_callback(_forget)
@@ -92,6 +112,9 @@ def dispatch(name: str, **kwargs: Any) -> None:
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _pending: set[Future[None]] = set()
+# Coalescing tasks running in the pool, and those asked for again during their run, by name.
+_running: set[str] = set()
+_again: set[str] = set()
 
 
 def _forget(future: Future[None]) -> None:
@@ -107,11 +130,22 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _run_in_background(name: str, function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+def _run_in_background(
+    name: str, function: Callable[..., Any], kwargs: dict[str, Any], coalesce: bool = False
+) -> None:
     try:
-        function(**kwargs)
-    except Exception:
-        logger.exception("Background task %s failed; the scheduled sweep will retry it.", name)
+        while True:
+            try:
+                function(**kwargs)
+            except Exception:
+                logger.exception("Background task %s failed; the scheduled sweep will retry it.", name)
+            if not coalesce:
+                return
+            with _pool_lock:
+                if name not in _again:
+                    _running.discard(name)
+                    return
+                _again.discard(name)
     finally:
         # A pool thread keeps no database connection between tasks.
         close_old_connections()

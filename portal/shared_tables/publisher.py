@@ -22,11 +22,13 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -303,18 +305,26 @@ def drain(
         return result
     after_id = 0
     dead_letters_exist = OutboxEntry.objects.filter(status=OutboxStatus.DEAD).exists()
+    claims = connection.features.has_select_for_update_skip_locked
     while True:
         now = timezone.now()
-        rows = list(
-            OutboxEntry.objects.filter(status=OutboxStatus.PENDING, id__gt=after_id, id__lte=last_id)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .order_by("id")
-            .values_list("id", "kind", "key", "version", "attempts")[:batch_size]
-        )
-        if not rows:
-            break
-        result.batches += 1
-        _publish_batch(tables, rows, now, result, dead_letters_exist=dead_letters_exist)
+        # PostgreSQL: the batch's rows stay locked until they are marked, and drains running at
+        # the same time (other workers, other Lambda invocations) skip them and take the next
+        # rows, so no row is published twice at once. SQLite has one writer at a time anyway,
+        # and a transaction around the puts would hold its lock for their duration.
+        with transaction.atomic() if claims else nullcontext():
+            pending = (
+                OutboxEntry.objects.filter(status=OutboxStatus.PENDING, id__gt=after_id, id__lte=last_id)
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                .order_by("id")
+            )
+            if claims:
+                pending = pending.select_for_update(skip_locked=True)
+            rows = list(pending.values_list("id", "kind", "key", "version", "attempts")[:batch_size])
+            if not rows:
+                break
+            result.batches += 1
+            _publish_batch(tables, rows, now, result, dead_letters_exist=dead_letters_exist)
         after_id = rows[-1][0]
         if result.unavailable:
             pause()

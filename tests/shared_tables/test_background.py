@@ -65,3 +65,36 @@ def test_a_failing_background_task_is_logged_and_never_reaches_the_caller(
 def test_an_unknown_task_is_refused() -> None:
     with pytest.raises(tasks.UnknownTask):
         tasks.dispatch("no.such.task")
+
+
+def test_a_burst_of_commits_queues_one_publish_behind_the_running_one(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the thread pool runner and a publish run that is busy until released
+    settings.TASKS_LOCAL_RUNNER = "thread"
+    started, release = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def counted_publish() -> dict[str, Any]:
+        runs.append(1)
+        started.set()
+        assert release.wait(10), "the test never released the publisher"
+        return {}
+
+    monkeypatch.setattr(publisher, "publish_task", counted_publish)
+
+    # When one commit starts a run, and 50 more commits ask for publishing while it runs
+    tasks.dispatch("shared_tables.publish")
+    assert started.wait(10), "publishing never started"
+    for _ in range(50):
+        tasks.dispatch("shared_tables.publish")
+
+    # Then one more run waits (it will see all 50 commits' rows), not 50 runs of the same rows
+    release.set()
+    tasks.wait_for_background_tasks()
+    assert len(runs) == 2
+
+    # And a commit after that starts a run again
+    tasks.dispatch("shared_tables.publish")
+    tasks.wait_for_background_tasks()
+    assert len(runs) == 3

@@ -243,8 +243,8 @@ def report(m: Measured) -> float:
     )
     # Both processes' CPU spread over the cores bounds the feed from below, whatever the pool does.
     floor = sum(m.feed_cpu) / cores
-    per_core = f"{floor * 1000:.0f} ms of CPU per core = {floor / m.one_trip:.2f} round trips"
-    print(f"  floor on this machine: {per_core}")
+    per_core = f"≈ {floor * 1000:.0f} ms of CPU per core ≈ {floor / m.one_trip:.1f} round trips"
+    print(f"  floor on this machine (both processes' CPU over the cores): {per_core}")
     print(
         f"  reader / one round trip = {ratio:.2f} "
         f"(goal ≤ {GOAL:g}; one call at a time: {m.serial_feed / m.one_trip:.2f})"

@@ -31,13 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 ITEMS = int(os.environ.get("BENCH_ITEMS", "1000000"))
-MARKETS = 200
-POSITIONS_PER_MARKET = 5_000
+MARKETS = int(os.environ.get("BENCH_MARKETS", "200"))
+POSITIONS_PER_MARKET = int(os.environ.get("BENCH_POSITIONS_PER_MARKET", "5000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 PAGE = 50
 DEEP_OFFSET = 10_000
 BULK_ITEMS = 10_000
-BENCH_DB = "meridian_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "meridian_bench")
 GOALS = {
     "browse": 0.1,
     "type filter": 0.1,
@@ -151,7 +151,8 @@ def seed() -> None:
         cur.execute(
             f"""
             INSERT INTO content_contentitem (upstream_id, content_type, title, summary, url, source, language,
-                published_at, premium, upstream_tags, version, created_at, updated_at)
+                published_at, premium, upstream_tags, rights_allow, rights_deny, version, created_at,
+                updated_at)
             SELECT 'bench-' || lpad(g::text, 7, '0'),
                    (ARRAY['article','article','video','clip','gallery','image'])[1 + g % 6],
                    ({array(WORDS_A)})[1 + g % {len(WORDS_A)}] || ' ' ||
@@ -162,7 +163,7 @@ def seed() -> None:
                    (ARRAY['en','en','de','fr','es','ja'])[1 + (g / 3) % 6],
                    timestamptz '2026-11-01 00:00+00' - g * interval '5 minutes'
                        - ((g::bigint * 7919) % 900) * interval '1 second',
-                   g % 10 = 0, '[]'::jsonb, 1, now(), now()
+                   g % 10 = 0, '[]'::jsonb, '[]'::jsonb, '[]'::jsonb, 1, now(), now()
             FROM generate_series(1, {ITEMS}) g
             """
         )
@@ -266,7 +267,7 @@ def measure() -> None:
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
         "bench", "bench@example.com", "bench-password"
     )
-    market = Market.objects.order_by("id")[7]
+    market = Market.objects.order_by("id")[min(7, MARKETS - 1)]
     client = Client()
     client.force_login(user)
 

@@ -43,6 +43,9 @@ class ContentItem(models.Model):
     tags: models.ManyToManyField[Tag, ItemTag] = models.ManyToManyField(
         Tag, through="ItemTag", related_name="items", blank=True
     )
+    # Not a field: the page's one-query tag fetch sets it (content.board._with_tags), and
+    # content.selectors.tag_slugs reads it before falling back to `tags`.
+    tag_slugs: list[str]
     # Upstream licensing, set only by ingestion (never in the portal): market codes where the
     # item may appear (empty: everywhere) and where it may not, and an availability window
     # [rights_starts_at, rights_ends_at). The resolver applies them before anything else.

@@ -45,13 +45,19 @@ def rights_spec(item: ContentItem) -> Rights | None:
     )
 
 
+def tag_slugs(item: ContentItem) -> list[str]:
+    """The item's tag slugs: those the board fetched for its page, else its (prefetched) tags."""
+    fetched: list[str] | None = item.__dict__.get("tag_slugs")
+    return fetched if fetched is not None else [t.slug for t in item.tags.all()]
+
+
 def candidate(item: ContentItem) -> Candidate:
     """Return the resolver's view of an item with its rights (its tags must be prefetched)."""
     return Candidate(
         content_id=item.upstream_id,
         content_type=item.content_type,
         source=item.source,
-        tags=frozenset(t.slug for t in item.tags.all()),
+        tags=frozenset(tag_slugs(item)),
         rights=rights_spec(item),
     )
 

@@ -12,6 +12,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from content.selectors import tag_slugs
+
 register = template.Library()
 
 _FORMAT = "%d %b %Y, %H:%M"
@@ -177,7 +179,7 @@ def board_rows(rows: Any, market: Any, selectable: bool, now: datetime) -> SafeS
                 f'<input type="checkbox" name="item" value="{item.pk}" form="bulk-form" '
                 f'aria-label="Select {title}">'
             )
-        tags = "".join(f'<span class="tag">{escape(t.slug)}</span>' for t in item.tags.all())
+        tags = "".join(f'<span class="tag">{escape(slug)}</span>' for slug in tag_slugs(item))
         verdict = ""
         if state is not None:
             decision = state.decision

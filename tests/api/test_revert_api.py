@@ -41,7 +41,21 @@ def test_a_dry_run_lists_the_plan_and_writes_nothing(
     body = response.json()
     assert len(body["will_revert"]) == 5 and len(body["changed_since"]) == 1
     assert body["changed_since"][0]["object_id"] == items[0].upstream_id
+    assert body["needs_approval"] == []
     assert AuditEntry.objects.count() == count
+
+    # And once AU reviews position changes, the dry run says the revert would be filed there
+    from portal.change_requests.services import policy_set
+
+    admin = User.objects.create_superuser("policy-admin", "pa@example.com", "x")
+    policy_set(actor=admin, market=au, approvals_required=1, positions=True)
+    body = (
+        client_for("editor")
+        .post(f"/api/v1/audit/batches/{bulk}/revert/", {"dry_run": True}, format="json")
+        .json()
+    )
+    assert body["needs_approval"] == ["AU"]
+    assert not AuditEntry.objects.filter(action__startswith="change_request.").exists()
 
 
 def test_apply_with_force_reverts_everything(

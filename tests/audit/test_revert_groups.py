@@ -189,6 +189,12 @@ def test_a_group_revert_that_needs_approval_becomes_one_group_change_request(
     group_rule_create(actor=admin_user, group=dach, action="hide", match_sources=["gossip"])
     policy_set(actor=admin_user, market=dach_markets["AT"], approvals_required=1, positions=True, rules=True)
 
+    # Then the confirmation says where approval is needed before anything is written
+    client = Client()
+    client.force_login(admin_user)
+    confirm = client.get(f"/audit/batches/{batch}/revert/").content.decode()
+    assert "Changes in group DACH need approval there" in confirm
+
     # When the admin reverts the bulk change, then nothing changes yet: one submitted DACH request
     _, result = revert_apply(actor=admin_user, target=RevertTarget(batch=batch))
     assert result.reverted == 0 and result.refused == []

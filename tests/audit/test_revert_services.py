@@ -317,6 +317,12 @@ def test_a_revert_in_a_market_that_reviews_such_changes_becomes_one_submitted_re
     batch = _promote_in_bulk(editor, [au, de], items)
     policy_set(actor=admin_user, market=de, approvals_required=1, positions=True)
 
+    # Then the preview names DE (and only DE) as where the revert will be filed for approval
+    from portal.audit.revert.services import approvals_ahead
+
+    plan = revert_preview(user=editor, target=RevertTarget(batch=uuid.UUID(batch)))
+    assert approvals_ahead(plan) == ["DE"]
+
     # When the editor reverts the whole bulk change
     _, result = revert_apply(actor=editor, target=RevertTarget(batch=uuid.UUID(batch)))
 

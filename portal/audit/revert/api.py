@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from portal.api.actor import api_actor
 from portal.api.fields import StrictFieldsMixin, StrictIntegerField
 from portal.audit.revert.selectors import RevertPlan, RevertStep, RevertTarget, revert_preview
-from portal.audit.revert.services import RevertFailure, revert_apply
+from portal.audit.revert.services import RevertFailure, approvals_ahead, revert_apply
 
 TAGS = ["audit"]
 MAX_FORCED = 10_000
@@ -51,6 +51,11 @@ class RevertPlanSerializer(serializers.Serializer[Any]):
     refused = RevertEntrySerializer(many=True, help_text="You may not make these changes.")
     not_revertable = RevertEntrySerializer(many=True)
     nothing_to_do = RevertEntrySerializer(many=True)
+    needs_approval = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Where the revert would be filed as a change request instead of applied "
+        '("DE", "group DACH").',
+    )
 
 
 class RevertFailureSerializer(serializers.Serializer[Any]):
@@ -90,8 +95,9 @@ def _step(step: RevertStep) -> dict[str, Any]:
     }
 
 
-def _plan(plan: RevertPlan) -> dict[str, Any]:
+def _plan(plan: RevertPlan, force: list[int]) -> dict[str, Any]:
     return {
+        "needs_approval": approvals_ahead(plan, force=force),
         "dry_run": True,
         "will_revert": [_step(s) for s in plan.to_revert],
         "changed_since": [_step(s) for s in plan.changed_since],
@@ -110,7 +116,8 @@ class _RevertView(APIView):
         payload = RevertRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         if payload.validated_data["dry_run"]:
-            return Response(_plan(revert_preview(user=request.user, target=target)))
+            plan = revert_preview(user=request.user, target=target)
+            return Response(_plan(plan, payload.validated_data["force"]))
         _, result = revert_apply(
             actor=api_actor(request), target=target, force=payload.validated_data["force"], via="api"
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -181,10 +182,22 @@ def _step_operation(step: RevertStep, forced: bool) -> Operation:
     return Operation.settings(**restore)
 
 
-def _file_for_approval(
-    actor: User, changes: InverseChangeSet, via: str
-) -> tuple[InverseChangeSet, list[tuple[str, int]]]:
-    """Split off the changes of markets whose policy asks for review; file each as a request."""
+@dataclass
+class NeedsApproval:
+    """The changes of one market or group that its approval policy (or, for a group, a member's)
+    asks to review: a revert files them as one submitted change request there."""
+
+    where: Market | MarketGroup
+    positions: list[Any] = field(default_factory=list)  # PositionRestore | GroupPositionRestore
+    steps: list[tuple[RevertStep, bool]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"group {self.where.code}" if isinstance(self.where, MarketGroup) else self.where.code
+
+
+def _market_approvals(changes: InverseChangeSet) -> tuple[InverseChangeSet, list[NeedsApproval]]:
+    """Split off the changes of markets whose policy asks for review (one query for the policies)."""
     markets: dict[int, Market] = {}
     restores: dict[int, list[PositionRestore]] = {}
     others: dict[int, list[tuple[RevertStep, bool]]] = {}
@@ -194,13 +207,12 @@ def _file_for_approval(
     direct = InverseChangeSet(group_positions=changes.group_positions)
     for step, forced in changes.others:
         if step.group is not None:
-            direct.others.append((step, forced))  # a group's: see _file_group_for_approval
+            direct.others.append((step, forced))  # a group's: see _group_approvals
             continue
         market = _step_market(step)
         markets[market.pk] = market
         others.setdefault(market.pk, []).append((step, forced))
-    filed: list[tuple[str, int]] = []
-    # One query for every market's policy, however many markets the revert touches.
+    needing: list[NeedsApproval] = []
     policies = {p.market_id: p for p in ApprovalPolicy.objects.filter(market_id__in=list(markets))}
     for pk, market in markets.items():
         mine, steps = restores.get(pk, []), others.get(pk, [])
@@ -213,22 +225,75 @@ def _file_for_approval(
             settings=any(step.entry.action == "market.update" for step, _ in steps),
             policy=policy,
         )
-        if not needed:
+        if needed:
+            needing.append(NeedsApproval(market, list(mine), steps))
+        else:
             direct.positions += mine
             direct.others += steps
+    return direct, needing
+
+
+def _group_approvals(changes: InverseChangeSet) -> tuple[InverseChangeSet, list[NeedsApproval]]:
+    """Split off the group changes that need approval (the group's own policy, or a member's that
+    would review them: `group_approvals_needed`)."""
+    groups: dict[int, MarketGroup] = {}
+    positions: dict[int, list[GroupPositionRestore]] = {}
+    rules: dict[int, list[tuple[RevertStep, bool]]] = {}
+    for restore in changes.group_positions:
+        groups[restore.group.pk] = restore.group
+        positions.setdefault(restore.group.pk, []).append(restore)
+    direct = InverseChangeSet(positions=changes.positions)
+    for step, forced in changes.others:
+        if step.group is None:
+            direct.others.append((step, forced))
             continue
-        items = ContentItem.objects.in_bulk([restore.item_id for restore in mine])
-        operations = [
-            Operation.position(items[r.item_id], r.change, expected_version=r.expected_version) for r in mine
-        ]
-        operations += [_step_operation(step, forced) for step, forced in steps]
-        reverted = sorted({r.reverts for r in mine if r.reverts} | {step.entry.pk for step, _ in steps})
-        title = f"Revert of {len(reverted)} change{'s' if len(reverted) != 1 else ''} in {market.code}"
-        request = changes_defer(
-            actor=actor, market=market, operations=operations, title=title[:200], submit=True, via=via
+        groups[step.group.pk] = step.group
+        rules.setdefault(step.group.pk, []).append((step, forced))
+    needing: list[NeedsApproval] = []
+    for pk, group in groups.items():
+        mine, steps = positions.get(pk, []), rules.get(pk, [])
+        if group_approvals_needed(group, positions=len(mine), bulk=len(mine) > 1, rules=bool(steps)):
+            needing.append(NeedsApproval(group, list(mine), steps))
+        else:
+            direct.group_positions += mine
+            direct.others += steps
+    return direct, needing
+
+
+def _file(actor: User, needs: NeedsApproval, via: str) -> tuple[str, int]:
+    """File one market's or group's changes as a submitted change request there."""
+    items = ContentItem.objects.in_bulk([restore.item_id for restore in needs.positions])
+    operations = [
+        Operation.position(items[r.item_id], r.change, expected_version=r.expected_version)
+        for r in needs.positions
+    ]
+    group = needs.where if isinstance(needs.where, MarketGroup) else None
+    step_operation = _group_step_operation if group is not None else _step_operation
+    operations += [step_operation(step, forced) for step, forced in needs.steps]
+    reverted = sorted(
+        {r.reverts for r in needs.positions if r.reverts} | {step.entry.pk for step, _ in needs.steps}
+    )
+    plural = "s" if len(reverted) != 1 else ""
+    title = f"Revert of {len(reverted)} change{plural} in {needs.label}"[:200]
+    if group is not None:
+        request = group_changes_defer(
+            actor=actor, group=group, operations=operations, title=title, submit=True, via=via
         )
-        filed.append((market.code, request.pk))
-    return direct, filed
+    else:
+        assert isinstance(needs.where, Market)
+        request = changes_defer(
+            actor=actor, market=needs.where, operations=operations, title=title, submit=True, via=via
+        )
+    return needs.where.code, request.pk
+
+
+def approvals_ahead(plan: RevertPlan, *, force: Collection[int] = ()) -> list[str]:
+    """Where reverting `plan` would file a change request instead of applying ("DE", "group
+    DACH"): the confirmation page says so before anything is written."""
+    changes = inverse_change_set(plan, force=force)
+    changes, groups = _group_approvals(changes)
+    _, markets = _market_approvals(changes)
+    return [needs.label for needs in markets + groups]
 
 
 def _group_step_operation(step: RevertStep, forced: bool) -> Operation:
@@ -243,48 +308,6 @@ def _group_step_operation(step: RevertStep, forced: bool) -> Operation:
     return Operation.rule_create(**restore)
 
 
-def _file_group_for_approval(
-    actor: User, changes: InverseChangeSet, via: str
-) -> tuple[InverseChangeSet, list[tuple[str, int]]]:
-    """Split off the group changes that need approval (the group's own policy, or a member's that
-    would review them: `group_approvals_needed`); file each group's as one submitted group change
-    request, as the group pages and the API do."""
-    groups: dict[int, MarketGroup] = {}
-    positions: dict[int, list[GroupPositionRestore]] = {}
-    rules: dict[int, list[tuple[RevertStep, bool]]] = {}
-    for restore in changes.group_positions:
-        groups[restore.group.pk] = restore.group
-        positions.setdefault(restore.group.pk, []).append(restore)
-    direct = InverseChangeSet(positions=changes.positions)
-    for step, forced in changes.others:
-        if step.group is None:
-            direct.others.append((step, forced))
-            continue
-        groups[step.group.pk] = step.group
-        rules.setdefault(step.group.pk, []).append((step, forced))
-    filed: list[tuple[str, int]] = []
-    for pk, group in groups.items():
-        mine, steps = positions.get(pk, []), rules.get(pk, [])
-        needed = group_approvals_needed(group, positions=len(mine), bulk=len(mine) > 1, rules=bool(steps))
-        if not needed:
-            direct.group_positions += mine
-            direct.others += steps
-            continue
-        items = ContentItem.objects.in_bulk([restore.item_id for restore in mine])
-        operations = [
-            Operation.position(items[r.item_id], r.change, expected_version=r.expected_version) for r in mine
-        ]
-        operations += [_group_step_operation(step, forced) for step, forced in steps]
-        reverted = sorted({r.reverts for r in mine if r.reverts} | {step.entry.pk for step, _ in steps})
-        plural = "s" if len(reverted) != 1 else ""
-        title = f"Revert of {len(reverted)} change{plural} in group {group.code}"
-        request = group_changes_defer(
-            actor=actor, group=group, operations=operations, title=title[:200], submit=True, via=via
-        )
-        filed.append((group.code, request.pk))
-    return direct, filed
-
-
 def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str = "portal") -> RevertResult:
     """Make a revert's inverse changes, through the services, in one transaction.
 
@@ -296,9 +319,9 @@ def inverse_changes_submit(*, actor: User, changes: InverseChangeSet, via: str =
     result = RevertResult()
     batch = uuid.uuid4()
     with transaction.atomic():
-        changes, group_requests = _file_group_for_approval(actor, changes, via)
-        changes, result.requests = _file_for_approval(actor, changes, via)
-        result.requests += group_requests
+        changes, for_groups = _group_approvals(changes)
+        changes, for_markets = _market_approvals(changes)
+        result.requests = [_file(actor, needs, via) for needs in for_markets + for_groups]
         restored_sets = []
         if changes.positions:
             restored_sets.append(

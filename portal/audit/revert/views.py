@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from markets.selectors import market_list
 from portal.audit.revert.selectors import RevertPlan, RevertTarget, revert_preview
-from portal.audit.revert.services import revert_apply
+from portal.audit.revert.services import approvals_ahead, revert_apply
 from portal.bounds import whole_number
 from portal.pages import actor_of, page, portal_view
 
@@ -43,7 +43,8 @@ def _revert(request: HttpRequest, target: RevertTarget) -> HttpResponse:
         context = {**_context(request, plan, target), "result": result}
         return page(request, "audit/revert_done.html", context)
     plan = revert_preview(user=request.user, target=target)
-    return page(request, "audit/revert_confirm.html", _context(request, plan, target))
+    context = {**_context(request, plan, target), "approvals_ahead": approvals_ahead(plan)}
+    return page(request, "audit/revert_confirm.html", context)
 
 
 @portal_view

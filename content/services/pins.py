@@ -8,7 +8,7 @@ from django.db import transaction
 from accounts.access import Action, require, require_active
 from accounts.models import User
 from content.models import Position, PositionState
-from content.services.positions import PositionChange, position_set
+from content.services.positions import PositionChange, _lock_pin_slots, position_set
 from markets.models import Market
 from portal.errors import Conflict
 
@@ -55,8 +55,10 @@ def pins_reorder(
     if direction not in ("up", "down"):
         raise ValidationError({"direction": "Move up or down."})
     with transaction.atomic():
-        # Same lock position_set takes; taken first so the pins read below cannot change.
-        list(Market.objects.select_for_update().filter(pk=market.pk).values_list("pk"))
+        # Every slot of the market, exclusively (the lock a bulk pin takes): single pin writers
+        # take it shared, so the pins read below, and the free slot picked for parking, cannot
+        # change until this commits. position_set's own slot locks below are this session's.
+        _lock_pin_slots([market.pk])
         current = Position.objects.select_related("item").filter(pk=position.pk, market=market).first()
         if current is None:
             raise ValidationError({"position": f"That pin is not in {market.code}."})

@@ -408,6 +408,46 @@ def test_twenty_writers_pinning_one_slot_pin_it_once(postgres_only: None, editor
 
 
 @pytest.mark.django_db(transaction=True)
+def test_pin_reorders_and_new_pins_at_once_never_share_a_slot(
+    postgres_only: None, editor: User, au: Market
+) -> None:
+    # Given pins in slots 1-4, and 16 new items
+    from django.core.exceptions import ValidationError
+
+    from content.services import pins_reorder
+
+    pinned = [ContentItemFactory(upstream_id=f"ng-order-{n}") for n in range(4)]
+    for slot, item in enumerate(pinned, start=1):
+        position_set(actor=editor, market=au, item=item, change=PositionChange(state="pinned", slot=slot))
+    fresh = [ContentItemFactory(upstream_id=f"ng-new-{n}") for n in range(16)]
+    moving = Position.objects.get(market=au, item=pinned[1])
+
+    # When 4 editors move the slot-2 pin up and down while 16 pin new items into slots 1-6
+    def work(n: int) -> None:
+        try:
+            if n < 4:
+                pins_reorder(actor=editor, market=au, position=moving, direction="up" if n % 2 else "down")
+            else:
+                slot = 1 + n % 6
+                position_set(
+                    actor=editor,
+                    market=au,
+                    item=fresh[n - 4],
+                    change=PositionChange(state="pinned", slot=slot),
+                )
+        except (ValidationError, Conflict):
+            pass  # a slot taken, a pin that moved meanwhile: refused, as a user would be told
+
+    errors = _in_threads(work, WRITERS)
+
+    # Then nothing failed otherwise (no deadlock), and no slot holds two pins
+    assert errors == []
+    slots = list(Position.objects.filter(market=au, state="pinned").values_list("slot", flat=True))
+    assert len(slots) == len(set(slots)), sorted(slots)
+    assert len(slots) >= 4
+
+
+@pytest.mark.django_db(transaction=True)
 def test_bulk_writers_and_single_writers_on_one_market_never_deadlock(
     postgres_only: None, editor: User, au: Market, de: Market
 ) -> None:

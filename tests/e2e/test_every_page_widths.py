@@ -37,7 +37,7 @@ def pages_of(role: str) -> list[str]:
     image = ImageAsset.objects.order_by("id").first()
     section = Section.objects.order_by("id").first()
     # The demo's change request: Ana's AU-OPTUS launch pins, waiting for Sam.
-    request = ChangeRequest.objects.order_by("id").first()
+    request = ChangeRequest.objects.filter(market__code="AU-OPTUS").order_by("id").first()
     assert rule is not None and image is not None and section is not None and request is not None
     # The demo's bulk change (Mia's "Ocean Week" campaign), for the revert page.
     bulk = AuditEntry.objects.filter(market_code="AU", batch__isnull=False).values_list("batch", flat=True)[0]

@@ -168,6 +168,9 @@ def test_bulk_promote_of_200_filtered_items_in_two_markets(
     # When Mia filters the board to clips and selects everything matching the filter
     page.goto(f"{base}/content/?market=AU")
     page.check("input[name=type][value=clip]")
+    # The filter reloads the results (and the count beside them): count once that has landed,
+    # or a slow reload swaps the fresh count back to its button.
+    page.wait_for_load_state("networkidle")
     expect(page.locator("#board-results tbody tr")).to_have_count(50)
     page.click("text=Count matches")
     expect(page.locator("#match-count")).to_contain_text("200 matching items")

@@ -34,7 +34,7 @@ from tests.factories import ContentItemFactory, MarketFactory, RuleFactory, TagF
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 
-MAX_EXAMPLES = 6  # per operation and role: 76 operations × 5 roles stays within a few minutes
+MAX_EXAMPLES = 6  # per operation and role: ≈ 100 operations × 3 roles
 
 
 def _openapi_document() -> dict[str, Any]:
@@ -54,11 +54,13 @@ schema.location = "/api/schema/"
 schema.config.phases.update(phases=["examples", "coverage", "fuzzing", "stateful"])
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
+# Three callers: an admin reaches every operation's validation and writes; a manager of AU
+# alone reaches them in AU and is refused elsewhere; a token with no role is refused everywhere.
+# Every role's access to every operation is asserted, deterministically, in
+# tests/api/test_access_matrix.py; fuzzing editors and reviewers as well cost CI ≈ 6 minutes.
 ROLES: dict[str, list[tuple[str, str | None]]] = {
     "admin": [(Role.ADMIN, None)],
-    "editor": [(Role.EDITOR, None)],
     "au-manager": [(Role.MARKET_MANAGER, "AU")],
-    "reviewer": [(Role.REVIEWER, None)],
     "no-role": [],
 }
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
